@@ -1,0 +1,34 @@
+"""Version-dependent names, kept in one place so no other module checks versions."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sys
+
+__all__ = ["AsyncQueueShutDown", "QueueTimeoutError", "SyncQueueShutDown", "current_task_uncancel"]
+
+if sys.version_info >= (3, 13):
+    AsyncQueueShutDown = asyncio.QueueShutDown
+    SyncQueueShutDown = queue.ShutDown
+else:  # pragma: no cover - exercised on 3.10-3.12 only
+
+    class AsyncQueueShutDown(Exception):  # noqa: N818 - the asyncio name
+        """Raised when putting on to or getting from a queue that is shut down."""
+
+    class SyncQueueShutDown(Exception):  # noqa: N818 - the queue module's name
+        """Raised when put/get with shut-down queue."""
+
+
+def current_task_uncancel() -> None:
+    """Undo one cancellation request of the current task, where asyncio counts them."""
+    task = asyncio.current_task()
+    if task is not None and sys.version_info >= (3, 11):
+        task.uncancel()
+
+if sys.version_info >= (3, 11):
+    QueueTimeoutError = TimeoutError
+else:  # pragma: no cover - exercised on 3.10 only
+
+    class QueueTimeoutError(asyncio.TimeoutError, TimeoutError):
+        """A timeout that both ``except TimeoutError`` and ``except asyncio.TimeoutError`` catch."""

@@ -1,0 +1,89 @@
+"""Every exception conveyor raises.
+
+The queue exceptions are the asyncio ones (or subclasses of them), so code written for
+``asyncio.Queue`` keeps catching what it caught before.  Errors of conveyor's own derive
+from :class:`ConveyorError`, and say whether *you* did something wrong (``ValueError`` and
+friends) or the backend broke (:class:`BackendError`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+
+from ._compat import AsyncQueueShutDown, SyncQueueShutDown
+
+__all__ = [
+    "BackendError",
+    "BackendUnavailableError",
+    "ConveyorError",
+    "IncompatibleStoreError",
+    "InvalidURLError",
+    "LeaseExpiredError",
+    "MissingDependencyError",
+    "QueueEmpty",
+    "QueueFull",
+    "QueueShutDown",
+    "SerializationError",
+    "SyncQueueShutDown",
+]
+
+
+class QueueEmpty(asyncio.QueueEmpty, queue.Empty):
+    """Raised when ``get_nowait()`` is called on an empty queue.
+
+    It is both an :class:`asyncio.QueueEmpty` and a :class:`queue.Empty`, so either
+    ``except`` clause catches it.
+    """
+
+
+class QueueFull(asyncio.QueueFull, queue.Full):
+    """Raised when ``put_nowait()`` is called on a full queue.
+
+    It is both an :class:`asyncio.QueueFull` and a :class:`queue.Full`.
+    """
+
+
+QueueShutDown = AsyncQueueShutDown
+"""Raised when putting on to or getting from a queue that has been shut down.
+
+On Python 3.13 and later this *is* :class:`asyncio.QueueShutDown`.
+"""
+
+
+class ConveyorError(Exception):
+    """Base class of the errors that are conveyor's own (not the asyncio queue ones)."""
+
+
+class InvalidURLError(ConveyorError, ValueError):
+    """Raised by ``open_queue()`` for a URL it cannot use: unknown scheme or malformed."""
+
+
+class MissingDependencyError(ConveyorError, ImportError):
+    """Raised by ``open_queue()`` when the backend needs an extra that is not installed."""
+
+
+class SerializationError(ConveyorError, ValueError):
+    """Raised when an item cannot be encoded (by ``put``) or decoded (by ``get``).
+
+    When ``put()`` raises it, nothing was stored.
+    """
+
+
+class LeaseExpiredError(ConveyorError):
+    """Raised when a receipt is used after its lease expired and the item was redelivered."""
+
+
+class BackendError(ConveyorError):
+    """Raised when the storage behind a durable queue fails (it broke, not you)."""
+
+
+class BackendUnavailableError(BackendError, ConnectionError):
+    """Raised when the backend cannot be reached within the configured retry budget."""
+
+
+class IncompatibleStoreError(BackendError):
+    """Raised when a database is not a conveyor store, or was written by a newer version.
+
+    The store is left untouched.
+    """

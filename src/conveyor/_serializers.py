@@ -1,0 +1,132 @@
+"""How durable queues turn items into bytes and back.
+
+The default, :class:`JSONSerializer`, can only produce data: reading a shared store never
+runs code.  :class:`PickleSerializer` accepts any picklable object and must be asked for by
+name, because anyone who can write to the store can then run code in every consumer.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from typing import Any, Protocol, runtime_checkable
+
+from ._exceptions import SerializationError
+
+__all__ = ["JSONSerializer", "PickleSerializer", "Serializer", "resolve_serializer"]
+
+
+@runtime_checkable
+class Serializer(Protocol):
+    """Encode items for storage and decode them again."""
+
+    name: str
+
+    def dumps(self, item: Any) -> bytes:
+        """Encode one item.
+
+        Raises:
+            SerializationError: The item cannot be encoded; nothing may have been stored.
+        """
+        ...
+
+    def loads(self, data: bytes) -> Any:
+        """Decode one item produced by :meth:`dumps`.
+
+        Raises:
+            SerializationError: The bytes are not a valid encoding.
+        """
+        ...
+
+
+class JSONSerializer:
+    """Encode JSON data: ``dict`` (string keys), ``list``, ``str``, numbers, bools, ``None``.
+
+    Tuples are stored as JSON arrays and come back as lists, as with every JSON codec.
+    NaN and infinities are refused, so every stored item is valid JSON for other readers.
+    """
+
+    name = "json"
+
+    def __init__(self) -> None:
+        self._encoder = json.JSONEncoder(
+            ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=True
+        )
+        self._decoder = json.JSONDecoder()
+
+    def dumps(self, item: Any) -> bytes:
+        """Encode one item as UTF-8 JSON.
+
+        Raises:
+            SerializationError: The item is not JSON data.
+        """
+        try:
+            return self._encoder.encode(item).encode()
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise SerializationError(
+                f"cannot encode {type(item).__name__!s} item as JSON: {exc}; "
+                "put JSON data (dict, list, str, int, float, bool, None), "
+                "or open the queue with serializer='pickle' if every writer is trusted"
+            ) from exc
+
+    def loads(self, data: bytes) -> Any:
+        """Decode one JSON item.
+
+        Raises:
+            SerializationError: The bytes are not UTF-8 JSON.
+        """
+        try:
+            return self._decoder.decode(data.decode())
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise SerializationError(f"stored item is not valid JSON: {exc}") from exc
+
+
+class PickleSerializer:
+    """Encode any picklable object.  Only for stores that no untrusted party can write."""
+
+    name = "pickle"
+
+    def __init__(self, protocol: int = pickle.HIGHEST_PROTOCOL) -> None:
+        self._protocol = protocol
+
+    def dumps(self, item: Any) -> bytes:
+        """Pickle one item.
+
+        Raises:
+            SerializationError: The item cannot be pickled.
+        """
+        try:
+            return pickle.dumps(item, protocol=self._protocol)
+        except Exception as exc:
+            raise SerializationError(f"cannot pickle {type(item).__name__} item: {exc}") from exc
+
+    def loads(self, data: bytes) -> Any:
+        """Unpickle one item.
+
+        Raises:
+            SerializationError: The bytes are not a pickle.
+        """
+        try:
+            return pickle.loads(data)  # noqa: S301 - opt-in by name, see the class docstring
+        except Exception as exc:
+            raise SerializationError(f"stored item is not a valid pickle: {exc}") from exc
+
+
+def resolve_serializer(spec: str | Serializer) -> Serializer:
+    """Return the serializer named by *spec* (``"json"`` or ``"pickle"``), or *spec* itself.
+
+    Raises:
+        ValueError: *spec* is an unknown name.
+        TypeError: *spec* is neither a name nor an object with ``dumps`` and ``loads``.
+    """
+    if isinstance(spec, str):
+        if spec == "json":
+            return JSONSerializer()
+        if spec == "pickle":
+            return PickleSerializer()
+        raise ValueError(f"unknown serializer {spec!r}: use 'json', 'pickle' or a Serializer")
+    if isinstance(spec, Serializer):
+        return spec
+    raise TypeError(
+        f"serializer must be 'json', 'pickle' or an object with dumps/loads, not {spec!r}"
+    )

@@ -1,0 +1,1 @@
+"""Storage backends for durable queues, one module per backend, imported lazily by scheme."""

@@ -1,0 +1,216 @@
+"""The storage interface behind every durable queue.
+
+A :class:`Store` is one named queue in one database (an SQLite file, a Redis database).
+It moves opaque payloads and knows nothing of items, tasks or event loops: the shared
+layer in ``conveyor._durable`` builds the whole asyncio queue surface on top of it, once,
+for every backend.  A backend module exposes a single coroutine function::
+
+    async def open_store(url: urllib.parse.SplitResult, name: str, **options) -> Store
+
+which ``conveyor.open_queue`` imports lazily by URL scheme.
+
+Every method is a coroutine and must never block the event loop on disk or network I/O.
+Every multi-step change is atomic: a process killed at any instant leaves each item
+either fully in one state or fully in the next.  Driver errors are translated at this
+boundary into :mod:`conveyor._exceptions` errors, chained with ``raise ... from exc``.
+
+Item states::
+
+    put ──► ready ──claim──► leased ──ack──► (deleted)
+              ▲                 │
+              └──retry/expiry───┤──fail / too many attempts──► dead ──requeue──► ready
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Sequence
+
+__all__ = ["DeadLetter", "Delivery", "Store", "StoreCounts"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Delivery:
+    """One leased item, as :meth:`Store.claim` hands it out.
+
+    Attributes:
+        item_id: The item's id, stable across deliveries.
+        payload: The serialized item.
+        receipt: Opaque token naming *this* delivery; a later delivery of the same item
+            gets a different one, so a receipt from an expired lease acknowledges nothing.
+        attempts: Deliveries of this item so far, this one included.
+        lease_deadline: Wall-clock time (``time.time()``) at which the lease expires.
+    """
+
+    item_id: str
+    payload: bytes
+    receipt: str
+    attempts: int
+    lease_deadline: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An item that failed for good.
+
+    Attributes:
+        item_id: The item's id.
+        payload: The serialized item.
+        attempts: How many times it was delivered.
+        error: Why it died (the text given to :meth:`Store.fail`, or "lease expired").
+        failed_at: Wall-clock time of death.
+    """
+
+    item_id: str
+    payload: bytes
+    attempts: int
+    error: str
+    failed_at: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoreCounts:
+    """The shared counters of one queue, read in one atomic step.
+
+    Attributes:
+        ready: Items waiting to be claimed now (what ``qsize()`` reports and what
+            ``maxsize`` bounds).
+        delayed: Items waiting for a retry delay to pass.
+        leased: Items claimed and not yet acknowledged.
+        dead: Items in the dead-letter list.
+        is_shutdown: Whether any process shut the queue down.
+    """
+
+    ready: int
+    delayed: int
+    leased: int
+    dead: int
+    is_shutdown: bool
+
+    @property
+    def unfinished(self) -> int:
+        """Items put and neither acknowledged nor dead: what ``join()`` waits for."""
+        return self.ready + self.delayed + self.leased
+
+
+class Store(abc.ABC):
+    """One durable, shared, named queue of opaque payloads."""
+
+    @property
+    @abc.abstractmethod
+    def backend(self) -> str:
+        """The backend's name, e.g. ``"sqlite"``, as shown by ``statistics()``."""
+
+    @abc.abstractmethod
+    async def put(self, payloads: Sequence[bytes], maxsize: float) -> bool:
+        """Append *payloads* as ready items, all or none, if the queue has room for all.
+
+        Args:
+            payloads: Serialized items, in order; never empty.
+            maxsize: Bound on ready + delayed items; ``<= 0`` means unbounded.
+
+        Returns:
+            ``True`` if every payload was stored; ``False`` if there was no room and
+            nothing was stored (the caller waits with :meth:`wait_changed` and retries).
+
+        Raises:
+            QueueShutDown: The queue is shut down; nothing was stored.
+            BackendError: The store failed; nothing was stored.
+        """
+
+    @abc.abstractmethod
+    async def claim(
+        self, max_items: int, lease_timeout: float, max_attempts: int | None
+    ) -> list[Delivery]:
+        """Lease up to *max_items* of the oldest ready items, in FIFO order.
+
+        Leases that expired are made ready again first (or dead, when the item already
+        had *max_attempts* deliveries); delayed items whose delay passed become ready.
+
+        Args:
+            max_items: The most items to lease, ``>= 1``.
+            lease_timeout: Seconds until each lease expires unless acknowledged.
+            max_attempts: Deliveries before an item goes dead; ``None`` for no limit.
+
+        Returns:
+            The leased items, oldest first; empty when none is ready.
+
+        Raises:
+            QueueShutDown: The queue is shut down and no item is ready.
+            BackendError: The store failed; nothing was leased.
+        """
+
+    @abc.abstractmethod
+    async def ack(self, receipts: Sequence[str]) -> list[bool]:
+        """Acknowledge deliveries: their items are done and removed.
+
+        Returns:
+            For each receipt, ``True`` if it named the current lease of its item;
+            ``False`` if the lease expired (and the item may be redelivered) or the
+            item is already gone.
+        """
+
+    @abc.abstractmethod
+    async def retry(self, receipt: str, delay: float) -> bool:
+        """Release a lease so the item is delivered again after *delay* seconds.
+
+        Returns:
+            ``False`` if the receipt no longer names the current lease.
+        """
+
+    @abc.abstractmethod
+    async def fail(self, receipt: str, error: str) -> bool:
+        """Move a leased item to the dead-letter list with *error* as the reason.
+
+        Returns:
+            ``False`` if the receipt no longer names the current lease.
+        """
+
+    @abc.abstractmethod
+    async def extend(self, receipt: str, lease_timeout: float) -> float | None:
+        """Push a lease's deadline to *lease_timeout* seconds from now.
+
+        Returns:
+            The new deadline (``time.time()`` based), or ``None`` if the receipt no longer
+            names the current lease.
+        """
+
+    @abc.abstractmethod
+    async def counts(self) -> StoreCounts:
+        """Read the shared counters in one atomic step."""
+
+    @abc.abstractmethod
+    async def shutdown(self, immediate: bool) -> int:
+        """Mark the queue shut down for every process.
+
+        With *immediate*, also delete every ready and delayed item (they count as done).
+
+        Returns:
+            How many items were deleted.
+        """
+
+    @abc.abstractmethod
+    async def dead_letters(self, limit: int) -> list[DeadLetter]:
+        """Return up to *limit* dead items, oldest first."""
+
+    @abc.abstractmethod
+    async def requeue_dead(self, item_ids: Sequence[str] | None) -> int:
+        """Make dead items ready again, with their attempts reset; ``None`` means all.
+
+        Returns:
+            How many items were requeued.
+        """
+
+    @abc.abstractmethod
+    async def wait_changed(self, timeout: float) -> None:
+        """Return once this queue may have changed in any process, or after *timeout*.
+
+        Used by blocked ``get``/``put``/``join`` to learn of other processes' work.  It
+        must not burn CPU while nothing happens (no tight polling), and it may return
+        early without a change: callers re-check the state.
+        """
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Release connections, files and threads.  Idempotent."""

@@ -1,0 +1,1 @@
+"""The side-by-side benchmark behind ``conveyor bench`` (needs the ``bench`` extra)."""

@@ -1,0 +1,68 @@
+"""What a benchmark scenario is: one workload, run by conveyor and by what users pick instead.
+
+Scenario modules (``memory``, ``thread``, ``sqlite``, ``redis`` in this package) each expose
+``scenarios(options: BenchOptions) -> list[Scenario]``.  The runner alternates the
+contenders of a scenario round by round in one process, so that machine noise hits all
+of them alike, and reports the median throughput ratio of conveyor to each other one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+__all__ = ["BenchOptions", "Contender", "Scenario"]
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchOptions:
+    """Settings every scenario module receives.
+
+    Attributes:
+        loop: ``"asyncio"`` (the default event loop) or ``"uvloop"``.
+        scale: Multiplies every scenario's item count (``< 1`` for a quick run).
+        workdir: A fresh directory for database files.
+        redis_url: A Redis server to use, or ``None`` to leave Redis scenarios out.
+    """
+
+    loop: str = "asyncio"
+    scale: float = 1.0
+    workdir: Path = Path(".")
+    redis_url: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Contender:
+    """One implementation running a scenario's workload.
+
+    Attributes:
+        name: What the table calls it, e.g. ``"conveyor"``, ``"asyncio.Queue"``, ``"janus"``.
+        run: ``run(n)`` performs the workload on *n* items from a fresh setup (new queue,
+            new event loop of ``BenchOptions.loop`` where it uses one) and returns the
+            seconds the measured part took.
+    """
+
+    name: str
+    run: Callable[[int], float]
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """One workload and its contenders; the first contender is conveyor's.
+
+    Attributes:
+        group: ``"memory"``, ``"thread"``, ``"sqlite"`` or ``"redis"``.
+        name: What is measured, e.g. ``"put_nowait + get_nowait"``.
+        n: Items per round before ``BenchOptions.scale`` is applied.
+        contenders: conveyor first, then the alternatives that are installed.
+        goals: Contender name -> the throughput ratio conveyor aims for against it.
+        missing: Contender name -> why it is left out (e.g. "not installed").
+    """
+
+    group: str
+    name: str
+    n: int
+    contenders: Sequence[Contender]
+    goals: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    missing: Mapping[str, str] = dataclasses.field(default_factory=dict)

@@ -1,0 +1,74 @@
+"""CPython's own asyncio queue tests, run with asyncio's queue classes swapped for conveyor's.
+
+The test module ships with every CPython (``test.test_asyncio.test_queues``).  It is
+imported under a private name, its ``asyncio`` global replaced by a namespace whose
+``Queue``, ``LifoQueue`` and ``PriorityQueue`` are conveyor's, and each of its tests runs
+as one pytest case.  Tests that read or write private attributes of asyncio's queue
+(``_putters``, ``_getters``, ``_unfinished_tasks``, ``_finished``) are listed in
+``PRIVATE`` and skipped with that reason: they test asyncio's internals, not behaviour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import sys
+import types
+import unittest
+from collections.abc import Iterator
+
+import pytest
+
+import conveyor
+
+PRIVATE = {
+    "test_get_with_putters": "appends to q._putters",
+    "test_cancelled_getters_not_being_held_in_self_getters": "reads q._getters",
+    "test_cancelled_puts_not_being_held_in_self_putters": "reads q._putters",
+    "test_format": "sets q._unfinished_tasks",
+}
+
+
+def _load_cpython_module() -> types.ModuleType | None:
+    spec = importlib.util.find_spec("test.test_asyncio.test_queues")
+    if spec is None or spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    shim = types.ModuleType("asyncio_with_conveyor_queues")
+    shim.__dict__.update(vars(asyncio))
+    shim.Queue = conveyor.Queue  # type: ignore[attr-defined]
+    shim.LifoQueue = conveyor.LifoQueue  # type: ignore[attr-defined]
+    shim.PriorityQueue = conveyor.PriorityQueue  # type: ignore[attr-defined]
+    module.asyncio = shim  # type: ignore[attr-defined]
+    return module
+
+
+def _cases() -> Iterator[tuple[str, unittest.TestCase]]:
+    module = _load_cpython_module()
+    if module is None:
+        return
+    suite = unittest.defaultTestLoader.loadTestsFromModule(module)
+    stack: list[unittest.TestSuite | unittest.TestCase] = [suite]
+    while stack:
+        entry = stack.pop()
+        if isinstance(entry, unittest.TestSuite):
+            stack.extend(entry)
+        else:
+            yield entry.id().rsplit(".", 2)[-2] + "." + entry.id().rsplit(".", 1)[-1], entry
+
+
+CASES = dict(_cases())
+
+
+@pytest.mark.skipif(not CASES, reason="this Python has no test.test_asyncio package")
+@pytest.mark.parametrize("name", sorted(CASES) or ["none"])
+def test_cpython_asyncio_queue_suite(name: str) -> None:
+    method = name.rsplit(".", 1)[-1]
+    if method in PRIVATE:
+        pytest.skip(f"reads asyncio internals: {PRIVATE[method]}")
+    result = unittest.TestResult()
+    CASES[name].run(result)
+    problems = result.errors + result.failures
+    assert not problems, problems[0][1]
+    assert not result.skipped or sys.version_info < (3, 13), result.skipped
