@@ -18,6 +18,8 @@ Features tests can ask for:
   state over I/O, so their sync methods report the last known value).
 * ``same_loop_only``: the queue raises ``RuntimeError`` when used from a second loop.
 * ``float_maxsize``: non-integer ``maxsize`` values behave as in asyncio.
+* ``asyncio_repr``: ``repr()``/``str()`` show asyncio's details (``_queue=[...]``,
+  ``_getters[n]``, ``_putters[n]``, ``tasks=n``, ``shutdown``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,11 @@ import conveyor
 
 Factory = Callable[[pytest.FixtureRequest, float, str], Awaitable[Any]]
 
-BACKEND_MODULES = ["tests.backends.thread_backend", "tests.backends.sqlite_backend", "tests.backends.redis_backend"]
+BACKEND_MODULES = [
+    "tests.backends.thread_backend",
+    "tests.backends.sqlite_backend",
+    "tests.backends.redis_backend",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +73,7 @@ def register(backend: Backend) -> Backend:
 
 async def _make_asyncio(request: pytest.FixtureRequest, maxsize: float, kind: str) -> Any:
     cls = {"fifo": asyncio.Queue, "lifo": asyncio.LifoQueue, "priority": asyncio.PriorityQueue}
-    return cls[kind](maxsize)
+    return cls[kind](maxsize)  # type: ignore[arg-type]  # asyncio accepts floats at run time
 
 
 async def _make_memory(request: pytest.FixtureRequest, maxsize: float, kind: str) -> Any:

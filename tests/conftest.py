@@ -39,9 +39,7 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 
 
 @pytest.fixture
-async def make_queue(
-    backend: Backend, request: pytest.FixtureRequest
-) -> AsyncIterator[MakeQueue]:
+async def make_queue(backend: Backend, request: pytest.FixtureRequest) -> AsyncIterator[MakeQueue]:
     """``await make_queue(maxsize=0, kind="fifo")`` returns a fresh queue of the backend."""
     made: list[Any] = []
 

@@ -214,5 +214,3 @@ class AsyncQueue(abc.ABC, Generic[T]):
             except QueueShutDown:
                 return
             yield item
-
-

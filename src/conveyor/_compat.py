@@ -6,7 +6,7 @@ import asyncio
 import queue
 import sys
 
-__all__ = ["AsyncQueueShutDown", "QueueTimeoutError", "SyncQueueShutDown", "current_task_uncancel"]
+__all__ = ["AsyncQueueShutDown", "QueueTimeoutError", "SyncQueueShutDown"]
 
 if sys.version_info >= (3, 13):
     AsyncQueueShutDown = asyncio.QueueShutDown
@@ -19,12 +19,6 @@ else:  # pragma: no cover - exercised on 3.10-3.12 only
     class SyncQueueShutDown(Exception):  # noqa: N818 - the queue module's name
         """Raised when put/get with shut-down queue."""
 
-
-def current_task_uncancel() -> None:
-    """Undo one cancellation request of the current task, where asyncio counts them."""
-    task = asyncio.current_task()
-    if task is not None and sys.version_info >= (3, 11):
-        task.uncancel()
 
 if sys.version_info >= (3, 11):
     QueueTimeoutError = TimeoutError

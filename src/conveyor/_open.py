@@ -1,9 +1,189 @@
-"""Placeholder: open_queue (owned by the SQLite work)."""
+"""``open_queue``: from a URL to a queue, loading the backend the URL names on demand.
+
+Accepted URLs:
+
+* ``memory://`` — an in-memory :class:`conveyor.Queue` (``maxsize`` applies; nothing is
+  shared or durable).
+* ``sqlite:///relative/path.db`` and ``sqlite:////absolute/path.db`` — the SQLAlchemy
+  convention: what follows the third slash is the file path, so a fourth slash makes it
+  absolute.  Many named queues share one file.
+* ``redis://host:port/db`` and ``rediss://`` (TLS) — needs ``pip install 'conveyor[redis]'``.
+
+Backend modules live in :mod:`conveyor.backends` and are imported only when their scheme
+is used, so the core never imports a driver it does not need.
+"""
 
 from __future__ import annotations
 
+import importlib
+import urllib.parse
+from collections.abc import Callable, Generator
+from types import TracebackType
 from typing import Any
 
+from ._abc import AsyncQueue, check_maxsize
+from ._durable import DurableQueue
+from ._exceptions import InvalidURLError, MissingDependencyError
+from ._queue import Queue
+from ._serializers import Serializer, resolve_serializer
 
-async def open_queue(url: str, **options: Any) -> Any:  # placeholder
-    raise NotImplementedError
+__all__ = ["open_queue"]
+
+# scheme -> (backend module, the pip extra its driver comes with, or None)
+_BACKENDS: dict[str, tuple[str, str | None]] = {
+    "sqlite": ("conveyor.backends.sqlite", None),
+    "redis": ("conveyor.backends.redis", "redis"),
+    "rediss": ("conveyor.backends.redis", "redis"),
+}
+_ACCEPTED = (
+    "memory://, sqlite:///relative.db, sqlite:////absolute.db, redis://host:port/db, rediss://"
+)
+
+# Options the shared durable layer takes; every other option goes to the backend.
+_QUEUE_OPTIONS = ("max_attempts",)
+
+
+class _Opening:
+    """What :func:`open_queue` returns: awaitable, and an async context manager."""
+
+    __slots__ = ("_open", "_queue")
+
+    def __init__(self, open_: Callable[[], Any]) -> None:
+        self._open = open_
+        self._queue: AsyncQueue[Any] | None = None
+
+    def __await__(self) -> Generator[Any, None, AsyncQueue[Any]]:
+        return self._open().__await__()  # type: ignore[no-any-return]
+
+    async def __aenter__(self) -> AsyncQueue[Any]:
+        self._queue = await self._open()
+        return self._queue
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._queue is not None:
+            queue, self._queue = self._queue, None
+            await queue.aclose()
+
+
+def open_queue(
+    url: str,
+    *,
+    name: str = "default",
+    maxsize: float = 0,
+    lease_timeout: float = 30.0,
+    serializer: str | Serializer = "json",
+    **options: Any,
+) -> _Opening:
+    """Open the queue *name* of the store at *url*; await it or use ``async with``.
+
+    ``q = await open_queue(url)`` returns the queue (close it with ``await q.aclose()``);
+    ``async with open_queue(url) as q:`` closes it on the way out.
+
+    Args:
+        url: Where the queue lives: ``memory://``, ``sqlite:///relative.db``,
+            ``sqlite:////absolute.db``, ``redis://host:port/db`` or ``rediss://...``.
+        name: The queue's name; many named queues share one file or database.
+        maxsize: Items allowed in the queue (shared by every process); ``<= 0`` means
+            unbounded.
+        lease_timeout: Seconds a got item stays leased before it is delivered again
+            (durable backends).
+        serializer: ``"json"`` (the default), ``"pickle"`` (only when every writer is
+            trusted) or a :class:`~conveyor.Serializer` (durable backends).
+        **options: ``max_attempts`` (deliveries before an item goes to the dead-letter
+            list; default ``None``, no limit), and options of the backend, e.g. SQLite's
+            ``durability="process"|"power"`` and ``busy_timeout``.
+
+    Returns:
+        An awaitable that is also an async context manager, giving the queue.
+
+    Raises:
+        InvalidURLError: The scheme is unknown or the URL malformed (a ``ValueError``).
+        MissingDependencyError: The backend's driver is not installed (an ``ImportError``).
+        TypeError: An option is unknown or of the wrong type.
+        IncompatibleStoreError: The store is not a conveyor store or is newer.
+        BackendError: The store cannot be opened.
+    """
+
+    async def _open() -> AsyncQueue[Any]:
+        return await _open_queue(url, name, maxsize, lease_timeout, serializer, options)
+
+    return _Opening(_open)
+
+
+def _parse(url: object) -> urllib.parse.SplitResult:
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a str such as 'sqlite:///jobs.db', not {url!r}")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError as exc:
+        raise InvalidURLError(f"malformed queue URL {url!r}: {exc}; accepted: {_ACCEPTED}") from exc
+    if not parts.scheme or "://" not in url:
+        raise InvalidURLError(f"queue URL {url!r} has no scheme; accepted: {_ACCEPTED}")
+    return parts
+
+
+async def _open_queue(
+    url: str,
+    name: str,
+    maxsize: float,
+    lease_timeout: float,
+    serializer: str | Serializer,
+    options: dict[str, Any],
+) -> AsyncQueue[Any]:
+    parts = _parse(url)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty str, not {name!r}")
+    check_maxsize(maxsize)
+    scheme = parts.scheme.lower()
+    if scheme == "memory":
+        if parts.netloc or parts.path or parts.query:
+            raise InvalidURLError(f"memory:// takes nothing after the scheme, not {url!r}")
+        if options:
+            raise TypeError(f"memory:// queues take no options: {sorted(options)}")
+        resolve_serializer(serializer)  # a wrong serializer is an error everywhere
+        return Queue(maxsize)
+    if scheme not in _BACKENDS:
+        raise InvalidURLError(
+            f"unknown queue URL scheme {parts.scheme!r} in {url!r}; accepted: {_ACCEPTED}"
+        )
+    module_name, extra = _BACKENDS[scheme]
+    queue_options = {k: options.pop(k) for k in _QUEUE_OPTIONS if k in options}
+    serializer = resolve_serializer(serializer)
+    # Check the queue's own arguments before opening anything.
+    DurableQueue(_NO_STORE, maxsize=maxsize, lease_timeout=lease_timeout, **queue_options)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        if extra is None or module_name.startswith(exc.name or "\0"):
+            raise
+        raise MissingDependencyError(
+            f"{scheme}:// queues need the {extra} driver ({exc.name} is not installed): "
+            f"pip install 'conveyor[{extra}]'"
+        ) from exc
+    store = await module.open_store(parts, name, **options)
+    queue: DurableQueue[Any] = DurableQueue(
+        store,
+        maxsize=maxsize,
+        lease_timeout=lease_timeout,
+        serializer=serializer,
+        **queue_options,
+    )
+    try:
+        await queue.refresh()  # start from the shared state, not from zero
+    except BaseException:
+        await queue.aclose()
+        raise
+    return queue
+
+
+class _NoStore:
+    backend = "none"
+
+
+_NO_STORE: Any = _NoStore()

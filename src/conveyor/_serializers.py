@@ -107,7 +107,7 @@ class PickleSerializer:
             SerializationError: The bytes are not a pickle.
         """
         try:
-            return pickle.loads(data)  # noqa: S301 - opt-in by name, see the class docstring
+            return pickle.loads(data)  # opt-in by name: see the class docstring
         except Exception as exc:
             raise SerializationError(f"stored item is not a valid pickle: {exc}") from exc
 

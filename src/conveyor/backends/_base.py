@@ -141,6 +141,30 @@ class Store(abc.ABC):
             BackendError: The store failed; nothing was leased.
         """
 
+    async def ack_and_claim(
+        self,
+        receipts: Sequence[str],
+        max_items: int,
+        lease_timeout: float,
+        max_attempts: int | None,
+    ) -> tuple[list[bool], list[Delivery]]:
+        """Acknowledge *receipts*, then lease items as :meth:`claim` does.
+
+        Busy consumers acknowledge and claim in turns; a backend that can do both in one
+        round trip (or one transaction) should override this.  The acknowledgements hold
+        even when the claim then raises.
+
+        Returns:
+            What :meth:`ack` returns for *receipts*, and what :meth:`claim` returns.
+
+        Raises:
+            QueueShutDown: The queue is shut down and no item is ready (the receipts
+                were acknowledged).
+            BackendError: The store failed.
+        """
+        acked = await self.ack(receipts) if receipts else []
+        return acked, await self.claim(max_items, lease_timeout, max_attempts)
+
     @abc.abstractmethod
     async def ack(self, receipts: Sequence[str]) -> list[bool]:
         """Acknowledge deliveries: their items are done and removed.
@@ -158,6 +182,18 @@ class Store(abc.ABC):
         Returns:
             ``False`` if the receipt no longer names the current lease.
         """
+
+    async def release(self, receipts: Sequence[str]) -> list[bool]:
+        """Give back leases whose items were never handed to a user, ready at once.
+
+        The shared layer claims in batches; an item claimed for a getter that left
+        (cancelled, timed out) goes back with this.  A backend should undo the attempt
+        the claim counted; this default, built on :meth:`retry`, leaves it counted.
+
+        Returns:
+            For each receipt, ``False`` if it no longer names the current lease.
+        """
+        return [await self.retry(receipt, 0.0) for receipt in receipts]
 
     @abc.abstractmethod
     async def fail(self, receipt: str, error: str) -> bool:

@@ -1,1 +1,426 @@
-"""The side-by-side benchmark behind ``conveyor bench`` (needs the ``bench`` extra)."""
+"""The side-by-side benchmark behind ``conveyor bench`` (needs the ``bench`` extra).
+
+Each group module (``memory``, ``thread``, ``sqlite``, ``redis``) describes scenarios
+(see ``_scenario.py``).  The runner measures every contender of a scenario in the same
+process, in alternating rounds whose order rotates, so that noise from the machine
+falls on all of them alike.  It reports each contender's median throughput and, for
+every other contender, the median over rounds of the per-round ratio conveyor/other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import gc
+import importlib
+import importlib.util
+import math
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import TextIO
+
+from ._scenario import BenchOptions, Contender, Scenario
+
+__all__ = [
+    "GROUPS",
+    "BenchOptions",
+    "Contender",
+    "Result",
+    "Scenario",
+    "measure",
+    "private_redis",
+    "run_benchmarks",
+    "to_markdown",
+]
+
+GROUPS = ("memory", "thread", "sqlite", "redis")
+ROUNDS = 7
+QUICK_ROUNDS = 3
+QUICK_SCALE = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """One row of the table: a contender's throughput in one scenario.
+
+    Attributes:
+        loop: The event loop the scenario ran on.
+        group: The scenario's group.
+        scenario: The scenario's name.
+        contender: The contender's name.
+        items_per_s: Median throughput over the rounds.
+        ratio: Median over rounds of conveyor's throughput divided by this contender's
+            (``None`` on conveyor's own row, or when this contender failed).
+        goal: The ratio conveyor aims for against this contender, if any.
+        error: Why the contender has no numbers, if it failed.
+    """
+
+    loop: str
+    group: str
+    scenario: str
+    contender: str
+    items_per_s: float | None
+    ratio: float | None = None
+    goal: float | None = None
+    error: str | None = None
+
+    @property
+    def met(self) -> bool | None:
+        """Whether the goal is met (``None`` when there is no goal or no ratio)."""
+        if self.goal is None or self.ratio is None:
+            return None
+        return self.ratio >= self.goal
+
+
+def measure(scenario: Scenario, n: int, rounds: int, loop: str = "asyncio") -> list[Result]:
+    """Run every contender of *scenario* for *rounds* rounds and summarise them.
+
+    Each contender first runs once on a tenth of *n*, untimed, to warm caches.  Round
+    ``r`` starts with contender ``r mod k`` so that none always runs first or last.
+
+    Args:
+        scenario: The workload and its contenders (conveyor first).
+        n: Items per round.
+        rounds: How many timed rounds.
+        loop: The event loop's name, for the rows.
+
+    Returns:
+        One row per contender, conveyor's first.
+    """
+    contenders = list(scenario.contenders)
+    failed: dict[str, str] = {}
+    times: dict[str, list[float]] = {c.name: [] for c in contenders}
+
+    def attempt(contender: Contender, items: int) -> float | None:
+        if contender.name in failed:
+            return None
+        gc.collect()
+        try:
+            return contender.run(items)
+        except Exception as exc:  # one broken contender must not end the whole run
+            failed[contender.name] = f"{type(exc).__name__}: {exc}"
+            return None
+
+    for contender in contenders:
+        attempt(contender, max(1, n // 10))
+    for r in range(rounds):
+        shift = r % len(contenders)
+        for contender in contenders[shift:] + contenders[:shift]:
+            seconds = attempt(contender, n)
+            if seconds is not None:
+                times[contender.name].append(max(seconds, 1e-9))
+
+    ours = contenders[0].name
+    rows: list[Result] = []
+    for contender in contenders:
+        name = contender.name
+        goal = scenario.goals.get(name)
+        if name in failed:
+            rows.append(
+                Result(loop, scenario.group, scenario.name, name, None, None, goal, failed[name])
+            )
+            continue
+        rate = statistics.median(n / t for t in times[name])
+        ratio = None
+        if name != ours and ours not in failed:
+            ratio = statistics.median(
+                other / mine for mine, other in zip(times[ours], times[name], strict=False)
+            )
+        rows.append(Result(loop, scenario.group, scenario.name, name, rate, ratio, goal))
+    for name, why in scenario.missing.items():
+        rows.append(Result(loop, scenario.group, scenario.name, name, None, None, None, why))
+    return rows
+
+
+# -- output -----------------------------------------------------------------------------
+
+_COLUMNS = ("loop", "scenario", "contender", "items/s", "ratio", "goal", "met?")
+
+
+def _times(ratio: float) -> str:
+    # Rounded down, so that a ratio shown as reaching its goal really reaches it.
+    return f"{math.floor(ratio * 100) / 100:.2f}x"
+
+
+def _cells(row: Result) -> tuple[str, ...]:
+    rate = "-" if row.items_per_s is None else f"{row.items_per_s:,.0f}"
+    if row.error is not None:
+        rate = f"- ({row.error})"
+    ratio = "" if row.ratio is None else _times(row.ratio)
+    goal = "" if row.goal is None else f">= {row.goal:g}x"
+    met = {None: "", True: "yes", False: "NO"}[row.met]
+    return (row.loop, row.scenario, row.contender, rate, ratio, goal, met)
+
+
+_WIDTHS = (7, 46, 16, 14, 8, 8, 4)
+
+
+def _print_header(out: TextIO) -> None:
+    print("  ".join(c.ljust(w) for c, w in zip(_COLUMNS, _WIDTHS, strict=True)), file=out)
+    print("  ".join("-" * w for w in _WIDTHS), file=out)
+
+
+def _print_rows(rows: Sequence[Result], out: TextIO) -> None:
+    for row in rows:
+        cells = _cells(row)
+        line = "  ".join(
+            cell.rjust(w) if i in (3, 4) else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(cells, _WIDTHS, strict=True))
+        )
+        print(line.rstrip(), file=out, flush=True)
+
+
+def to_markdown(rows: Sequence[Result], notes: Sequence[str], command: str) -> str:
+    """Return the results as a Markdown document (what ``--markdown FILE`` writes).
+
+    Args:
+        rows: Every row, in the order measured.
+        notes: Remarks to list under the table (groups left out, and why).
+        command: The command that produced the results.
+    """
+    import conveyor
+
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Produced by `{command}` on {when}: conveyor {conveyor.__version__},"
+        f" Python {platform.python_version()} ({platform.python_implementation()}),"
+        f" {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs.",
+        "",
+        "Contenders run in alternating rounds in one process; *items/s* is the median"
+        " throughput over the rounds, *ratio* the median of the per-round ratios"
+        " conveyor / contender (above 1: conveyor is faster).",
+        "",
+    ]
+    loops = list(dict.fromkeys(row.loop for row in rows))
+    goals = {(r.group, r.scenario, r.contender): r.goal for r in rows if r.goal is not None}
+    if goals:
+        lines += ["## Goals", ""]
+        lines.append("| scenario | against | goal | " + " | ".join(loops) + " |")
+        lines.append("|---|---|---|" + "---:|" * len(loops))
+        for (group, scenario, contender), goal in goals.items():
+            verdicts: list[str] = []
+            for loop in loops:
+                found = [
+                    r
+                    for r in rows
+                    if (r.loop, r.group, r.scenario, r.contender)
+                    == (loop, group, scenario, contender)
+                ]
+                if not found or found[0].ratio is None:
+                    verdicts.append("-")
+                else:
+                    verdict = "met" if found[0].met else "**missed**"
+                    verdicts.append(f"{_times(found[0].ratio)} {verdict}")
+            lines.append(
+                f"| {scenario} | {contender} | >= {goal:g}x | " + " | ".join(verdicts) + " |"
+            )
+        lines.append("")
+    for loop in loops:
+        lines += [f"## Event loop: {loop}", ""]
+        lines.append("| scenario | contender | items/s | ratio | goal | met? |")
+        lines.append("|---|---|---:|---:|---|---|")
+        for row in rows:
+            if row.loop == loop:
+                cells = _cells(row)[1:]
+                lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        lines.append("")
+    if notes:
+        lines += ["## Notes", ""] + [f"- {note}" for note in notes] + [""]
+    return "\n".join(lines)
+
+
+# -- Redis --------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def private_redis(workdir: Path, timeout: float = 10.0) -> Iterator[str | None]:
+    """Start a throw-away ``redis-server`` on a free local port, and stop it afterwards.
+
+    Args:
+        workdir: Where the server may write (it is started without persistence).
+        timeout: Seconds to wait for the server to accept connections.
+
+    Yields:
+        The server's URL, or ``None`` when no ``redis-server`` binary is installed.
+
+    Raises:
+        RuntimeError: The server did not start within *timeout*.
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start on port {port}")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# -- the command ------------------------------------------------------------------------
+
+
+def _load_group(group: str, notes: list[str]) -> ModuleType | None:
+    name = f"{__name__}.{group}"
+    if importlib.util.find_spec(name) is None:
+        notes.append(f"{group} left out: its scenarios are not in this version")
+        return None
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        notes.append(f"{group} left out: {exc}")
+        return None
+
+
+def run_benchmarks(
+    *,
+    groups: Sequence[str] = GROUPS,
+    loops: Sequence[str] = ("asyncio",),
+    quick: bool = False,
+    redis_url: str | None = None,
+    markdown: str | os.PathLike[str] | None = None,
+    rounds: int | None = None,
+    scale: float = 1.0,
+    out: TextIO | None = None,
+    command: str = "conveyor bench",
+) -> int:
+    """Run the benchmark and print the table (what ``conveyor bench`` does).
+
+    Args:
+        groups: Which scenario groups to run, among :data:`GROUPS`.
+        loops: ``"asyncio"`` and/or ``"uvloop"``.
+        quick: Fewer rounds and a tenth of the items.
+        redis_url: A Redis server for the ``redis`` group; ``None`` starts a private
+            ``redis-server`` if one is installed, else leaves the group out.
+        markdown: A file to also write the table to, as Markdown.
+        rounds: Timed rounds per scenario (default 7, or 3 when *quick*).
+        scale: Multiplies every scenario's item count (on top of *quick*).
+        out: Where to print; ``sys.stdout`` by default.
+        command: The command line to quote in the Markdown file.
+
+    Returns:
+        The exit status: 0, or 2 for an unknown group or loop.
+    """
+    out = out if out is not None else sys.stdout
+    unknown = [g for g in groups if g not in GROUPS]
+    if unknown:
+        print(
+            f"conveyor bench: unknown group {', '.join(unknown)}; choose from {', '.join(GROUPS)}",
+            file=sys.stderr,
+        )
+        return 2
+    bad_loops = [name for name in loops if name not in ("asyncio", "uvloop")]
+    if bad_loops or not loops:
+        print(f"conveyor bench: unknown loop {', '.join(bad_loops)}", file=sys.stderr)
+        return 2
+    rounds = rounds if rounds is not None else (QUICK_ROUNDS if quick else ROUNDS)
+    if rounds < 1:
+        print("conveyor bench: --rounds must be at least 1", file=sys.stderr)
+        return 2
+    scale = scale * (QUICK_SCALE if quick else 1.0)
+    notes: list[str] = []
+    usable_loops = []
+    for name in loops:
+        if name == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            notes.append("uvloop left out: not installed (pip install uvloop)")
+        else:
+            usable_loops.append(name)
+
+    rows: list[Result] = []
+    with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="conveyor-bench-")))
+        modules: dict[str, ModuleType] = {}
+        for group in groups:
+            module = _load_group(group, notes)
+            if module is not None:
+                modules[group] = module
+        if "redis" in modules and redis_url is None:
+            redis_url = stack.enter_context(private_redis(workdir))
+            if redis_url is None:
+                del modules["redis"]
+                notes.append("redis left out: no --redis-url given and no redis-server installed")
+            else:
+                notes.append("redis: a private redis-server was started for this run")
+        for loop in usable_loops:
+            print(
+                f"\nconveyor bench: event loop {loop}, {rounds} rounds, scale {scale:g}\n", file=out
+            )
+            _print_header(out)
+            for group, module in modules.items():
+                loop_dir = workdir / f"{loop}-{group}"
+                loop_dir.mkdir(exist_ok=True)
+                options = BenchOptions(
+                    loop=loop, scale=scale, workdir=loop_dir, redis_url=redis_url
+                )
+                try:
+                    found: list[Scenario] = module.scenarios(options)
+                except Exception as exc:  # a broken group is reported, the others still run
+                    notes.append(f"{group} ({loop}) failed to set up: {type(exc).__name__}: {exc}")
+                    continue
+                for scenario in found:
+                    n = max(1, round(scenario.n * scale))
+                    result = measure(scenario, n, rounds, loop)
+                    _print_rows(result, out)
+                    rows.extend(result)
+    for note in notes:
+        print(f"note: {note}", file=out)
+    missed = [r for r in rows if r.met is False]
+    print(f"\n{sum(r.met is True for r in rows)} goals met, {len(missed)} missed.", file=out)
+    if markdown is not None:
+        Path(markdown).write_text(to_markdown(rows, notes, command), encoding="utf-8")
+        print(f"wrote {markdown}", file=out)
+    return 0

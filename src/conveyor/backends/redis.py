@@ -1,0 +1,1320 @@
+"""The Redis backend: one durable queue shared by every machine that reaches the server.
+
+``open_queue("redis://[user:password@]host:port/db", name=...)`` (``rediss://`` for TLS)
+lands here through :func:`open_store`.  The queue named *name* lives in these keys, e.g.
+``conveyor:{jobs}:ready`` for the queue "jobs": the braces are literal, a hash tag that
+would keep all of a queue's keys in one slot of a Redis Cluster::
+
+    {prefix}:{name}:meta      hash: "format" (layout version), "seq" (last item id),
+                              "dseq" (last delivery number), "deadseq" (dead-letter order),
+                              "shutdown" ("1" once any process shut the queue down)
+    {prefix}:{name}:items     hash: item id -> payload, for every item not yet acknowledged
+    {prefix}:{name}:attempts  hash: item id -> deliveries so far (absent before the first)
+    {prefix}:{name}:ready     zset: item id, scored by the id itself, so claims are FIFO by
+                              put order even for items that come back from a lease or a retry
+    {prefix}:{name}:delayed   zset: item id scored by the time its retry delay ends
+    {prefix}:{name}:leased    zset: item id scored by its lease deadline
+    {prefix}:{name}:lease     hash: item id -> number of its current delivery; a receipt is
+                              "id:delivery", so one from an expired lease matches nothing
+    {prefix}:{name}:dead      zset: dead item id scored by the order of death
+    {prefix}:{name}:deadinfo  hash: dead item id -> "failed_at|reason"
+    {prefix}:{name}:ops:{client}  hash with a TTL: per client, the token and reply of its
+                              last batched change, so that a batch resent after a lost reply
+                              (a dropped connection, a restarted server) is not applied twice
+    {prefix}:{name}:changed   pub/sub channel: a message (naming the changing client's ops
+                              key) after every change someone may be blocked on: a put into
+                              an empty queue (getters), a claim (putters), the last ack
+                              (join), and every retry, failure, requeue and shutdown
+
+An acknowledged item is deleted from every key: memory follows the items in flight, not
+the items ever processed.  Every change is one Lua script, so it is atomic and a crash of
+the client or the server (with AOF on) leaves each item wholly in one state.  Times are the
+server's clock (``TIME``), so leases mean the same on every machine.  A lease is over at
+its deadline: from then on its receipt acknowledges, retries, fails and extends nothing,
+even before the next claim hands the item out again.
+
+Throughput comes from batching: concurrent ``put``, ``claim``, ``ack`` and ``counts`` calls of
+one store that arrive while a round trip of the same kind is in flight are merged into the
+next round trip (group commit), so a busy queue pays one round trip per batch, not per item.
+
+Connection errors are retried, with backoff, for ``retry_timeout`` seconds (default 10), then
+raise :class:`~conveyor.BackendUnavailableError` naming the server; nothing hangs longer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import dataclasses
+import hashlib
+import itertools
+import math
+import time
+import urllib.parse
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+import redis.asyncio as aioredis
+import redis.exceptions as rexc
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from .._exceptions import (
+    BackendError,
+    BackendUnavailableError,
+    IncompatibleStoreError,
+    InvalidURLError,
+    QueueShutDown,
+)
+from ._base import DeadLetter, Delivery, Store, StoreCounts
+
+__all__ = ["RedisStore", "open_store"]
+
+FORMAT = 1
+"""Version of the key layout above; a store written by a newer layout is refused."""
+
+_DEFAULT_PORT = 6379
+_OPTIONS = {
+    "prefix",
+    "retry_timeout",
+    "socket_timeout",
+    "connect_timeout",
+    "ssl_ca_certs",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_cert_reqs",
+    "ssl_check_hostname",
+}
+
+# Every changing script starts with this.  KEYS[1] is meta, KEYS[2] the client's ops hash;
+# ARGV[1..4] are the ops field, the batch token ("" for none), the ops TTL and the channel.
+# A batch resent under the same token replays the stored reply instead of running again.
+_PRELUDE = """
+local meta, ops = KEYS[1], KEYS[2]
+local field, tok, ttl, channel = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+if tok ~= '' then
+  local prev = redis.call('HGET', ops, field)
+  if prev and string.sub(prev, 1, #tok + 1) == tok .. '|' then
+    return cmsgpack.unpack(string.sub(prev, #tok + 2))
+  end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local changed = false
+local function finish(res)
+  -- The last element says whether the change was published: the Python side then wakes
+  -- its own waiters itself, and ignores its own message.
+  res[#res + 1] = changed and 1 or 0
+  if tok ~= '' then
+    redis.call('HSET', ops, field, tok .. '|' .. cmsgpack.pack(res))
+    redis.call('EXPIRE', ops, ttl)
+  end
+  if changed then redis.call('PUBLISH', channel, ops) end
+  return res
+end
+local function fmt(x) return string.format('%.6f', x) end
+-- One command over many arguments, in chunks that Lua's unpack() can take.
+local function bulk(cmd, key, list)
+  for i = 1, #list, 1000 do
+    redis.call(cmd, key, unpack(list, i, math.min(i + 999, #list)))
+  end
+end
+local function to_dead(dead, deadinfo, id, reason)
+  local order = redis.call('HINCRBY', meta, 'deadseq', 1)
+  redis.call('ZADD', dead, order, id)
+  redis.call('HSET', deadinfo, id, fmt(now) .. '|' .. reason)
+end
+"""
+
+# KEYS: meta ops items ready delayed.  ARGV[5] maxsize (0: none), ARGV[6] number of groups,
+# then each group's size, then every payload.  Reply: per group 1 (stored) or 0 (no room);
+# {-1} when shut down.  A group that cannot fit blocks the groups after it, so that puts
+# are served in the order they were made.
+_PUT = (
+    _PRELUDE
+    + """
+if redis.call('HGET', meta, 'shutdown') == '1' then return finish({-1}) end
+local maxsize = tonumber(ARGV[5])
+local groups = tonumber(ARGV[6])
+local ready = redis.call('ZCARD', KEYS[4])
+local size = ready + redis.call('ZCARD', KEYS[5])
+-- Only getters wait for puts, and a getter waits only after it found nothing ready: the
+-- put that ends that wakes them all, the puts after it need not.
+local was_empty = ready == 0
+local res = {}
+local pos = 7 + groups
+local blocked = false
+for g = 1, groups do
+  local n = tonumber(ARGV[6 + g])
+  if blocked or (maxsize > 0 and size + n > maxsize) then
+    if n <= maxsize then blocked = true end
+    res[g] = 0
+  else
+    local first = redis.call('HINCRBY', meta, 'seq', n) - n
+    local fields, scored = {}, {}
+    for i = 1, n do
+      local id = first + i
+      fields[2 * i - 1] = id
+      fields[2 * i] = ARGV[pos + i - 1]
+      scored[2 * i - 1] = id
+      scored[2 * i] = id
+    end
+    bulk('HSET', KEYS[3], fields)
+    bulk('ZADD', KEYS[4], scored)
+    size = size + n
+    changed = was_empty
+    res[g] = 1
+  end
+  pos = pos + n
+end
+return finish(res)
+"""
+)
+
+# Moves expired leases back to ready (or to dead after max_attempts) and due retries to
+# ready.  KEYS from 3: items ready delayed leased lease attempts dead deadinfo.
+_MAINTAIN = """
+local function maintain(maxatt)
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now, 'LIMIT', 0, 1000)
+  for _, id in ipairs(expired) do
+    redis.call('ZREM', KEYS[6], id)
+    redis.call('HDEL', KEYS[7], id)
+    local a = tonumber(redis.call('HGET', KEYS[8], id) or '0')
+    if maxatt > 0 and a >= maxatt then
+      to_dead(KEYS[9], KEYS[10], id, 'lease expired')
+    else
+      redis.call('ZADD', KEYS[4], id, id)
+    end
+    changed = true
+  end
+  local due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, 1000)
+  for _, id in ipairs(due) do
+    redis.call('ZREM', KEYS[5], id)
+    redis.call('ZADD', KEYS[4], id, id)
+    changed = true
+  end
+end
+local function next_due()
+  local best = ''
+  for _, key in ipairs({KEYS[5], KEYS[6]}) do
+    local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    if first[2] and (best == '' or tonumber(first[2]) < tonumber(best)) then best = first[2] end
+  end
+  return best
+end
+"""
+
+# KEYS: meta ops items ready delayed leased lease attempts dead deadinfo.
+# ARGV[5] max items, ARGV[6] lease timeout, ARGV[7] max attempts (0: none).
+# Reply: {status (1 ok, -1 shut down and empty), now, deadline, next due,
+#         then id, payload, delivery, attempts for each leased item}.
+_CLAIM = (
+    _PRELUDE
+    + _MAINTAIN
+    + """
+maintain(tonumber(ARGV[7]))
+local popped = redis.call('ZPOPMIN', KEYS[4], tonumber(ARGV[5]))
+local deadline = now + tonumber(ARGV[6])
+local res = {1, fmt(now), fmt(deadline), ''}
+if #popped == 0 then
+  if redis.call('HGET', meta, 'shutdown') == '1' then res[1] = -1 end
+  res[4] = next_due()
+  return finish(res)
+end
+changed = true
+local n = #popped / 2
+local delivery = redis.call('HINCRBY', meta, 'dseq', n) - n
+local ids, leases, scored = {}, {}, {}
+for i = 1, n do
+  local id = popped[2 * i - 1]
+  ids[i] = id
+  leases[2 * i - 1] = id
+  leases[2 * i] = delivery + i
+  scored[2 * i - 1] = deadline
+  scored[2 * i] = id
+end
+bulk('HSET', KEYS[7], leases)
+bulk('ZADD', KEYS[6], scored)
+for i = 1, n, 1000 do
+  local payloads = redis.call('HMGET', KEYS[3], unpack(ids, i, math.min(i + 999, n)))
+  for j = 1, #payloads do
+    local id = ids[i + j - 1]
+    res[#res + 1] = id
+    res[#res + 1] = payloads[j] or ''
+    res[#res + 1] = delivery + i + j - 1
+    res[#res + 1] = redis.call('HINCRBY', KEYS[8], id, 1)
+  end
+end
+res[4] = next_due()
+return finish(res)
+"""
+)
+
+# Shared by ack/retry/fail/extend: whether (id, delivery) is the current, unexpired lease.
+# KEYS[L] is the lease hash and KEYS[D] the leased zset, passed as arguments.
+_CURRENT = """
+local function current(lease, leased, id, delivery)
+  if redis.call('HGET', lease, id) ~= delivery then return false end
+  local deadline = redis.call('ZSCORE', leased, id)
+  return deadline ~= false and tonumber(deadline) > now
+end
+"""
+
+# KEYS: meta ops items leased lease attempts ready delayed.  ARGV from 5: id, delivery pairs.
+_ACK = (
+    _PRELUDE
+    + _CURRENT
+    + """
+local res, done = {}, {}
+for i = 5, #ARGV, 2 do
+  local id = ARGV[i]
+  if current(KEYS[5], KEYS[4], id, ARGV[i + 1]) then
+    done[#done + 1] = id
+    res[#res + 1] = 1
+  else
+    res[#res + 1] = 0
+  end
+end
+if #done > 0 then
+  -- A receipt repeated in one batch matched twice above; the deletes are idempotent,
+  -- but only its first flag may say True.
+  local seen = {}
+  for i = 5, #ARGV, 2 do
+    local k = (i - 3) / 2
+    if res[k] == 1 then
+      if seen[ARGV[i]] then res[k] = 0 end
+      seen[ARGV[i]] = true
+    end
+  end
+  bulk('ZREM', KEYS[4], done)
+  bulk('HDEL', KEYS[5], done)
+  bulk('HDEL', KEYS[3], done)
+  bulk('HDEL', KEYS[6], done)
+  -- Only join() waits for acknowledgements, and only for the last one.
+  changed = redis.call('ZCARD', KEYS[4]) == 0 and redis.call('ZCARD', KEYS[7]) == 0
+    and redis.call('ZCARD', KEYS[8]) == 0
+end
+return finish(res)
+"""
+)
+
+# KEYS: meta ops ready delayed leased lease.  ARGV[5] id, [6] delivery, [7] delay.
+_RETRY = (
+    _PRELUDE
+    + _CURRENT
+    + """
+local id = ARGV[5]
+if not current(KEYS[6], KEYS[5], id, ARGV[6]) then return finish({0}) end
+redis.call('ZREM', KEYS[5], id)
+redis.call('HDEL', KEYS[6], id)
+local delay = tonumber(ARGV[7])
+if delay > 0 then
+  redis.call('ZADD', KEYS[4], now + delay, id)
+else
+  redis.call('ZADD', KEYS[3], id, id)
+end
+changed = true
+return finish({1})
+"""
+)
+
+# KEYS: meta ops ready leased lease attempts.  ARGV from 5: id, delivery pairs.  Gives
+# back leases whose items never reached a user: ready at once, the delivery uncounted.
+_RELEASE = (
+    _PRELUDE
+    + _CURRENT
+    + """
+local res = {}
+for i = 5, #ARGV, 2 do
+  local id = ARGV[i]
+  if current(KEYS[5], KEYS[4], id, ARGV[i + 1]) then
+    redis.call('ZREM', KEYS[4], id)
+    redis.call('HDEL', KEYS[5], id)
+    if redis.call('HINCRBY', KEYS[6], id, -1) <= 0 then redis.call('HDEL', KEYS[6], id) end
+    redis.call('ZADD', KEYS[3], id, id)
+    changed = true
+    res[#res + 1] = 1
+  else
+    res[#res + 1] = 0
+  end
+end
+return finish(res)
+"""
+)
+
+# KEYS: meta ops leased lease dead deadinfo.  ARGV[5] id, [6] delivery, [7] reason.
+_FAIL = (
+    _PRELUDE
+    + _CURRENT
+    + """
+local id = ARGV[5]
+if not current(KEYS[4], KEYS[3], id, ARGV[6]) then return finish({0}) end
+redis.call('ZREM', KEYS[3], id)
+redis.call('HDEL', KEYS[4], id)
+to_dead(KEYS[5], KEYS[6], id, ARGV[7])
+changed = true
+return finish({1})
+"""
+)
+
+# KEYS: meta ops leased lease.  ARGV[5] id, [6] delivery, [7] lease timeout.
+# Reply: {new deadline} or {''} when the receipt is stale.
+_EXTEND = (
+    _PRELUDE
+    + _CURRENT
+    + """
+local id = ARGV[5]
+if not current(KEYS[4], KEYS[3], id, ARGV[6]) then return finish({''}) end
+local deadline = now + tonumber(ARGV[7])
+redis.call('ZADD', KEYS[3], deadline, id)
+return finish({fmt(deadline)})
+"""
+)
+
+# KEYS: meta ops items ready delayed attempts.  ARGV[5] "1" for immediate.
+# Reply: {items deleted}.
+_SHUTDOWN = (
+    _PRELUDE
+    + """
+redis.call('HSET', meta, 'shutdown', '1')
+changed = true
+local deleted = 0
+if ARGV[5] == '1' then
+  for _, key in ipairs({KEYS[4], KEYS[5]}) do
+    local ids = redis.call('ZRANGE', key, 0, -1)
+    for _, id in ipairs(ids) do
+      redis.call('HDEL', KEYS[3], id)
+      redis.call('HDEL', KEYS[6], id)
+    end
+    deleted = deleted + #ids
+    redis.call('DEL', key)
+  end
+end
+return finish({deleted})
+"""
+)
+
+# KEYS: meta ops ready dead deadinfo attempts.  ARGV[5] "*" for all, else ids from ARGV[6].
+_REQUEUE = (
+    _PRELUDE
+    + """
+local ids
+if ARGV[5] == '*' then
+  ids = redis.call('ZRANGE', KEYS[4], 0, -1)
+else
+  ids = {}
+  for i = 6, #ARGV do ids[#ids + 1] = ARGV[i] end
+end
+local moved = 0
+for _, id in ipairs(ids) do
+  if redis.call('ZREM', KEYS[4], id) == 1 then
+    redis.call('HDEL', KEYS[5], id)
+    redis.call('HDEL', KEYS[6], id)
+    redis.call('ZADD', KEYS[3], id, id)
+    moved = moved + 1
+  end
+end
+if moved > 0 then changed = true end
+return finish({moved})
+"""
+)
+
+# Read-only.  KEYS: meta ready delayed leased dead.
+# Reply: {ready, delayed already due, delayed, leased, dead, shut down (0/1)}.
+_COUNTS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+return {
+  redis.call('ZCARD', KEYS[2]),
+  redis.call('ZCOUNT', KEYS[3], '-inf', now),
+  redis.call('ZCARD', KEYS[3]),
+  redis.call('ZCARD', KEYS[4]),
+  redis.call('ZCARD', KEYS[5]),
+  redis.call('HGET', KEYS[1], 'shutdown') == '1' and 1 or 0,
+}
+"""
+
+# Read-only.  KEYS: dead deadinfo items attempts.  ARGV[1] limit.
+# Reply: id, payload, attempts, "failed_at|reason" for each, oldest death first.
+_DEAD_LETTERS = """
+local res = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)) do
+  res[#res + 1] = id
+  res[#res + 1] = redis.call('HGET', KEYS[3], id) or ''
+  res[#res + 1] = redis.call('HGET', KEYS[4], id) or '0'
+  res[#res + 1] = redis.call('HGET', KEYS[2], id) or '0|'
+end
+return res
+"""
+
+# KEYS: meta.  ARGV[1] format.  Reply: the stored format, set to ARGV[1] if there was none.
+_CHECK_FORMAT = """
+if redis.call('HSETNX', KEYS[1], 'format', ARGV[1]) == 1 then return ARGV[1] end
+return redis.call('HGET', KEYS[1], 'format')
+"""
+
+# (store id, generation) at the start of the calling context's last operation on a store.
+# A context variable, not a per-task record, because callers may run wait_changed() in a
+# task of its own, which inherits the context of the task that made the operation.
+_LOOKED: contextvars.ContextVar[tuple[int, int]] = contextvars.ContextVar(
+    "conveyor_redis_looked", default=(0, -1)
+)
+
+
+def _pack(*args: Any) -> bytes:
+    """Encode one command in RESP; leaner than the client's general encoder for scripts."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        parts += (b"$%d\r\n" % len(data), data, b"\r\n")
+    return b"".join(parts)
+
+
+class _Script:
+    """A Lua script, run by its SHA1 and loaded on the server when it does not know it."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+T = TypeVar("T")
+
+
+class _Coalescer(Generic[In, Out]):
+    """Merge the calls that arrive while a round trip of one kind is in flight.
+
+    The first caller starts a runner task; callers that come while it waits on Redis queue
+    up and go together in the next round trip.  Redis commands therefore always run in the
+    runner, never in a caller that may be cancelled half-way through a reply.
+    """
+
+    def __init__(
+        self,
+        flush: Callable[[list[In]], Awaitable[list[Out]]],
+        same_kind: Callable[[In, In], bool] | None = None,
+        orphaned: Callable[[Out], Awaitable[None]] | None = None,
+    ) -> None:
+        self._flush = flush
+        self._same_kind = same_kind
+        self._orphaned = orphaned
+        self._pending: list[tuple[In, asyncio.Future[Out]]] = []
+        self._runner: asyncio.Task[None] | None = None
+
+    async def submit(self, arg: In) -> Out:
+        """Queue *arg* for the next round trip and return its share of the reply."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Out] = loop.create_future()
+        self._pending.append((arg, future))
+        if self._runner is None:
+            self._runner = loop.create_task(self._run())
+        return await future
+
+    def _take(self) -> list[tuple[In, asyncio.Future[Out]]]:
+        # A caller cancelled before its round trip started simply never happened.
+        pending = [(arg, fut) for arg, fut in self._pending if not fut.cancelled()]
+        if self._same_kind is None or not pending:
+            self._pending = []
+            return pending
+        first = pending[0][0]
+        batch = [(a, f) for a, f in pending if self._same_kind(first, a)]
+        self._pending = [(a, f) for a, f in pending if not self._same_kind(first, a)]
+        return batch
+
+    async def _run(self) -> None:
+        try:
+            while self._pending:
+                batch = self._take()
+                if not batch:
+                    continue
+                try:
+                    results = await self._flush([arg for arg, _ in batch])
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.cancelled():
+                        future.set_result(result)
+                    elif self._orphaned is not None:
+                        await self._orphaned(result)
+        finally:
+            self._runner = None
+            # The runner itself was cancelled (the loop is closing): fail who still waits.
+            for _, future in self._pending:
+                if not future.done():
+                    future.set_exception(BackendError("the Redis store was closed"))
+            self._pending = []
+
+
+@dataclasses.dataclass(frozen=True)
+class _ClaimArgs:
+    max_items: int
+    lease_timeout: float
+    max_attempts: int | None
+
+
+class RedisStore(Store):
+    """One named queue in a Redis database; see the module docstring for its keys."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        name: str,
+        *,
+        where: str,
+        prefix: str,
+        retry_timeout: float,
+        socket_timeout: float = 5.0,
+    ) -> None:
+        self._client = client
+        self._socket_timeout = socket_timeout
+        self._name = name
+        self._where = where
+        self._retry_timeout = retry_timeout
+        base = f"{prefix}:{{{name}}}"
+        self._meta = f"{base}:meta"
+        self._items = f"{base}:items"
+        self._attempts = f"{base}:attempts"
+        self._ready = f"{base}:ready"
+        self._delayed = f"{base}:delayed"
+        self._leased = f"{base}:leased"
+        self._lease = f"{base}:lease"
+        self._dead = f"{base}:dead"
+        self._deadinfo = f"{base}:deadinfo"
+        self._ops = f"{base}:ops:{uuid.uuid4().hex}"
+        self._channel = f"{base}:changed"
+        self._ops_bytes = self._ops.encode()
+        self._ops_ttl = str(int(retry_timeout) + 120)
+        register = _Script
+        self._put_script = register(_PUT)
+        self._claim_script = register(_CLAIM)
+        self._ack_script = register(_ACK)
+        self._retry_script = register(_RETRY)
+        self._fail_script = register(_FAIL)
+        self._extend_script = register(_EXTEND)
+        self._shutdown_script = register(_SHUTDOWN)
+        self._requeue_script = register(_REQUEUE)
+        self._release_script = register(_RELEASE)
+        self._counts_script = register(_COUNTS)
+        self._dead_script = register(_DEAD_LETTERS)
+        self._format_script = register(_CHECK_FORMAT)
+        self._puts: _Coalescer[tuple[Sequence[bytes], float], bool | None] = _Coalescer(
+            self._flush_puts
+        )
+        self._claims: _Coalescer[_ClaimArgs, tuple[list[Delivery], bool]] = _Coalescer(
+            self._flush_claims,
+            same_kind=lambda a, b: (
+                (a.lease_timeout, a.max_attempts) == (b.lease_timeout, b.max_attempts)
+            ),
+            orphaned=self._give_back,
+        )
+        self._acks: _Coalescer[Sequence[str], list[bool]] = _Coalescer(self._flush_acks)
+        self._counts: _Coalescer[None, StoreCounts] = _Coalescer(self._flush_counts)
+        # Change notifications: a generation number bumped by every message on the channel
+        # (and on every (re)subscription, since messages may have been missed meanwhile).
+        self._generation = 0
+        self._changed = asyncio.Event()
+        self._subscribed = asyncio.Event()
+        self._listener: asyncio.Task[None] | None = None
+        self._next_due: float | None = None  # loop.time() of the next lease/retry deadline
+        self._closed = False
+        self._idle: list[Any] = []  # connections of this store's own, not in use
+        self._tokens = itertools.count(1)
+
+    @property
+    def backend(self) -> str:
+        """The backend's name, ``"redis"``."""
+        return "redis"
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run *operation*, retrying connection errors within the retry budget.
+
+        Raises:
+            BackendUnavailableError: Redis stayed unreachable for ``retry_timeout`` seconds.
+            IncompatibleStoreError: The keys hold something that is not a conveyor queue.
+            BackendError: Redis refused the operation (authentication, memory, ...).
+        """
+        if self._closed:
+            raise BackendError(f"the Redis queue {self._name!r} is closed")
+        deadline: float | None = None
+        pause = 0.02
+        while True:
+            try:
+                return await operation()
+            except rexc.AuthenticationError as exc:
+                raise BackendError(
+                    f"Redis at {self._where} refused the credentials: {exc} "
+                    "(check the password in the URL)"
+                ) from exc
+            except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self._retry_timeout
+                if now >= deadline:
+                    raise BackendUnavailableError(
+                        f"Redis at {self._where} is unreachable: {exc or type(exc).__name__}"
+                        f" (gave up after retrying for {self._retry_timeout:g} s;"
+                        " the retry_timeout option sets this budget)"
+                    ) from exc
+                await asyncio.sleep(min(pause, deadline - now))
+                pause = min(pause * 2, 0.5)
+            except rexc.ResponseError as exc:
+                if str(exc).startswith("WRONGTYPE"):
+                    raise IncompatibleStoreError(
+                        f"Redis at {self._where}: the keys of queue {self._name!r} hold data"
+                        " that is not a conveyor queue"
+                    ) from exc
+                raise BackendError(f"Redis at {self._where} failed: {exc}") from exc
+            except rexc.RedisError as exc:
+                raise BackendError(f"Redis at {self._where} failed: {exc}") from exc
+
+    async def _eval(self, script: _Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run *script* on a connection of this store's own.
+
+        The store keeps its idle connections itself and talks to them directly: the
+        client's per-command machinery costs more than the round trip on a fast network.
+        A connection that failed, or whose caller was cancelled mid-reply, is dropped.
+        """
+        pool = self._client.connection_pool
+        conn = self._idle.pop() if self._idle else pool.make_connection()  # type: ignore[no-untyped-call]
+        timeout = self._socket_timeout
+        try:
+            if not conn.is_connected:
+                conn.socket_timeout = timeout  # for the handshake
+                await conn.connect()
+                # Reads get their timeout per call below; a small write never blocks, and
+                # without a socket timeout the client writes it without a helper task.
+                conn.socket_timeout = None
+            command = _pack("EVALSHA", script.sha, len(keys), *keys, *args)
+            await self._send(conn, command)
+            try:
+                reply = await conn.read_response(timeout=timeout)
+            except rexc.NoScriptError:  # a new or restarted server: load, then run
+                await self._send(conn, _pack("SCRIPT", "LOAD", script.source))
+                await conn.read_response(timeout=timeout)
+                await self._send(conn, command)
+                reply = await conn.read_response(timeout=timeout)
+        except rexc.ResponseError:
+            self._idle.append(conn)  # the reply was read whole: the connection is sound
+            raise
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await conn.disconnect()
+            raise
+        self._idle.append(conn)
+        return reply
+
+    async def _send(self, conn: Any, command: bytes) -> None:
+        if len(command) < 65536:  # fits the transport's buffer: written at once
+            await conn.send_packed_command(command, check_health=False)
+            return
+        try:
+            await asyncio.wait_for(
+                conn.send_packed_command(command, check_health=False), self._socket_timeout
+            )
+        except (asyncio.TimeoutError, TimeoutError) as exc:
+            raise rexc.TimeoutError("Timeout writing to socket") from exc
+
+    async def _change(self, script: _Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run a changing script and return its reply without the "published" flag."""
+        reply = await self._eval(script, keys, args)
+        if reply.pop():
+            # Wake this store's own waiters here, after the reply reached its caller
+            # (call_soon), rather than by our own pub/sub message: that one can arrive
+            # before the reply and wake a waiter ahead of the task that made the change.
+            asyncio.get_running_loop().call_soon(self._bump)
+        return reply
+
+    def _token(self) -> str:
+        # Unique within this client's ops key, which is all a replay record needs.
+        return str(next(self._tokens))
+
+    def _head(self, field: str, token: str) -> list[str]:
+        return [field, token, self._ops_ttl, self._channel]
+
+    def _touch(self) -> None:
+        """Note, in the caller's context, the generation its look at the queue starts at."""
+        _LOOKED.set((id(self), self._generation))
+
+    def _note_due(self, server_now: bytes, next_due: bytes) -> None:
+        if next_due:
+            delay = float(next_due) - float(server_now)
+            self._next_due = asyncio.get_running_loop().time() + max(delay, 0.0)
+
+    async def check_format(self) -> None:
+        """Check that the queue's keys are a conveyor queue of a layout this code reads.
+
+        Raises:
+            IncompatibleStoreError: They are not, or were written by a newer conveyor.
+            BackendUnavailableError: Redis is unreachable.
+        """
+        stored = await self._call(lambda: self._eval(self._format_script, [self._meta], [FORMAT]))
+        try:
+            version = int(stored)
+        except (TypeError, ValueError):
+            version = -1
+        if version != FORMAT:
+            raise IncompatibleStoreError(
+                f"Redis at {self._where}: queue {self._name!r} has layout {stored!r}; this"
+                f" conveyor reads layout {FORMAT} (upgrade conveyor, or use another name)"
+            )
+
+    # -- put ---------------------------------------------------------------------------
+
+    async def put(self, payloads: Sequence[bytes], maxsize: float) -> bool:
+        """Append *payloads* as ready items, all or none, if the queue has room for all.
+
+        Concurrent calls share one round trip.  A call whose caller is cancelled before
+        the round trip starts stores nothing; once it has started, the items are stored.
+
+        Args:
+            payloads: Serialized items, in order; never empty.
+            maxsize: Bound on ready + delayed items; ``<= 0`` means unbounded.
+
+        Returns:
+            ``True`` if every payload was stored; ``False`` if there was no room.
+
+        Raises:
+            QueueShutDown: The queue is shut down; nothing was stored.
+            BackendError: The store failed; nothing was stored.
+        """
+        self._touch()
+        stored = await self._puts.submit((payloads, maxsize))
+        if stored is None:
+            raise QueueShutDown
+        return stored
+
+    async def _flush_puts(self, batch: list[tuple[Sequence[bytes], float]]) -> list[bool | None]:
+        # Calls with different bounds (rare: one queue object has one maxsize) each get a
+        # round trip of their own, in order.
+        results: list[bool | None] = []
+        start = 0
+        while start < len(batch):
+            bound = batch[start][1]
+            end = start
+            while end < len(batch) and batch[end][1] == bound:
+                end += 1
+            results += await self._put_groups([p for p, _ in batch[start:end]], bound)
+            start = end
+        return results
+
+    async def _put_groups(self, groups: list[Sequence[bytes]], maxsize: float) -> list[bool | None]:
+        # As in asyncio, a queue is full once it holds maxsize items: 2.5 admits a third.
+        bound = 0 if maxsize <= 0 or math.isinf(maxsize) else math.ceil(maxsize)
+        args: list[Any] = [*self._head("put", self._token()), bound, len(groups)]
+        args += [len(group) for group in groups]
+        for group in groups:
+            args += group
+        keys = [self._meta, self._ops, self._items, self._ready, self._delayed]
+        reply = await self._call(lambda: self._change(self._put_script, keys, args))
+        if reply == [-1]:
+            return [None] * len(groups)
+        return [bool(flag) for flag in reply]
+
+    # -- claim -------------------------------------------------------------------------
+
+    async def claim(
+        self, max_items: int, lease_timeout: float, max_attempts: int | None
+    ) -> list[Delivery]:
+        """Lease up to *max_items* of the oldest ready items, in FIFO order.
+
+        Leases that expired are made ready again first (or dead, when the item already
+        had *max_attempts* deliveries); delayed items whose delay passed become ready.
+        Concurrent calls share one round trip; the items of a caller cancelled meanwhile
+        are given back at once, their delivery uncounted.
+
+        Args:
+            max_items: The most items to lease, ``>= 1``.
+            lease_timeout: Seconds until each lease expires unless acknowledged.
+            max_attempts: Deliveries before an item goes dead; ``None`` for no limit.
+
+        Returns:
+            The leased items, oldest first; empty when none is ready.
+
+        Raises:
+            QueueShutDown: The queue is shut down and no item is ready.
+            BackendError: The store failed; nothing was leased.
+        """
+        self._touch()
+        deliveries, shut = await self._claims.submit(
+            _ClaimArgs(max_items, lease_timeout, max_attempts)
+        )
+        if shut:
+            raise QueueShutDown
+        return deliveries
+
+    async def _flush_claims(self, batch: list[_ClaimArgs]) -> list[tuple[list[Delivery], bool]]:
+        first = batch[0]
+        total = sum(args.max_items for args in batch)
+        keys = [
+            self._meta,
+            self._ops,
+            self._items,
+            self._ready,
+            self._delayed,
+            self._leased,
+            self._lease,
+            self._attempts,
+            self._dead,
+            self._deadinfo,
+        ]
+        args: list[Any] = [
+            *self._head("claim", self._token()),
+            total,
+            repr(float(first.lease_timeout)),
+            first.max_attempts or 0,
+        ]
+        reply = await self._call(lambda: self._change(self._claim_script, keys, args))
+        status, server_now, deadline_text, next_due = reply[:4]
+        self._note_due(server_now, next_due)
+        if status == -1:
+            return [([], True)] * len(batch)
+        # Client-side wall-clock deadline: the server's deadline shifted by the clock skew.
+        deadline = time.time() + (float(deadline_text) - float(server_now))
+        deliveries = [
+            Delivery(
+                item_id=reply[i].decode(),
+                payload=reply[i + 1],
+                receipt=f"{reply[i].decode()}:{reply[i + 2]}",
+                attempts=int(reply[i + 3]),
+                lease_deadline=deadline,
+            )
+            for i in range(4, len(reply), 4)
+        ]
+        results: list[tuple[list[Delivery], bool]] = []
+        start = 0
+        for args_ in batch:
+            results.append((deliveries[start : start + args_.max_items], False))
+            start += args_.max_items
+        return results
+
+    async def _give_back(self, result: tuple[list[Delivery], bool]) -> None:
+        # On failure the leases expire and the items come back then.
+        with contextlib.suppress(BackendError):
+            await self.release([delivery.receipt for delivery in result[0]])
+
+    # -- ack, retry, fail, extend ------------------------------------------------------
+
+    async def ack(self, receipts: Sequence[str]) -> list[bool]:
+        """Acknowledge deliveries: their items are done and removed.
+
+        Concurrent calls share one round trip.
+
+        Args:
+            receipts: Receipts from :meth:`claim`.
+
+        Returns:
+            For each receipt, ``True`` if it named the current lease of its item;
+            ``False`` if the lease expired (and the item may be redelivered) or the
+            item is already gone.
+
+        Raises:
+            BackendError: The store failed.
+        """
+        self._touch()
+        if not receipts:
+            return []
+        return await self._acks.submit(receipts)
+
+    async def _flush_acks(self, batch: list[Sequence[str]]) -> list[list[bool]]:
+        args: list[Any] = self._head("ack", self._token())
+        for receipts in batch:
+            for receipt in receipts:
+                args += _split_receipt(receipt)
+        keys = [
+            self._meta,
+            self._ops,
+            self._items,
+            self._leased,
+            self._lease,
+            self._attempts,
+            self._ready,
+            self._delayed,
+        ]
+        reply = await self._call(lambda: self._change(self._ack_script, keys, args))
+        flags = [bool(flag) for flag in reply]
+        results: list[list[bool]] = []
+        start = 0
+        for receipts in batch:
+            results.append(flags[start : start + len(receipts)])
+            start += len(receipts)
+        return results
+
+    async def retry(self, receipt: str, delay: float) -> bool:
+        """Release a lease so the item is delivered again after *delay* seconds.
+
+        Args:
+            receipt: The delivery's receipt.
+            delay: Seconds before the item is ready again; ``0`` for at once.
+
+        Returns:
+            ``False`` if the receipt no longer names the current lease.
+
+        Raises:
+            BackendError: The store failed.
+        """
+        self._touch()
+        keys = [self._meta, self._ops, self._ready, self._delayed, self._leased, self._lease]
+        args: list[Any] = [*self._head("", ""), *_split_receipt(receipt), repr(float(delay))]
+        reply = await self._call(lambda: self._change(self._retry_script, keys, args))
+        return bool(reply[0])
+
+    async def release(self, receipts: Sequence[str]) -> list[bool]:
+        """Give back leases whose items were never handed to a user, ready at once.
+
+        The delivery the claim counted is undone, so the item's attempts are as before.
+
+        Args:
+            receipts: Receipts from :meth:`claim`.
+
+        Returns:
+            For each receipt, ``False`` if it no longer names the current lease.
+
+        Raises:
+            BackendError: The store failed.
+        """
+        self._touch()
+        if not receipts:
+            return []
+        keys = [self._meta, self._ops, self._ready, self._leased, self._lease, self._attempts]
+        args: list[Any] = self._head("", "")
+        for receipt in receipts:
+            args += _split_receipt(receipt)
+        reply = await self._call(lambda: self._change(self._release_script, keys, args))
+        return [bool(flag) for flag in reply]
+
+    async def fail(self, receipt: str, error: str) -> bool:
+        """Move a leased item to the dead-letter list with *error* as the reason.
+
+        Args:
+            receipt: The delivery's receipt.
+            error: Why the item failed, kept with the dead letter.
+
+        Returns:
+            ``False`` if the receipt no longer names the current lease.
+
+        Raises:
+            BackendError: The store failed.
+        """
+        self._touch()
+        keys = [self._meta, self._ops, self._leased, self._lease, self._dead, self._deadinfo]
+        args: list[Any] = [*self._head("", ""), *_split_receipt(receipt), error]
+        reply = await self._call(lambda: self._change(self._fail_script, keys, args))
+        return bool(reply[0])
+
+    async def extend(self, receipt: str, lease_timeout: float) -> float | None:
+        """Push a lease's deadline to *lease_timeout* seconds from now.
+
+        Args:
+            receipt: The delivery's receipt.
+            lease_timeout: Seconds from now until the lease expires.
+
+        Returns:
+            The new deadline (``time.time()`` based), or ``None`` if the receipt no longer
+            names the current lease.
+
+        Raises:
+            BackendError: The store failed.
+        """
+        self._touch()
+        keys = [self._meta, self._ops, self._leased, self._lease]
+        args = [*self._head("", ""), *_split_receipt(receipt), repr(float(lease_timeout))]
+        reply = await self._call(lambda: self._change(self._extend_script, keys, args))
+        if not reply[0]:
+            return None
+        return time.time() + float(lease_timeout)
+
+    # -- shared state ------------------------------------------------------------------
+
+    async def counts(self) -> StoreCounts:
+        """Read the shared counters in one atomic step.
+
+        Delayed items whose delay has passed count as ready.  Concurrent calls share
+        one round trip.
+
+        Raises:
+            BackendError: The store failed.
+        """
+        self._touch()
+        return await self._counts.submit(None)
+
+    async def _flush_counts(self, batch: list[None]) -> list[StoreCounts]:
+        keys = [self._meta, self._ready, self._delayed, self._leased, self._dead]
+        reply = await self._call(lambda: self._eval(self._counts_script, keys, []))
+        ready, due, delayed, leased, dead, shut = (int(x) for x in reply)
+        counts = StoreCounts(
+            ready=ready + due,
+            delayed=delayed - due,
+            leased=leased,
+            dead=dead,
+            is_shutdown=bool(shut),
+        )
+        return [counts] * len(batch)
+
+    async def shutdown(self, immediate: bool) -> int:
+        """Mark the queue shut down for every process.
+
+        Args:
+            immediate: Also delete every ready and delayed item (they count as done).
+
+        Returns:
+            How many items were deleted.
+
+        Raises:
+            BackendError: The store failed.
+        """
+        keys = [self._meta, self._ops, self._items, self._ready, self._delayed, self._attempts]
+        args: list[Any] = [*self._head("", ""), int(immediate)]
+        reply = await self._call(lambda: self._change(self._shutdown_script, keys, args))
+        return int(reply[0])
+
+    async def dead_letters(self, limit: int) -> list[DeadLetter]:
+        """Return up to *limit* dead items, oldest first.
+
+        Args:
+            limit: The most dead letters to return.
+
+        Raises:
+            BackendError: The store failed.
+        """
+        if limit <= 0:
+            return []
+        keys = [self._dead, self._deadinfo, self._items, self._attempts]
+        reply = await self._call(lambda: self._eval(self._dead_script, keys, [limit]))
+        letters = []
+        for i in range(0, len(reply), 4):
+            failed_at, _, error = reply[i + 3].decode("utf-8", "replace").partition("|")
+            letters.append(
+                DeadLetter(
+                    item_id=reply[i].decode(),
+                    payload=reply[i + 1],
+                    attempts=int(reply[i + 2]),
+                    error=error,
+                    failed_at=float(failed_at),
+                )
+            )
+        return letters
+
+    async def requeue_dead(self, item_ids: Sequence[str] | None) -> int:
+        """Make dead items ready again, with their attempts reset.
+
+        Args:
+            item_ids: The dead items to requeue; ``None`` means all.
+
+        Returns:
+            How many items were requeued.
+
+        Raises:
+            BackendError: The store failed.
+        """
+        keys = [self._meta, self._ops, self._ready, self._dead, self._deadinfo, self._attempts]
+        args: list[Any] = self._head("", "")
+        args += ["*"] if item_ids is None else ["", *item_ids]
+        reply = await self._call(lambda: self._change(self._requeue_script, keys, args))
+        return int(reply[0])
+
+    # -- waiting for other processes ---------------------------------------------------
+
+    async def wait_changed(self, timeout: float) -> None:
+        """Return once this queue may have changed in any process, or after *timeout*.
+
+        Changes arrive over pub/sub.  When a change was published since the calling
+        context's last operation on this store began, it returns at once, so none is missed
+        between a look and a wait; callers therefore look (``claim``, ``put``, ``counts``...)
+        between waits.  The wait also ends at the next lease or retry deadline this store
+        knows of.
+
+        Args:
+            timeout: The most seconds to wait.
+        """
+        if self._closed:
+            return
+        await self.listen()
+        if _LOOKED.get() != (id(self), self._generation):
+            # Something changed since the caller last looked (or it never did): report
+            # it now, before waiting, so that no change slips between a look and a wait.
+            _LOOKED.set((id(self), self._generation))
+            return
+        loop = asyncio.get_running_loop()
+        if self._next_due is not None:
+            remaining = self._next_due - loop.time()
+            if remaining > 0:
+                timeout = min(timeout, remaining + 0.005)
+            else:
+                self._next_due = None
+        if timeout > 0:
+            changed = asyncio.ensure_future(self._changed.wait())
+            try:
+                await asyncio.wait([changed], timeout=None if math.isinf(timeout) else timeout)
+            finally:
+                changed.cancel()
+        _LOOKED.set((id(self), self._generation))
+
+    async def listen(self, wait: bool = False) -> None:
+        """Subscribe to the queue's change notifications, in the background, if not yet.
+
+        :func:`open_store` does it, and waits for the subscription, so that its
+        confirmation (which counts as a change) never wakes a waiter later on.
+
+        Args:
+            wait: Return only once subscribed (or after a few seconds without success).
+        """
+        if self._listener is None and not self._closed:
+            self._listener = asyncio.get_running_loop().create_task(self._listen())
+        if wait and not self._subscribed.is_set():
+            with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
+                await asyncio.wait_for(self._subscribed.wait(), 5.0)
+
+    def _bump(self) -> None:
+        self._generation += 1
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    async def _listen(self) -> None:
+        pause = 0.02
+        while not self._closed:
+            pubsub = self._client.pubsub()
+            try:
+                await pubsub.subscribe(self._channel)
+                while not self._closed:
+                    # Every message counts, the subscribe confirmation included: from it
+                    # on nothing is missed, and what happened before is re-read by callers.
+                    message = await pubsub.get_message(timeout=30.0)
+                    # This store's own changes woke its waiters already (see _change).
+                    if message is not None and message.get("data") != self._ops_bytes:
+                        self._bump()
+                        self._subscribed.set()
+                        pause = 0.02
+            except (rexc.ConnectionError, rexc.TimeoutError, OSError):
+                self._bump()
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.5)
+            except rexc.RedisError:
+                await asyncio.sleep(1.0)  # e.g. authentication: commands report it
+            finally:
+                with contextlib.suppress(rexc.RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def aclose(self) -> None:
+        """Release the connections and stop listening for changes.  Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._bump()
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.wait([self._listener])
+            self._listener = None
+        with contextlib.suppress(rexc.RedisError, OSError):  # else the key expires on its own
+            await self._client.delete(self._ops)
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                await conn.disconnect()
+        await self._client.aclose()
+
+
+def _split_receipt(receipt: str) -> list[str]:
+    item_id, _, delivery = receipt.rpartition(":")
+    return [item_id, delivery]
+
+
+async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -> Store:
+    """Open the queue *name* in the Redis database that *url* names.
+
+    Args:
+        url: ``redis://[[user]:password@]host[:port][/db]``, or ``rediss://`` for TLS.
+        name: The queue's name; many queues share one database.
+        options: ``prefix`` (key prefix, default ``"conveyor"``), ``retry_timeout``
+            (seconds to keep retrying a lost connection, default 10), ``socket_timeout``
+            (seconds to wait for one reply, default 5), ``connect_timeout`` (default 5),
+            and for TLS ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``,
+            ``ssl_cert_reqs``, ``ssl_check_hostname``.
+
+    Returns:
+        The open store; the server was reached and the queue's layout checked.
+
+    Raises:
+        InvalidURLError: The URL is malformed.
+        TypeError: An option is unknown.
+        ValueError: An option has a bad value, or *name* is empty.
+        BackendUnavailableError: The server cannot be reached within ``retry_timeout``.
+        BackendError: The server refused the credentials.
+        IncompatibleStoreError: The keys are not a conveyor queue of a readable layout.
+    """
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise TypeError(
+            f"unknown option(s) for a Redis queue: {', '.join(sorted(unknown))}"
+            f" (known: {', '.join(sorted(_OPTIONS))})"
+        )
+    if url.scheme not in ("redis", "rediss"):
+        raise InvalidURLError(f"not a Redis URL: {url.geturl()!r}")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a queue name must be a non-empty string, not {name!r}")
+    try:
+        host = url.hostname or "localhost"
+        port = url.port or _DEFAULT_PORT
+    except ValueError as exc:
+        raise InvalidURLError(f"bad host or port in Redis URL {url.geturl()!r}: {exc}") from exc
+    db_text = url.path.strip("/") or "0"
+    if not db_text.isdigit():
+        raise InvalidURLError(
+            f"the path of a Redis URL is the database number, not {url.path!r}"
+            f" (e.g. redis://{host}:{port}/0)"
+        )
+    retry_timeout = _seconds(options, "retry_timeout", 10.0)
+    tls: dict[str, Any] = {}
+    if url.scheme == "rediss":
+        tls["ssl"] = True
+        for key in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs"):
+            if key in options:
+                tls[key] = options[key]
+        if "ssl_check_hostname" in options:
+            tls["ssl_check_hostname"] = bool(options["ssl_check_hostname"])
+    where = f"{host}:{port}"
+    socket_timeout = _seconds(options, "socket_timeout", 5.0)
+    if socket_timeout <= 0:
+        raise ValueError("option socket_timeout must be a positive number of seconds")
+    client = aioredis.Redis(
+        host=host,
+        port=port,
+        db=int(db_text),
+        username=urllib.parse.unquote(url.username) if url.username else None,
+        password=urllib.parse.unquote(url.password) if url.password is not None else None,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=_seconds(options, "connect_timeout", 5.0),
+        retry=Retry(NoBackoff(), 0),  # conveyor's own budget decides, in _call
+        decode_responses=False,
+        **tls,
+    )
+    store = RedisStore(
+        client,
+        name,
+        where=where,
+        prefix=str(options.get("prefix", "conveyor")),
+        retry_timeout=retry_timeout,
+        socket_timeout=socket_timeout,
+    )
+    try:
+        await store.check_format()
+    except BaseException:
+        await store.aclose()
+        raise
+    await store.listen(wait=True)
+    return store
+
+
+def _seconds(options: dict[str, Any], key: str, default: float) -> float:
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"option {key} must be a non-negative number of seconds, not {value!r}")
+    return float(value)

@@ -1,0 +1,878 @@
+"""The SQLite store: durable queues shared by the processes of one machine, in one file.
+
+URL: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` (the SQLAlchemy
+convention: the path is what follows the third slash).  Many named queues share one file;
+the file and its schema are created on first use.
+
+Where the work happens: each store owns one connection and one worker thread; every
+statement runs on that thread and the event loop only awaits futures, so no disk I/O ever
+blocks the loop.  Writes take the lock up front (``BEGIN IMMEDIATE``) and wait for it
+(``busy_timeout``), then retry a bounded number of times, so "database is locked" never
+reaches a user; past the budget they raise :class:`~conveyor.BackendUnavailableError`.
+
+Durability (option ``durability``): the file is in WAL mode.
+
+* ``"process"`` (the default, ``synchronous=NORMAL``): a committed ``put``/``ack`` survives
+  the crash or kill of any process; a power loss or OS crash may lose the last commits
+  (never corrupts the file).
+* ``"power"`` (``synchronous=FULL``): every commit is flushed to the disk before it
+  returns, so it also survives a power loss, at a large cost in speed.
+
+Wake-ups across processes: while a task waits in :meth:`SQLiteStore.wait_changed`, the
+worker thread checks ``PRAGMA data_version`` (which changes when another connection
+commits) every 20 ms; with nobody waiting it sleeps.  Changes made through stores of this
+process wake their waiters at once.
+
+Schema (version 1): ``meta`` (key/value: ``application = conveyor``, ``schema_version``),
+``queues`` (one row per queue name, with its shutdown flag) and ``items`` (one row per item;
+``state`` 0 = ready from ``available_at`` on, 1 = leased until ``lease_deadline`` under
+``lease_token``, 2 = dead).  A file that is not a conveyor database, or whose schema is
+newer, raises :class:`~conveyor.IncompatibleStoreError` and is left untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import queue
+import secrets
+import sqlite3
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from .._exceptions import (
+    BackendError,
+    BackendUnavailableError,
+    IncompatibleStoreError,
+    InvalidURLError,
+    QueueShutDown,
+)
+from ._base import DeadLetter, Delivery, Store, StoreCounts
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStore", "open_store"]
+
+R = TypeVar("R")
+
+SCHEMA_VERSION = 1
+APPLICATION = "conveyor"
+_WATCH_INTERVAL = 0.02
+_LOCK_RETRIES = 8
+_SYNCHRONOUS = {"process": "NORMAL", "power": "FULL"}
+
+_READY, _LEASED, _DEAD = 0, 1, 2
+
+_SCHEMA = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE queues (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    " shutdown INTEGER NOT NULL DEFAULT 0)",
+    "CREATE TABLE items (id INTEGER PRIMARY KEY, queue INTEGER NOT NULL,"
+    " state INTEGER NOT NULL, available_at REAL NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0, lease_token TEXT, lease_deadline REAL,"
+    " error TEXT, failed_at REAL, payload BLOB NOT NULL)",
+    "CREATE INDEX items_by_state ON items (queue, state, id)",
+    "CREATE INDEX items_by_lease ON items (queue, lease_deadline) WHERE state = 1",
+)
+
+_INSERT_CHUNK = 256
+_HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(rows: int) -> str:
+    return "INSERT INTO items (queue, state, payload) VALUES " + ",".join(["(?, 0, ?)"] * rows)
+
+
+# Stores of this process by database file, so that a commit wakes the waiters of every
+# store on the same file at once instead of at their next data_version check.  Tuples
+# replaced under the lock, so that the worker threads read them without taking it.
+_peers: dict[str, tuple[SQLiteStore, ...]] = {}
+_peers_lock = threading.Lock()
+
+
+class _Stop:
+    pass
+
+
+_STOP = _Stop()
+
+
+def _path_from_url(url: urllib.parse.SplitResult) -> str:
+    if url.netloc:
+        raise InvalidURLError(
+            f"sqlite URL must have an empty host: sqlite:///relative.db or "
+            f"sqlite:////absolute.db, not {url.geturl()!r}"
+        )
+    if url.query or url.fragment:
+        raise InvalidURLError(
+            f"sqlite URL takes no query or fragment (pass options as keyword arguments): "
+            f"{url.geturl()!r}"
+        )
+    path = urllib.parse.unquote(url.path)
+    if path.startswith("/"):
+        path = path[1:]
+    if not path or path == ":memory:" or path.endswith("/"):
+        raise InvalidURLError(
+            f"sqlite URL must name a file: sqlite:///relative.db or sqlite:////absolute.db "
+            f"(use memory:// for an in-memory queue), not {url.geturl()!r}"
+        )
+    return path
+
+
+async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -> SQLiteStore:
+    """Open (creating on first use) the queue *name* in the SQLite file *url* names.
+
+    Args:
+        url: ``sqlite:///relative.db`` or ``sqlite:////absolute.db``, split.
+        name: The queue's name.
+        **options: ``durability`` (``"process"``, the default, or ``"power"``; see the
+            module docstring) and ``busy_timeout`` (seconds a write waits for the lock
+            before retrying; default 5).
+
+    Returns:
+        The open store.
+
+    Raises:
+        InvalidURLError: The URL names no file.
+        TypeError: An unknown option, or one of the wrong type.
+        ValueError: An option has a wrong value.
+        IncompatibleStoreError: The file is not a conveyor database, or a newer one.
+        BackendError: The file cannot be opened or created (missing directory, no
+            permission, a directory in its place...).
+    """
+    path = _path_from_url(url)
+    durability = options.pop("durability", "process")
+    busy_timeout = options.pop("busy_timeout", 5.0)
+    if options:
+        raise TypeError(
+            f"unknown option(s) for sqlite queues: {', '.join(sorted(options))}; "
+            "accepted: durability, busy_timeout, max_attempts"
+        )
+    if durability not in _SYNCHRONOUS:
+        raise ValueError(f"durability must be 'process' or 'power', not {durability!r}")
+    if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float)):
+        raise TypeError(f"busy_timeout must be a number of seconds, not {busy_timeout!r}")
+    if not 0 <= busy_timeout < float("inf"):
+        raise ValueError(f"busy_timeout must be a non-negative number, not {busy_timeout!r}")
+    store = SQLiteStore(path, name, _SYNCHRONOUS[durability], float(busy_timeout))
+    try:
+        await store._start()
+    except BaseException:
+        await store.aclose()
+        raise
+    return store
+
+
+def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+class SQLiteStore(Store):
+    """One named queue in one SQLite file, worked on by a private thread.
+
+    Get one with :func:`open_store` (through :func:`conveyor.open_queue`).
+    """
+
+    def __init__(self, path: str, name: str, synchronous: str, busy_timeout: float) -> None:
+        self._path = path
+        self._key = os.path.realpath(path)
+        self._name = name
+        self._synchronous = synchronous
+        self._busy_timeout = busy_timeout
+        self._loop = asyncio.get_running_loop()
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._conn: sqlite3.Connection | None = None
+        self._qid = 0
+        self._watching = 0
+        self._data_version = 0
+        self._waiters: set[asyncio.Future[None]] = set()
+        self._closed = False
+        self._stopped: asyncio.Future[None] = self._loop.create_future()
+        self._thread = threading.Thread(
+            target=self._run, name=f"conveyor-sqlite:{name}", daemon=True
+        )
+
+    @property
+    def backend(self) -> str:
+        """``"sqlite"``."""
+        return "sqlite"
+
+    def __repr__(self) -> str:
+        return f"<SQLiteStore {self._path!r} queue={self._name!r}>"
+
+    # -- the worker thread -------------------------------------------------------------
+
+    def _run(self) -> None:
+        last_check = 0.0
+        while True:
+            try:
+                job = self._jobs.get(timeout=_WATCH_INTERVAL if self._watching else None)
+            except queue.Empty:
+                job = None
+            if job is _STOP:
+                break
+            if job is not None:
+                fn, args, future, orphan = job
+                try:
+                    result, ok = fn(*args), True
+                except BaseException as exc:
+                    result, ok = exc, False
+                self._deliver(future, ok, result, orphan)
+            if self._watching and self._conn is not None:
+                now = time.monotonic()
+                if now - last_check >= _WATCH_INTERVAL:
+                    last_check = now
+                    self._check_data_version()
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(_resolve, self._stopped, None)
+
+    def _check_data_version(self) -> None:
+        assert self._conn is not None
+        try:
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error:
+            return
+        if version != self._data_version:
+            self._data_version = version
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._wake_waiters)
+
+    def _deliver(
+        self,
+        future: asyncio.Future[Any],
+        ok: bool,
+        result: Any,
+        orphan: Callable[[Any], None] | None,
+    ) -> None:
+        def settle() -> None:
+            if future.done():
+                # The caller was cancelled while the statement ran: undo what it won't use.
+                if ok and orphan is not None:
+                    orphan(result)
+                return
+            if ok:
+                future.set_result(result)
+            else:
+                future.set_exception(result)
+
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+            self._loop.call_soon_threadsafe(settle)
+
+    async def _call(
+        self,
+        fn: Callable[..., R],
+        *args: Any,
+        orphan: Callable[[R], None] | None = None,
+    ) -> R:
+        if self._closed:
+            raise BackendError(f"{self!r} is closed")
+        future: asyncio.Future[R] = self._loop.create_future()
+        self._jobs.put((fn, args, future, orphan))
+        return await future
+
+    def _notify_peers(self) -> None:
+        # Called on the worker thread after a commit.  The queue on top of this store
+        # knows its own changes; only the other stores on the file need telling, and
+        # only those with someone waiting (the rest re-check before they wait).
+        for peer in _peers.get(self._key, ()):
+            if peer is not self and peer._waiters:
+                with contextlib.suppress(RuntimeError):
+                    peer._loop.call_soon_threadsafe(peer._wake_waiters)
+
+    def _wake_waiters(self) -> None:
+        waiters, self._waiters = self._waiters, set()
+        for waiter in waiters:
+            _resolve(waiter, None)
+
+    def _transaction(self, work: Callable[[sqlite3.Connection], R], write: bool = True) -> R:
+        conn = self._conn
+        assert conn is not None
+        delay = 0.01
+        for attempt in range(_LOCK_RETRIES + 1):
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    result = work(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                if _is_lock_error(exc) and attempt < _LOCK_RETRIES:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.5)
+                    continue
+                if _is_lock_error(exc):
+                    raise BackendUnavailableError(
+                        f"SQLite database {self._path!r} stayed locked by another process: {exc}"
+                    ) from exc
+                raise BackendError(f"SQLite database {self._path!r} failed: {exc}") from exc
+            except sqlite3.Error as exc:
+                raise BackendError(f"SQLite database {self._path!r} failed: {exc}") from exc
+            if write:
+                self._notify_peers()
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- opening -----------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        self._thread.start()
+        await self._call(self._open_db)
+        with _peers_lock:
+            _peers[self._key] = (*_peers.get(self._key, ()), self)
+
+    def _open_db(self) -> None:
+        path = self._path
+        if os.path.isdir(path):
+            raise BackendError(f"cannot open SQLite queue file {path!r}: it is a directory")
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise BackendError(
+                f"cannot create SQLite queue file {path!r}: directory {directory!r} does not exist"
+            )
+        try:
+            conn = sqlite3.connect(
+                path,
+                timeout=self._busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=256,
+            )
+        except sqlite3.Error as exc:
+            raise BackendError(f"cannot open SQLite queue file {path!r}: {exc}") from exc
+        self._conn = conn
+        delay = 0.01
+        for attempt in range(_LOCK_RETRIES + 1):
+            try:
+                self._prepare(conn)
+                return
+            except sqlite3.OperationalError as exc:
+                # Processes opening a new file together race to switch it to WAL.
+                if not _is_lock_error(exc) or attempt == _LOCK_RETRIES:
+                    raise self._open_error(exc) from exc
+            except sqlite3.Error as exc:
+                raise self._open_error(exc) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        self._check_or_create(conn)
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise BackendError(f"SQLite queue file {self._path!r} cannot use WAL mode ({mode})")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        self._qid = self._transaction(self._queue_id)
+        self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def _open_error(self, exc: sqlite3.Error) -> BackendError:
+        text = str(exc)
+        if "readonly" in text or "read-only" in text or "unable to open" in text:
+            return BackendError(
+                f"cannot write SQLite queue file {self._path!r}: {text}; "
+                "check that the file and its directory are writable"
+            )
+        return BackendError(f"cannot open SQLite queue file {self._path!r}: {text}")
+
+    def _check_or_create(self, conn: sqlite3.Connection) -> None:
+        # Read-only checks first: nothing is written to a file that is not ours.
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and (
+                "unable to open" in str(exc) or _is_lock_error(exc)
+            ):
+                raise
+            raise IncompatibleStoreError(
+                f"{self._path!r} is not a conveyor queue file (not an SQLite database: {exc}); "
+                "it was left untouched"
+            ) from exc
+        if tables:
+            self._check_meta(conn, tables)
+            return
+
+        def create(conn: sqlite3.Connection) -> None:
+            # Another process may have created it since the check above.
+            existing = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+            if existing:
+                self._check_meta(conn, existing)
+                return
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
+                [("application", APPLICATION), ("schema_version", str(SCHEMA_VERSION))],
+            )
+
+        self._transaction(create)
+
+    def _check_meta(self, conn: sqlite3.Connection, tables: set[str]) -> None:
+        if "meta" not in tables:
+            raise IncompatibleStoreError(
+                f"{self._path!r} is an SQLite database of another application (no conveyor "
+                "meta table); it was left untouched"
+            )
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        if meta.get("application") != APPLICATION:
+            raise IncompatibleStoreError(
+                f"{self._path!r} is an SQLite database of another application "
+                f"({meta.get('application')!r}); it was left untouched"
+            )
+        try:
+            version = int(meta.get("schema_version", ""))
+        except ValueError:
+            version = -1
+        if version > SCHEMA_VERSION:
+            raise IncompatibleStoreError(
+                f"{self._path!r} was written by a newer conveyor (schema {version}; this one "
+                f"reads up to {SCHEMA_VERSION}): upgrade conveyor; the file was left untouched"
+            )
+        if version != SCHEMA_VERSION:
+            raise IncompatibleStoreError(
+                f"{self._path!r} has an unknown conveyor schema version "
+                f"{meta.get('schema_version')!r}; it was left untouched"
+            )
+
+    def _queue_id(self, conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT OR IGNORE INTO queues (name) VALUES (?)", (self._name,))
+        row = conn.execute("SELECT id FROM queues WHERE name = ?", (self._name,)).fetchone()
+        return int(row[0])
+
+    # -- the Store interface -----------------------------------------------------------
+
+    async def put(self, payloads: Sequence[bytes], maxsize: float) -> bool:
+        """Append *payloads* as ready items, all or none, if the queue has room for all.
+
+        Args:
+            payloads: Serialized items, in order; never empty.
+            maxsize: Bound on ready + delayed items; ``<= 0`` means unbounded.
+
+        Returns:
+            ``True`` if stored; ``False`` if there was no room and nothing was stored.
+
+        Raises:
+            QueueShutDown: The queue is shut down; nothing was stored.
+            BackendError: The store failed; nothing was stored.
+        """
+        rows = [(self._qid, bytes(p)) for p in payloads]
+        return await self._call(self._transaction, lambda c: self._put(c, rows, maxsize))
+
+    def _put(self, conn: sqlite3.Connection, rows: list[tuple[int, bytes]], maxsize: float) -> bool:
+        qid = self._qid
+        (shutdown,) = conn.execute("SELECT shutdown FROM queues WHERE id = ?", (qid,)).fetchone()
+        if shutdown:
+            raise QueueShutDown
+        if maxsize > 0:
+            (size,) = conn.execute(
+                "SELECT COUNT(*) FROM items WHERE queue = ? AND state = 0", (qid,)
+            ).fetchone()
+            # As asyncio: an item fits while the size before it is below maxsize.
+            if size + len(rows) - 1 >= maxsize:
+                return False
+        # One multi-row INSERT per chunk: a quarter faster than executemany per commit.
+        for start in range(0, len(rows), _INSERT_CHUNK):
+            chunk = rows[start : start + _INSERT_CHUNK]
+            conn.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
+        return True
+
+    async def claim(
+        self, max_items: int, lease_timeout: float, max_attempts: int | None
+    ) -> list[Delivery]:
+        """Lease up to *max_items* of the oldest ready items, in FIFO order.
+
+        Expired leases are made ready again first (dead when the item already had
+        *max_attempts* deliveries).
+
+        Args:
+            max_items: The most items to lease, ``>= 1``.
+            lease_timeout: Seconds until each lease expires unless acknowledged.
+            max_attempts: Deliveries before an item goes dead; ``None`` for no limit.
+
+        Returns:
+            The leased items, oldest first; empty when none is ready.
+
+        Raises:
+            QueueShutDown: The queue is shut down and no item is ready.
+            BackendError: The store failed; nothing was leased.
+        """
+        return await self._call(
+            self._transaction,
+            lambda c: self._claim(c, max_items, lease_timeout, max_attempts),
+            orphan=self._release_orphans,
+        )
+
+    async def ack_and_claim(
+        self,
+        receipts: Sequence[str],
+        max_items: int,
+        lease_timeout: float,
+        max_attempts: int | None,
+    ) -> tuple[list[bool], list[Delivery]]:
+        """Acknowledge *receipts*, then lease items as :meth:`claim` does, in one transaction.
+
+        Returns:
+            The acknowledgement results and the leased items.
+
+        Raises:
+            QueueShutDown: The queue is shut down and no item is ready (the receipts
+                were acknowledged).
+            BackendError: The store failed; nothing was acknowledged or leased.
+        """
+        receipts = list(receipts)
+
+        def work(conn: sqlite3.Connection) -> tuple[list[bool], list[Delivery] | None]:
+            acked = self._ack(conn, receipts)
+            try:
+                return acked, self._claim(conn, max_items, lease_timeout, max_attempts)
+            except QueueShutDown:
+                return acked, None  # commit the acknowledgements, then raise
+
+        acked, deliveries = await self._call(
+            self._transaction, work, orphan=lambda r: self._release_orphans(r[1] or [])
+        )
+        if deliveries is None:
+            raise QueueShutDown
+        return acked, deliveries
+
+    def _release_orphans(self, deliveries: list[Delivery]) -> None:
+        if deliveries and not self._closed:
+            receipts = [d.receipt for d in deliveries]
+            self._jobs.put(
+                (
+                    self._transaction,
+                    (lambda c: self._release(c, receipts),),
+                    self._loop.create_future(),
+                    None,
+                )
+            )
+
+    def _claim(
+        self,
+        conn: sqlite3.Connection,
+        max_items: int,
+        lease_timeout: float,
+        max_attempts: int | None,
+    ) -> list[Delivery]:
+        qid = self._qid
+        now = time.time()
+        if max_attempts is not None:
+            conn.execute(
+                "UPDATE items SET state = 2, lease_token = NULL, failed_at = ?,"
+                " error = 'lease expired after ' || attempts || ' attempts'"
+                " WHERE queue = ? AND state = 1 AND lease_deadline <= ? AND attempts >= ?",
+                (now, qid, now, max_attempts),
+            )
+        conn.execute(
+            "UPDATE items SET state = 0, lease_token = NULL, lease_deadline = NULL,"
+            " available_at = 0 WHERE queue = ? AND state = 1 AND lease_deadline <= ?",
+            (qid, now),
+        )
+        token = secrets.token_hex(8)
+        deadline = now + lease_timeout
+        if _HAS_RETURNING:
+            rows = conn.execute(
+                "UPDATE items SET state = 1, attempts = attempts + 1, lease_token = ?,"
+                " lease_deadline = ? WHERE id IN (SELECT id FROM items WHERE queue = ?"
+                " AND state = 0 AND available_at <= ? ORDER BY id LIMIT ?)"
+                " RETURNING id, payload, attempts",
+                (token, deadline, qid, now, max_items),
+            ).fetchall()
+        else:  # SQLite before 3.35: the same in two statements, in the same transaction
+            found = conn.execute(
+                "SELECT id, payload, attempts + 1 FROM items WHERE queue = ? AND state = 0"
+                " AND available_at <= ? ORDER BY id LIMIT ?",
+                (qid, now, max_items),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE items SET state = 1, attempts = attempts + 1, lease_token = ?,"
+                " lease_deadline = ? WHERE id = ?",
+                [(token, deadline, row[0]) for row in found],
+            )
+            rows = found
+        if not rows:
+            (shutdown,) = conn.execute(
+                "SELECT shutdown FROM queues WHERE id = ?", (qid,)
+            ).fetchone()
+            if shutdown:
+                raise QueueShutDown
+            return []
+        rows.sort()
+        return [
+            Delivery(str(item_id), payload, f"{item_id}:{token}", attempts, deadline)
+            for item_id, payload, attempts in rows
+        ]
+
+    @staticmethod
+    def _parse_receipt(receipt: str) -> tuple[int, str] | None:
+        item_id, _, token = receipt.partition(":")
+        try:
+            return int(item_id), token
+        except ValueError:
+            return None
+
+    async def ack(self, receipts: Sequence[str]) -> list[bool]:
+        """Acknowledge deliveries: their items are done and removed.
+
+        A receipt acknowledges as long as its item was not delivered again, even when
+        its deadline passed meanwhile.
+
+        Returns:
+            For each receipt, whether it named the current lease of its item.
+
+        Raises:
+            BackendError: The store failed; nothing was acknowledged.
+        """
+        receipts = list(receipts)
+        return await self._call(self._transaction, lambda c: self._ack(c, receipts))
+
+    def _ack(self, conn: sqlite3.Connection, receipts: list[str]) -> list[bool]:
+        results = []
+        for receipt in receipts:
+            parsed = self._parse_receipt(receipt)
+            if parsed is None:
+                results.append(False)
+                continue
+            cursor = conn.execute(
+                "DELETE FROM items WHERE id = ? AND lease_token = ? AND state = 1", parsed
+            )
+            results.append(cursor.rowcount == 1)
+        return results
+
+    def _settle_one(
+        self, conn: sqlite3.Connection, receipt: str, sql: str, args: tuple[Any, ...]
+    ) -> bool:
+        parsed = self._parse_receipt(receipt)
+        if parsed is None:
+            return False
+        cursor = conn.execute(
+            sql + " WHERE id = ? AND lease_token = ? AND state = 1", (*args, *parsed)
+        )
+        return cursor.rowcount == 1
+
+    async def retry(self, receipt: str, delay: float) -> bool:
+        """Release a lease so the item is delivered again after *delay* seconds.
+
+        Returns:
+            ``False`` if the receipt no longer names the current lease.
+
+        Raises:
+            BackendError: The store failed.
+        """
+        available = time.time() + delay if delay > 0 else 0.0
+        return await self._call(
+            self._transaction,
+            lambda c: self._settle_one(
+                c,
+                receipt,
+                "UPDATE items SET state = 0, lease_token = NULL, lease_deadline = NULL,"
+                " available_at = ?",
+                (available,),
+            ),
+        )
+
+    async def release(self, receipts: Sequence[str]) -> list[bool]:
+        """Give back undelivered leases, ready at once, without counting the attempt.
+
+        Returns:
+            For each receipt, ``False`` if it no longer names the current lease.
+
+        Raises:
+            BackendError: The store failed.
+        """
+        receipts = list(receipts)
+        return await self._call(self._transaction, lambda c: self._release(c, receipts))
+
+    def _release(self, conn: sqlite3.Connection, receipts: list[str]) -> list[bool]:
+        return [
+            self._settle_one(
+                conn,
+                receipt,
+                "UPDATE items SET state = 0, lease_token = NULL, lease_deadline = NULL,"
+                " available_at = 0, attempts = MAX(attempts - 1, 0)",
+                (),
+            )
+            for receipt in receipts
+        ]
+
+    async def fail(self, receipt: str, error: str) -> bool:
+        """Move a leased item to the dead-letter list with *error* as the reason.
+
+        Returns:
+            ``False`` if the receipt no longer names the current lease.
+
+        Raises:
+            BackendError: The store failed.
+        """
+        now = time.time()
+        return await self._call(
+            self._transaction,
+            lambda c: self._settle_one(
+                c,
+                receipt,
+                "UPDATE items SET state = 2, lease_token = NULL, lease_deadline = NULL,"
+                " error = ?, failed_at = ?",
+                (str(error), now),
+            ),
+        )
+
+    async def extend(self, receipt: str, lease_timeout: float) -> float | None:
+        """Push a lease's deadline to *lease_timeout* seconds from now.
+
+        Returns:
+            The new deadline, or ``None`` if the receipt no longer names the current lease.
+
+        Raises:
+            BackendError: The store failed.
+        """
+        deadline = time.time() + lease_timeout
+        ok = await self._call(
+            self._transaction,
+            lambda c: self._settle_one(
+                c, receipt, "UPDATE items SET lease_deadline = ?", (deadline,)
+            ),
+        )
+        return deadline if ok else None
+
+    async def counts(self) -> StoreCounts:
+        """Read the shared counters in one atomic step.
+
+        Raises:
+            BackendError: The store failed.
+        """
+        return await self._call(self._transaction, self._counts, False)
+
+    def _counts(self, conn: sqlite3.Connection) -> StoreCounts:
+        now = time.time()
+        ready = delayed = leased = dead = 0
+        for state, later, count in conn.execute(
+            "SELECT state, available_at > ?, COUNT(*) FROM items WHERE queue = ? GROUP BY 1, 2",
+            (now, self._qid),
+        ):
+            if state == _READY:
+                if later:
+                    delayed += count
+                else:
+                    ready += count
+            elif state == _LEASED:
+                leased += count
+            else:
+                dead += count
+        (shutdown,) = conn.execute(
+            "SELECT shutdown FROM queues WHERE id = ?", (self._qid,)
+        ).fetchone()
+        return StoreCounts(ready, delayed, leased, dead, bool(shutdown))
+
+    async def shutdown(self, immediate: bool) -> int:
+        """Mark the queue shut down for every process; with *immediate*, empty it.
+
+        Returns:
+            How many items were deleted.
+
+        Raises:
+            BackendError: The store failed.
+        """
+        return await self._call(self._transaction, lambda c: self._shutdown(c, immediate))
+
+    def _shutdown(self, conn: sqlite3.Connection, immediate: bool) -> int:
+        conn.execute("UPDATE queues SET shutdown = 1 WHERE id = ?", (self._qid,))
+        if not immediate:
+            return 0
+        return conn.execute(
+            "DELETE FROM items WHERE queue = ? AND state = 0", (self._qid,)
+        ).rowcount
+
+    async def dead_letters(self, limit: int) -> list[DeadLetter]:
+        """Return up to *limit* dead items, oldest first.
+
+        Raises:
+            BackendError: The store failed.
+        """
+
+        def read(conn: sqlite3.Connection) -> list[DeadLetter]:
+            rows = conn.execute(
+                "SELECT id, payload, attempts, error, failed_at FROM items"
+                " WHERE queue = ? AND state = 2 ORDER BY id LIMIT ?",
+                (self._qid, limit),
+            ).fetchall()
+            return [DeadLetter(str(i), p, a, e or "", f or 0.0) for i, p, a, e, f in rows]
+
+        return await self._call(self._transaction, read, False)
+
+    async def requeue_dead(self, item_ids: Sequence[str] | None) -> int:
+        """Make dead items ready again, with their attempts reset; ``None`` means all.
+
+        Returns:
+            How many items were requeued.
+
+        Raises:
+            BackendError: The store failed.
+        """
+        ids = None
+        if item_ids is not None:
+            ids = []
+            for item_id in item_ids:
+                with contextlib.suppress(ValueError):
+                    ids.append(int(item_id))
+
+        def requeue(conn: sqlite3.Connection) -> int:
+            sql = (
+                "UPDATE items SET state = 0, attempts = 0, error = NULL, failed_at = NULL,"
+                " available_at = 0 WHERE queue = ? AND state = 2"
+            )
+            if ids is None:
+                return conn.execute(sql, (self._qid,)).rowcount
+            return sum(conn.execute(sql + " AND id = ?", (self._qid, i)).rowcount for i in ids)
+
+        return await self._call(self._transaction, requeue)
+
+    async def wait_changed(self, timeout: float) -> None:
+        """Return once this queue may have changed in any process, or after *timeout*.
+
+        Changes through this process's stores wake at once; other processes' within about
+        20 ms (the worker thread checks ``PRAGMA data_version`` only while someone waits).
+        """
+        if self._closed:
+            return
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._waiters.add(future)
+        self._watching += 1
+        if self._watching == 1:
+            self._jobs.put(None)  # wake the worker so that it starts checking
+        handle = self._loop.call_later(max(0.0, timeout), _resolve, future, None)
+        try:
+            await future
+        finally:
+            handle.cancel()
+            self._waiters.discard(future)
+            self._watching -= 1
+
+    async def aclose(self) -> None:
+        """Close the connection and stop the worker thread.  Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._wake_waiters()
+        with _peers_lock:
+            peers = tuple(p for p in _peers.get(self._key, ()) if p is not self)
+            if peers:
+                _peers[self._key] = peers
+            else:
+                _peers.pop(self._key, None)
+        if self._thread.is_alive():
+            self._jobs.put(_STOP)
+            await self._stopped
+
+
+def _resolve(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)

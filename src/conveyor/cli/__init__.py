@@ -1,0 +1,141 @@
+"""The ``conveyor`` command line: ``conveyor demo`` and ``conveyor bench``.
+
+The core never imports this package; ``rich`` (the ``cli`` extra) is imported only when
+the live view is shown, and the benchmark's contenders only when ``bench`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser for every ``conveyor`` command."""
+    from .. import __version__
+    from ..examples import EXAMPLES
+    from ..examples._common import ROLES, positive_float
+
+    parser = argparse.ArgumentParser(
+        prog="conveyor",
+        description="asyncio.Queue, drop-in and faster: see it work, and measure it.",
+    )
+    parser.add_argument("--version", action="version", version=f"conveyor {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    listing = "\n".join(f"  {e.number}  {e.name:<9} {e.summary}" for e in EXAMPLES)
+    demo = commands.add_parser(
+        "demo",
+        help="run one of the five classic producer/consumer programs and watch the queue",
+        description="Run one of the five classic producer/consumer programs and show the\n"
+        "queue at work: a live view on a terminal, timestamped lines otherwise.",
+        epilog=f"examples (by number or name):\n{listing}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument(
+        "example",
+        nargs="?",
+        default="bounded",
+        metavar="EXAMPLE",
+        help="which program to run (default: 5, bounded)",
+    )
+    demo.add_argument(
+        "--backend",
+        metavar="URL",
+        default="memory://",
+        help="the queue to run on: memory:// (default), sqlite:///file.db, redis://host:6379/0",
+    )
+    demo.add_argument(
+        "--speed",
+        type=positive_float,
+        default=None,
+        metavar="X",
+        help="divide every sleep of the lesson by X (default: 1, and 2.5 for program 5 so"
+        " that it ends within 15 seconds)",
+    )
+    demo.add_argument(
+        "--role",
+        choices=ROLES,
+        default="both",
+        help="run the producers, the consumer, or both (default); separate processes need"
+        " a durable --backend",
+    )
+    demo.add_argument("--seed", type=int, default=None, help="seed the random values")
+    view = demo.add_mutually_exclusive_group()
+    view.add_argument(
+        "--plain", action="store_true", help="print timestamped lines even on a terminal"
+    )
+    view.add_argument(
+        "--live", action="store_true", help="show the live view even when not on a terminal"
+    )
+
+    bench = commands.add_parser(
+        "bench",
+        help="measure conveyor against asyncio.Queue and the other queues users pick",
+        description="Run the side-by-side benchmark: contenders alternate round by round in"
+        " this process; the table shows median throughput and the median per-round ratio.",
+    )
+    bench.add_argument(
+        "--quick", action="store_true", help="fewer items and rounds (about a minute in all)"
+    )
+    bench.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop", "both"),
+        default="asyncio",
+        help="the event loop to run on (default: asyncio)",
+    )
+    bench.add_argument(
+        "--group",
+        default="memory,thread,sqlite,redis",
+        metavar="GROUPS",
+        help="comma-separated groups to run (default: memory,thread,sqlite,redis)",
+    )
+    bench.add_argument(
+        "--redis-url",
+        metavar="URL",
+        default=None,
+        help="a Redis server to use (default: start a private redis-server if installed)",
+    )
+    bench.add_argument(
+        "--markdown", metavar="FILE", default=None, help="also write the table as Markdown"
+    )
+    bench.add_argument("--rounds", type=int, default=None, help=argparse.SUPPRESS)
+    bench.add_argument("--scale", type=positive_float, default=1.0, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``conveyor`` command line.
+
+    Args:
+        argv: The arguments, without the program name; ``None`` reads ``sys.argv``.
+
+    Returns:
+        The exit status: 0 on success, 1 when the command failed, 2 on bad usage.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from ._demo import run_demo
+
+        return run_demo(args, parser)
+    if args.command == "bench":
+        from ..bench import run_benchmarks
+
+        groups = [g.strip() for g in args.group.split(",") if g.strip()]
+        loops = ["asyncio", "uvloop"] if args.loop == "both" else [args.loop]
+        return run_benchmarks(
+            groups=groups,
+            loops=loops,
+            quick=args.quick,
+            redis_url=args.redis_url,
+            markdown=args.markdown,
+            rounds=args.rounds,
+            scale=args.scale,
+            command=" ".join(["conveyor", *(sys.argv[1:] if argv is None else argv)]),
+        )
+    parser.print_help(sys.stderr)
+    return 2
