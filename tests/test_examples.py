@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,13 +16,44 @@ import pytest
 
 import conveyor
 from conveyor.examples import EXAMPLES, Run, basic, bounded, find, join, nowait, wait_for
+from tests.backends.redis_backend import RedisServer, redis_server
+
+__all__ = ["redis_server"]
 
 # name -> a function (request, tmp_path) -> the URL the programs run on.  A backend joins
 # these tests by adding itself here; "durable" ones also run producers and consumer in
 # separate processes.
 UrlFactory = Callable[[pytest.FixtureRequest, Path], str]
+
+
+def _sqlite_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'examples.db'}"
+
+
+# The programs use fixed queue names, so each Redis test gets a database of its own
+# (1 to 15, emptied first; the other Redis tests share database 0 with unique names).
+_redis_databases = itertools.cycle(range(1, 16))
+
+
+def _redis_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    # The session's private redis-server (skips, or fails under CI=true, without one).
+    server: RedisServer = request.getfixturevalue("redis_server")
+    database = next(_redis_databases)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5.0) as sock:
+        sock.sendall(f"SELECT {database}\r\nFLUSHDB\r\n".encode())
+        replies = b""
+        while replies.count(b"\r\n") < 2:
+            chunk = sock.recv(256)
+            assert chunk, "redis-server closed the connection"
+            replies += chunk
+    assert replies == b"+OK\r\n+OK\r\n", replies
+    return f"redis://127.0.0.1:{server.port}/{database}"
+
+
 EXAMPLE_BACKENDS: dict[str, UrlFactory] = {
     "memory": lambda request, tmp_path: "memory://",
+    "sqlite": _sqlite_url,
+    "redis": _redis_url,
 }
 DURABLE = frozenset({"sqlite", "redis"})
 

@@ -972,7 +972,12 @@ class DurableQueue(AsyncQueue[T]):
                 # here while other processes could work on it.
                 now = _monotonic()
                 asked = want
-                if self._last_claim is None or now - self._last_claim <= self._hold:
+                # A bounded queue claims only what its getters wait for: an item claimed
+                # ahead would leave its slot in the store free for another put while it
+                # still waits here, and the queue would hold more than maxsize.
+                if self._maxsize <= 0 and (
+                    self._last_claim is None or now - self._last_claim <= self._hold
+                ):
                     asked = max(want, self._taken_since_claim)
                     if self._v_ready > asked:
                         asked += 1
