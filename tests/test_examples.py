@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import itertools
 import os
 import socket
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -15,6 +17,8 @@ from types import ModuleType
 import pytest
 
 import conveyor
+from conveyor._durable import DurableQueue
+from conveyor.backends._base import Store
 from conveyor.examples import EXAMPLES, Run, basic, bounded, find, join, nowait, wait_for
 from tests.backends.redis_backend import RedisServer, redis_server
 
@@ -83,6 +87,17 @@ def assert_delivered_in_order(run: Run, count: int) -> None:
     assert all(isinstance(item, float) and 0 <= item < 1 for item in run.put_order)
 
 
+def assert_within_maxsize(run: Run, maxsize: int) -> None:
+    """Check that no qsize() the program saw, nor the queue's own peak, passed maxsize."""
+    if maxsize <= 0:
+        return
+    assert run.peak_size <= maxsize
+    assert run.queue is not None
+    statistics = run.queue.statistics()
+    assert statistics.peak_size <= maxsize
+    assert statistics.current_size <= maxsize
+
+
 async def test_basic_delivers_every_value_in_order(queue_url: str) -> None:
     run = await basic.main(queue_url, run=quiet_run())
     assert_delivered_in_order(run, 10)
@@ -133,8 +148,7 @@ async def test_bounded_queue_never_holds_more_than_maxsize(queue_url: str) -> No
     assert run.consumed == {"Consumer": 50}
     # Five producers against one slow consumer: the two slots fill, and never overflow.
     assert run.peak_size == bounded.MAXSIZE
-    assert run.queue is not None
-    assert run.queue.statistics().peak_size <= bounded.MAXSIZE
+    assert_within_maxsize(run, bounded.MAXSIZE)
     assert run.lines.count("Producer: Running") == 5
     assert {f"Producer {i}: Done" for i in range(5)} <= set(run.lines)
 
@@ -158,20 +172,36 @@ async def test_bounded_producers_really_block_on_a_full_queue() -> None:
 
 
 @pytest.mark.parametrize("module", [basic, nowait, wait_for, join, bounded])
-async def test_roles_split_over_one_queue(module: ModuleType) -> None:
-    """Producer and consumer roles, run side by side, move every item once."""
+async def test_roles_split_over_one_queue(module: ModuleType, queue_url: str) -> None:
+    """Producer and consumer roles, run side by side, move every item once.
+
+    On a durable backend each role opens the queue itself, as separate processes would.
+    """
     main = module.main
-    queue: conveyor.Queue[float | None] = conveyor.Queue(module.MAXSIZE)
+    name = module.NAME
+    first = await conveyor.open_queue(queue_url, name=name, maxsize=module.MAXSIZE)
+    second = first
+    if queue_url != "memory://":
+        second = await conveyor.open_queue(queue_url, name=name, maxsize=module.MAXSIZE)
     producing, consuming = quiet_run(), quiet_run()
-    await asyncio.gather(
-        main(run=producing, queue=queue, role="producer"),
-        main(run=consuming, queue=queue, role="consumer"),
-    )
-    assert consuming.got_order == producing.put_order
-    assert not producing.got_order
-    assert not consuming.put_order
-    assert consuming.lines[-1] == "Consumer: Done"
-    assert queue.qsize() == 0
+    try:
+        await asyncio.gather(
+            main(run=producing, queue=first, role="producer"),
+            main(run=consuming, queue=second, role="consumer"),
+        )
+        assert consuming.got_order == producing.put_order
+        assert not producing.got_order
+        assert not consuming.put_order
+        assert consuming.lines[-1] == "Consumer: Done"
+        if isinstance(first, DurableQueue):
+            assert await first.aqsize() == 0
+        assert first.qsize() == 0
+        assert_within_maxsize(producing, module.MAXSIZE)
+        assert_within_maxsize(consuming, module.MAXSIZE)
+    finally:
+        await first.aclose()
+        if second is not first:
+            await second.aclose()
 
 
 async def test_a_given_queue_is_left_open() -> None:
@@ -235,7 +265,7 @@ def test_a_split_role_on_a_memory_queue_is_refused() -> None:
 @pytest.mark.parametrize(
     "store", sorted(name for name in EXAMPLE_BACKENDS if name in DURABLE) or ["none yet"]
 )
-@pytest.mark.parametrize("name", ["basic", "bounded"])
+@pytest.mark.parametrize("name", [e.name for e in EXAMPLES])
 def test_producers_and_consumer_in_separate_processes(
     store: str, name: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
@@ -244,14 +274,39 @@ def test_producers_and_consumer_in_separate_processes(
     url = EXAMPLE_BACKENDS[store](request, tmp_path)
     command = [sys.executable, "-m", "conveyor", "demo", name, "--backend", url]
     command += ["--speed", "50", "--plain"]
-    consumer = subprocess.Popen(
-        [*command, "--role", "consumer"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    producer = subprocess.run(
-        [*command, "--role", "producer"], capture_output=True, text=True, timeout=120
-    )
+    processes = [
+        subprocess.Popen(
+            [*command, "--role", role], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for role in ("consumer", "producer")
+    ]
+    consumer, producer = processes
+    module = find(name).load()
+    # Meanwhile this process watches the shared queue, as a third process would.
+    sizes = asyncio.run(_watch_sizes(url, name, processes))
+    _, producer_err = producer.communicate(timeout=120)
     out, err = consumer.communicate(timeout=120)
-    assert producer.returncode == 0, producer.stderr
+    assert producer.returncode == 0, producer_err
     assert consumer.returncode == 0, err
     expected = bounded.ITEMS if name == "bounded" else 10
     assert sum(">got " in line for line in out.splitlines()) == expected
+    if module.MAXSIZE > 0:
+        assert max(sizes) <= module.MAXSIZE, sizes
+
+
+async def _watch_sizes(url: str, name: str, processes: list[subprocess.Popen[str]]) -> list[int]:
+    """Read the shared queue's ready and delayed count until every process has exited."""
+    parts = urllib.parse.urlsplit(url)
+    backend = importlib.import_module(f"conveyor.backends.{parts.scheme}")
+    # The store itself, not a queue: a queue's qsize() is capped at maxsize.
+    store: Store = await backend.open_store(parts, name)
+    sizes = [0]
+    try:
+        while any(process.poll() is None for process in processes):
+            counts = await store.counts()
+            sizes.append(counts.ready + counts.delayed)
+            # Sampling, not synchronising: the processes' exit ends the loop.
+            await asyncio.sleep(0.005)
+    finally:
+        await store.aclose()
+    return sizes

@@ -23,7 +23,8 @@ How the pieces fit:
 * **The nowait forms do no I/O.**  ``put_nowait()`` decides on the last known size and
   hands the item to the background writer (durable after ``flush()``); ``get_nowait()``
   serves items already in this process (claimed, or put with ``put_nowait()`` and not yet
-  committed) and otherwise raises ``QueueEmpty`` after starting a background claim.
+  committed) and otherwise raises ``QueueEmpty`` after starting a background claim (even
+  when the view says empty: another process may have put since).
 * **Waiting never polls hard.**  Blocked getters, putters and ``join()`` wake on this
   process's own changes at once and on other processes' through ``Store.wait_changed``,
   with a slow safety re-check (at most every second) for the rare missed notification and
@@ -119,7 +120,7 @@ class DeadItem:
 class _PutEntry:
     """Payloads waiting for the group-commit writer; ``future`` is None for put_nowait."""
 
-    __slots__ = ("deadline", "discarded", "future", "payloads", "taken")
+    __slots__ = ("deadline", "discarded", "future", "payloads", "stored", "taken")
 
     def __init__(
         self,
@@ -132,6 +133,7 @@ class _PutEntry:
         self.deadline = deadline
         self.taken = False
         self.discarded = False
+        self.stored = False
 
 
 class _Getter:
@@ -250,10 +252,12 @@ class DurableQueue(AsyncQueue[T]):
         self._getters: deque[_Getter] = deque()
         self._prefetch = 0
         self._claiming = False
+        self._claim_in_store = False
         self._puts: deque[_PutEntry] = deque()
         self._nowait_pending = 0
         self._inflight = 0
         self._inflight_entries: list[_PutEntry] = []
+        self._inflight_done: asyncio.Future[None] | None = None
         self._held: dict[int, _Held] = {}
         self._held_by_task: dict[object, deque[int]] = {}
         self._held_seq = 0
@@ -313,9 +317,17 @@ class DurableQueue(AsyncQueue[T]):
 
         This does no I/O: it is the shared count as last read, updated after each of this
         process's own operations, so it is exact when no other process writes.  Use
-        ``await aqsize()`` for the exact shared value.
+        ``await aqsize()`` for the exact shared value.  It never exceeds a positive
+        ``maxsize``.
         """
-        return max(0, self._v_ready) + len(self._buffer) + self._nowait_pending
+        size = max(0, self._v_ready) + len(self._buffer) + self._nowait_pending
+        if 0 < self._maxsize < math.inf:
+            # The store refuses any put beyond maxsize, so a larger sum is only ever a
+            # stale view: a claim and a put of this process that finished in another
+            # order than the store applied them, or an item claimed here for a getter
+            # that has been woken and not yet run.
+            return min(size, math.ceil(self._maxsize))
+        return size
 
     def empty(self) -> bool:
         """Return ``True`` if no item waits to be got, as last known (see :meth:`qsize`)."""
@@ -492,6 +504,13 @@ class DurableQueue(AsyncQueue[T]):
         Returns once the item is committed to the store.  Concurrent ``put()`` calls of
         this process share one commit.
 
+        Cancelled (or timed out by ``asyncio.timeout()``/``wait_for()``) while waiting
+        for room, it raises and nothing is put.  Cancelled while its commit is already
+        in the store's hands, it cannot take the item back: it waits for that commit
+        (one store round trip) and then returns normally if the item was stored (the
+        cancellation is consumed, as if it had come just after the put), or raises
+        ``CancelledError`` if it was not.  It never raises with the item stored.
+
         Args:
             item: The item to add.
             timeout: Seconds to wait for room; ``None`` waits forever.
@@ -515,6 +534,10 @@ class DurableQueue(AsyncQueue[T]):
             self._ensure_writer()
         try:
             await future
+        except asyncio.CancelledError:
+            if await self._settle_cancelled([entry]):
+                return
+            raise
         except BaseException:
             self._withdraw([entry])
             raise
@@ -525,6 +548,9 @@ class DurableQueue(AsyncQueue[T]):
         On an unbounded queue they are committed in one transaction: all or none, even
         if the process is killed meanwhile.  On a bounded queue each item waits for room
         as ``put()`` does, and the items before one that timed out stay put.
+        Cancellation behaves as for :meth:`put`: it returns normally only when every
+        item was stored; when it raises, the items before the first one not stored
+        (bounded queue) stay put.
 
         Args:
             items: The items to add.
@@ -557,9 +583,28 @@ class DurableQueue(AsyncQueue[T]):
             for entry in entries:
                 assert entry.future is not None
                 await entry.future
+        except asyncio.CancelledError:
+            if await self._settle_cancelled(entries):
+                return
+            raise
         except BaseException:
             self._withdraw(entries)
             raise
+
+    async def _settle_cancelled(self, entries: list[_PutEntry]) -> bool:
+        # A putter cancelled (or timed out by asyncio.timeout/wait_for) while its items
+        # are in the store's hands cannot take them back: it waits for that one commit
+        # (milliseconds) and then either returns, the items stored, or raises with none
+        # of the in-flight ones stored.  Never "CancelledError, but stored".
+        while self._inflight_done is not None and any(
+            entry.taken and not entry.stored for entry in entries
+        ):
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._inflight_done)
+        if all(entry.stored for entry in entries):
+            return True
+        self._withdraw(entries)
+        return False
 
     def _withdraw(self, entries: list[_PutEntry]) -> None:
         # Entries not handed to the store yet are withdrawn; one in flight may still be
@@ -621,8 +666,11 @@ class DurableQueue(AsyncQueue[T]):
                 version = self._version
                 self._inflight += len(payloads)
                 self._inflight_entries = batch
+                self._inflight_done = asyncio.get_running_loop().create_future()
                 try:
                     stored = await self._store.put(payloads, self._maxsize)
+                    for entry in batch:
+                        entry.stored = stored
                 except QueueShutDown:
                     self._v_shutdown = True
                     pending = list(self._puts)
@@ -638,6 +686,11 @@ class DurableQueue(AsyncQueue[T]):
                 finally:
                     self._inflight -= len(payloads)
                     self._inflight_entries = []
+                    done, self._inflight_done = self._inflight_done, None
+                    for entry in batch:
+                        entry.taken = entry.stored
+                    if done is not None and not done.done():
+                        done.set_result(None)
                 if stored:
                     limit = _PUT_BATCH
                     for entry in batch:
@@ -707,9 +760,10 @@ class DurableQueue(AsyncQueue[T]):
 
         That is an item claimed from the store for a getter that left, or one put here
         with ``put_nowait()`` and not yet committed while the shared queue is otherwise
-        empty.  When there is none, it raises ``QueueEmpty`` and, if the queue is known to
-        hold items, starts claiming one in the background, so that a later
-        ``get_nowait()`` can succeed.  ``await get(timeout=...)`` reads the store itself.
+        empty.  When there is none, it raises ``QueueEmpty`` and starts claiming one in
+        the background (another process may have put since this one last looked), so
+        that a later ``get_nowait()`` can succeed.  ``await get(timeout=...)`` reads the
+        store itself.
 
         Raises:
             QueueEmpty: No item is at hand.
@@ -722,7 +776,9 @@ class DurableQueue(AsyncQueue[T]):
                 return self._accept_held(taken)[0]
         if self._v_shutdown and (self._immediate or self.qsize() == 0):
             raise _get_shut_down(self._immediate)
-        if self._v_ready > 0 and not self._getters:
+        if not self._getters:
+            # Even when the view says empty: other processes put without telling this
+            # one, and a caller polling with get_nowait() alone must see their items.
             self._prefetch = 1
             self._ensure_claimer()
         raise QueueEmpty
@@ -961,7 +1017,7 @@ class DurableQueue(AsyncQueue[T]):
         try:
             while True:
                 want = self._wanted()
-                if want <= 0:
+                if want <= 0 or self._closing:
                     break
                 version = self._version
                 # While consumers keep up (the last claim was used up within the hold
@@ -986,6 +1042,7 @@ class DurableQueue(AsyncQueue[T]):
                 self._taken_since_claim = 0
                 acks, self._acks = self._acks, []
                 self._acking += len(acks)
+                self._claim_in_store = True
                 try:
                     if acks:
                         results, deliveries = await self._store.ack_and_claim(
@@ -1019,6 +1076,8 @@ class DurableQueue(AsyncQueue[T]):
                     self._prefetch = 0
                     self._wake_all_getters()
                     break
+                finally:
+                    self._claim_in_store = False
                 self._prefetch = 0
                 if deliveries:
                     if self._v_shutdown and self._immediate:
@@ -1038,6 +1097,8 @@ class DurableQueue(AsyncQueue[T]):
                     self._wake_getters()
                     continue
                 self._expire_getters()
+                if self._closing:
+                    break
                 self._claiming = False
                 await self._wait_for_change(version, None)
                 self._claiming = True
@@ -1380,10 +1441,15 @@ class DurableQueue(AsyncQueue[T]):
                 if task is not self._claimer_task:
                     with contextlib.suppress(BaseException):
                         await asyncio.shield(task)
-            if self._claimer_task is not None:
-                self._claimer_task.cancel()
+            claimer = self._claimer_task
+            if claimer is not None:
+                # A claim in the store's hands is let finish (it stops after it): cancelled,
+                # its acknowledgements might not be written and its leases would strand
+                # their items until they expire; what it brings is released below.
+                if not self._claim_in_store:
+                    claimer.cancel()
                 with contextlib.suppress(BaseException):
-                    await self._claimer_task
+                    await claimer
             with contextlib.suppress(Exception):
                 await self._release_buffer()
         self._closed = True

@@ -201,6 +201,23 @@ class _State(Generic[T]):
         lock.acquire()
         return woken or not _discard(waiters, waiter)
 
+    def enlist(
+        self,
+        waiters: deque[_Waiter],
+        loop: asyncio.AbstractEventLoop,
+        deadline: float | None,
+    ) -> asyncio.Future[bool]:
+        """Add a new waiter of *loop* to *waiters*, for wait_task(); the lock is held.
+
+        Raises:
+            QueueTimeoutError: *deadline* has passed: there is nothing to wait for.
+        """
+        if deadline is not None and _monotonic() >= deadline:
+            raise QueueTimeoutError
+        waiter = loop.create_future()
+        waiters.append(waiter)
+        return waiter
+
     async def wait_task(
         self,
         waiters: deque[_Waiter],
@@ -270,13 +287,10 @@ class _State(Generic[T]):
             )
 
 
-class SyncFace(Generic[T]):
-    """The blocking face of a :class:`ThreadQueue`: the API of :class:`queue.Queue`.
-
-    Use it from threads (or, for the non-blocking methods, from anywhere).  Its
-    ``shutdown`` exception is :class:`queue.ShutDown` on Python 3.13 and later, and a
-    class of the same name from ``conveyor._compat`` before.
-    """
+class _Face(Generic[T]):
+    # What the two faces share: they are views of one _State, and differ only in how
+    # they wait and in the ShutDown class they raise (the hot paths are written out in
+    # each face, so that no call is added to them).
 
     __slots__ = ("_state",)
 
@@ -293,6 +307,29 @@ class SyncFace(Generic[T]):
     def maxsize(self) -> float:
         """Number of items allowed in the queue; ``<= 0`` means unbounded."""
         return self._state.maxsize
+
+    def task_done(self) -> None:
+        """Indicate that a formerly got item is fully processed (on either face).
+
+        Raises:
+            ValueError: Called more times than there were items put.
+        """
+        self._state.task_done()
+
+    def shutdown(self, immediate: bool = False) -> None:
+        """Shut down the whole queue (both faces); see :meth:`ThreadQueue.shutdown`."""
+        self._state.shutdown(immediate)
+
+
+class SyncFace(_Face[T]):
+    """The blocking face of a :class:`ThreadQueue`: the API of :class:`queue.Queue`.
+
+    Use it from threads (or, for the non-blocking methods, from anywhere).  Its
+    ``shutdown`` exception is :class:`queue.ShutDown` on Python 3.13 and later, and a
+    class of the same name from ``conveyor._compat`` before.
+    """
+
+    __slots__ = ()
 
     @property
     def is_shutdown(self) -> bool:
@@ -457,14 +494,6 @@ class SyncFace(Generic[T]):
         finally:
             lock.release()
 
-    def task_done(self) -> None:
-        """Indicate that a formerly got item is fully processed (on either face).
-
-        Raises:
-            ValueError: Called more times than there were items put.
-        """
-        self._state.task_done()
-
     def join(self) -> None:
         """Block until every item put (on either face) has been got and marked done."""
         state = self._state
@@ -472,16 +501,12 @@ class SyncFace(Generic[T]):
             while state.total_put != state.done:
                 state.wait_thread(state.joiners, None)
 
-    def shutdown(self, immediate: bool = False) -> None:
-        """Shut down the whole queue (both faces); see :meth:`ThreadQueue.shutdown`."""
-        self._state.shutdown(immediate)
-
     def statistics(self) -> QueueStatistics:
         """Return a snapshot of the queue's counters (the same on both faces)."""
         return self._state.statistics()
 
 
-class AsyncFace(AsyncQueue[T]):
+class AsyncFace(_Face[T], AsyncQueue[T]):
     """The asyncio face of a :class:`ThreadQueue`: conveyor's whole async surface.
 
     It may be used from any number of event loops, in any threads, at the same time.
@@ -490,21 +515,7 @@ class AsyncFace(AsyncQueue[T]):
     closes.
     """
 
-    __slots__ = ("_state",)
-
-    def __init__(self, state: _State[T]) -> None:
-        self._state = state
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} at {id(self):#x} {self._state.describe()}>"
-
-    def __str__(self) -> str:
-        return f"<{type(self).__name__} {self._state.describe()}>"
-
-    @property
-    def maxsize(self) -> float:
-        """Number of items allowed in the queue; ``<= 0`` means unbounded."""
-        return self._state.maxsize
+    __slots__ = ()
 
     def qsize(self) -> int:
         """Return the number of items waiting in the queue."""
@@ -587,10 +598,7 @@ class AsyncFace(AsyncQueue[T]):
                 if len(state.items) < state.limit:
                     state.push(item)
                     return
-                if deadline is not None and _monotonic() >= deadline:
-                    raise QueueTimeoutError
-                waiter = loop.create_future()
-                state.putters.append(waiter)
+                waiter = state.enlist(state.putters, loop, deadline)
             if not await state.wait_task(state.putters, waiter, deadline):
                 raise QueueTimeoutError
 
@@ -677,10 +685,7 @@ class AsyncFace(AsyncQueue[T]):
                     return state.pop()
                 if state.is_shutdown:
                     raise QueueShutDown(_GET_SHUT_DOWN)
-                if deadline is not None and _monotonic() >= deadline:
-                    raise QueueTimeoutError
-                waiter = loop.create_future()
-                state.getters.append(waiter)
+                waiter = state.enlist(state.getters, loop, deadline)
             if not await state.wait_task(state.getters, waiter, deadline):
                 raise QueueTimeoutError
 
@@ -716,22 +721,11 @@ class AsyncFace(AsyncQueue[T]):
                     return batch
                 if state.is_shutdown:
                     raise QueueShutDown(_GET_SHUT_DOWN)
-                if deadline is not None and _monotonic() >= deadline:
-                    raise QueueTimeoutError
-                waiter = loop.create_future()
-                state.getters.append(waiter)
+                waiter = state.enlist(state.getters, loop, deadline)
             if not await state.wait_task(state.getters, waiter, deadline):
                 raise QueueTimeoutError
 
     # -- task tracking -----------------------------------------------------------------
-
-    def task_done(self) -> None:
-        """Indicate that a formerly got item is fully processed (on either face).
-
-        Raises:
-            ValueError: Called more times than there were items put.
-        """
-        self._state.task_done()
 
     async def join(self, timeout: float | None = None) -> None:
         """Wait until every item put (on either face) has been got and marked done.
@@ -749,18 +743,11 @@ class AsyncFace(AsyncQueue[T]):
             with state.lock:
                 if state.total_put == state.done:
                     return
-                if deadline is not None and _monotonic() >= deadline:
-                    raise QueueTimeoutError
-                waiter = loop.create_future()
-                state.joiners.append(waiter)
+                waiter = state.enlist(state.joiners, loop, deadline)
             if not await state.wait_task(state.joiners, waiter, deadline):
                 raise QueueTimeoutError
 
     # -- shutdown and introspection ----------------------------------------------------
-
-    def shutdown(self, immediate: bool = False) -> None:
-        """Shut down the whole queue (both faces); see :meth:`ThreadQueue.shutdown`."""
-        self._state.shutdown(immediate)
 
     def statistics(self) -> QueueStatistics:
         """Return a snapshot of the queue's counters (``backend="thread"``).

@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib.util
 import itertools
 import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import conveyor
 
-from ._scenario import BenchOptions, Contender, Scenario
+from ._common import get_workload, put_workload, scenario, split
+from ._scenario import BenchOptions, Scenario
 
 __all__ = ["scenarios"]
 
@@ -39,20 +39,7 @@ N = 4_000
 _counter = itertools.count()
 
 
-def _installed(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
-def _new_loop(options: BenchOptions) -> asyncio.AbstractEventLoop:
-    if options.loop == "uvloop":
-        import uvloop
-
-        return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
-
-
-def _split(n: int, tasks: int) -> list[int]:
-    return [n // tasks + (1 if i < n % tasks else 0) for i in range(tasks)]
+_OTHERS: dict[str, str | None] = {"redis-py": None, "saq": "saq"}
 
 
 def _fresh_name(kind: str) -> str:
@@ -125,7 +112,7 @@ class _Conveyor(_Adapter):
                 await queue.get()
                 queue.task_done()
 
-        await asyncio.gather(*(consumer(c) for c in _split(n, tasks)))
+        await asyncio.gather(*(consumer(c) for c in split(n, tasks)))
         await queue.join()
         return time.perf_counter()
 
@@ -164,7 +151,7 @@ class _PlainRedis(_Adapter):
                 json.loads(payload)
                 await client.lrem(processing, 1, payload)
 
-        await asyncio.gather(*(consumer(c) for c in _split(n, tasks)))
+        await asyncio.gather(*(consumer(c) for c in split(n, tasks)))
         return time.perf_counter()
 
     async def close(self) -> None:
@@ -237,65 +224,12 @@ async def _open(kind: str, url: str) -> _Adapter:
 # -- the workloads -----------------------------------------------------------------------
 
 
-def _run(options: BenchOptions, main: Callable[[], Awaitable[float]]) -> float:
-    loop = _new_loop(options)
-    try:
-        return loop.run_until_complete(main())
-    finally:
-        loop.close()
-
-
 def _put_workload(options: BenchOptions, url: str, kind: str) -> Callable[[int], float]:
-    def run(n: int) -> float:
-        async def main() -> float:
-            adapter = await _open(kind, url)
-            try:
-
-                async def produce(start: int, count: int) -> None:
-                    for i in range(start, start + count):
-                        await adapter.put(i)
-
-                counts = _split(n, TASKS)
-                starts = list(itertools.accumulate([0, *counts[:-1]]))
-                start = time.perf_counter()
-                await asyncio.gather(*(produce(s, c) for s, c in zip(starts, counts, strict=True)))
-                await adapter.settle()
-                return time.perf_counter() - start
-            finally:
-                await adapter.close()
-
-        return _run(options, main)
-
-    return run
+    return put_workload(options, lambda: _open(kind, url), TASKS)
 
 
 def _get_workload(options: BenchOptions, url: str, kind: str) -> Callable[[int], float]:
-    def run(n: int) -> float:
-        async def main() -> float:
-            adapter = await _open(kind, url)
-            try:
-                await adapter.fill(n)
-                start = time.perf_counter()
-                return await adapter.consume(n, TASKS) - start
-            finally:
-                await adapter.close()
-
-        return _run(options, main)
-
-    return run
-
-
-def _contenders(
-    workload: Callable[[str], Callable[[int], float]],
-) -> tuple[list[Contender], dict[str, str]]:
-    contenders = [Contender("conveyor", workload("conveyor"))]
-    contenders.append(Contender("redis-py", workload("redis-py")))
-    missing: dict[str, str] = {}
-    if _installed("saq"):
-        contenders.append(Contender("saq", workload("saq")))
-    else:
-        missing["saq"] = "not installed (pip install saq)"
-    return contenders, missing
+    return get_workload(options, lambda: _open(kind, url), TASKS)
 
 
 def scenarios(options: BenchOptions) -> list[Scenario]:
@@ -312,22 +246,17 @@ def scenarios(options: BenchOptions) -> list[Scenario]:
     if url is None:
         return []
     goals = {"redis-py": 3.0}
-    contenders, missing = _contenders(functools.partial(_put_workload, options, url))
-    put = Scenario(
-        group="redis",
-        name=f"{TASKS} tasks: put",
-        n=N,
-        contenders=contenders,
-        goals=goals,
-        missing=missing,
-    )
-    contenders, missing = _contenders(functools.partial(_get_workload, options, url))
-    get = Scenario(
-        group="redis",
-        name=f"{TASKS} tasks: get + task_done (ack)",
-        n=N,
-        contenders=contenders,
-        goals=goals,
-        missing=missing,
-    )
-    return [put, get]
+    return [
+        scenario(
+            "redis",
+            f"{TASKS} tasks: {name}",
+            N,
+            functools.partial(workload, options, url),
+            _OTHERS,
+            goals,
+        )
+        for name, workload in (
+            ("put", _put_workload),
+            ("get + task_done (ack)", _get_workload),
+        )
+    ]

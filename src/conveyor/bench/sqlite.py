@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib.util
 import itertools
 import threading
 import time
@@ -30,33 +29,18 @@ from typing import Any
 
 import conveyor
 
-from ._scenario import BenchOptions, Contender, Scenario
+from ._common import get_workload, put_workload, scenario, split
+from ._scenario import BenchOptions, Scenario
 
 __all__ = ["scenarios"]
 
 TASKS = 8
-_OTHERS = {"persist-queue": "persistqueue", "litequeue": "litequeue"}
+_OTHERS: dict[str, str | None] = {"persist-queue": "persistqueue", "litequeue": "litequeue"}
 _counter = itertools.count()
-
-
-def _installed(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
-def _new_loop(options: BenchOptions) -> asyncio.AbstractEventLoop:
-    if options.loop == "uvloop":
-        import uvloop
-
-        return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
 
 
 def _fresh_path(options: BenchOptions, kind: str) -> Path:
     return Path(options.workdir) / f"sqlite-{kind}-{next(_counter)}"
-
-
-def _split(n: int, tasks: int) -> list[int]:
-    return [n // tasks + (1 if i < n % tasks else 0) for i in range(tasks)]
 
 
 async def _timed(workers: list[Callable[[], Awaitable[None]]]) -> float:
@@ -79,6 +63,21 @@ class _Adapter:
 
     async def settle(self) -> None:
         """Wait until every write (puts, acknowledgements) is durable."""
+
+    async def consume(self, n: int, tasks: int) -> float:
+        """Get and acknowledge *n* items with *tasks* concurrent consumers.
+
+        Returns:
+            ``time.perf_counter()`` once every acknowledgement is durable.
+        """
+
+        async def consumer(count: int) -> None:
+            for _ in range(count):
+                await self.get_and_ack()
+
+        await asyncio.gather(*(consumer(c) for c in split(n, tasks)))
+        await self.settle()
+        return time.perf_counter()
 
     async def fill(self, n: int) -> None:
         for i in range(n):
@@ -171,80 +170,12 @@ async def _open(kind: str, path: Path) -> _Adapter:
 # -- the workloads -----------------------------------------------------------------------
 
 
-def _run(options: BenchOptions, main: Callable[[], Awaitable[float]]) -> float:
-    loop = _new_loop(options)
-    try:
-        return loop.run_until_complete(main())
-    finally:
-        loop.close()
-
-
 def _put_workload(options: BenchOptions, kind: str, tasks: int) -> Callable[[int], float]:
-    def run(n: int) -> float:
-        async def main() -> float:
-            adapter = await _open(kind, _fresh_path(options, kind))
-            try:
-
-                def producer(start: int, count: int) -> Callable[[], Awaitable[None]]:
-                    async def produce() -> None:
-                        for i in range(start, start + count):
-                            await adapter.put(i)
-
-                    return produce
-
-                counts = _split(n, tasks)
-                starts = list(itertools.accumulate([0, *counts[:-1]]))
-                workers = [producer(s, c) for s, c in zip(starts, counts, strict=True)]
-                start = time.perf_counter()
-                await asyncio.gather(*(worker() for worker in workers))
-                await adapter.settle()
-                return time.perf_counter() - start
-            finally:
-                await adapter.close()
-
-        return _run(options, main)
-
-    return run
+    return put_workload(options, lambda: _open(kind, _fresh_path(options, kind)), tasks)
 
 
 def _get_workload(options: BenchOptions, kind: str, tasks: int) -> Callable[[int], float]:
-    def run(n: int) -> float:
-        async def main() -> float:
-            adapter = await _open(kind, _fresh_path(options, kind))
-            try:
-                await adapter.fill(n)
-
-                def consumer(count: int) -> Callable[[], Awaitable[None]]:
-                    async def consume() -> None:
-                        for _ in range(count):
-                            await adapter.get_and_ack()
-
-                    return consume
-
-                workers = [consumer(c) for c in _split(n, tasks)]
-                start = time.perf_counter()
-                await asyncio.gather(*(worker() for worker in workers))
-                await adapter.settle()
-                return time.perf_counter() - start
-            finally:
-                await adapter.close()
-
-        return _run(options, main)
-
-    return run
-
-
-def _contenders(
-    workload: Callable[[str], Callable[[int], float]],
-) -> tuple[list[Contender], dict[str, str]]:
-    contenders = [Contender("conveyor", workload("conveyor"))]
-    missing: dict[str, str] = {}
-    for name, module in _OTHERS.items():
-        if _installed(module):
-            contenders.append(Contender(name, workload(name)))
-        else:
-            missing[name] = f"not installed (pip install {name})"
-    return contenders, missing
+    return get_workload(options, lambda: _open(kind, _fresh_path(options, kind)), tasks)
 
 
 def scenarios(options: BenchOptions) -> list[Scenario]:
@@ -267,26 +198,10 @@ def scenarios(options: BenchOptions) -> list[Scenario]:
         (1, 2_000, ({}, {})),
     ):
         who = f"{tasks} tasks" if tasks > 1 else "1 task"
-        contenders, missing = _contenders(functools.partial(_put_workload, options, tasks=tasks))
-        result.append(
-            Scenario(
-                group="sqlite",
-                name=f"{who}: put (durable)",
-                n=n,
-                contenders=contenders,
-                goals=goals[0],
-                missing=missing,
-            )
-        )
-        contenders, missing = _contenders(functools.partial(_get_workload, options, tasks=tasks))
-        result.append(
-            Scenario(
-                group="sqlite",
-                name=f"{who}: get + task_done (durable ack)",
-                n=n,
-                contenders=contenders,
-                goals=goals[1],
-                missing=missing,
-            )
-        )
+        for name, workload, goal in (
+            ("put (durable)", _put_workload, goals[0]),
+            ("get + task_done (durable ack)", _get_workload, goals[1]),
+        ):
+            make = functools.partial(workload, options, tasks=tasks)
+            result.append(scenario("sqlite", f"{who}: {name}", n, make, _OTHERS, goal))
     return result

@@ -14,7 +14,7 @@ installed), and :class:`queue.Queue` for the thread-to-thread workload.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
+import importlib
 import queue
 import threading
 import time
@@ -23,34 +23,15 @@ from typing import Any
 
 import conveyor
 
-from ._scenario import BenchOptions, Contender, Scenario
+from ._common import run_in_loop, scenario
+from ._scenario import BenchOptions, Scenario
 
 __all__ = ["scenarios"]
 
 MAXSIZE = 64
 """The bound of every queue: small enough that producers block regularly."""
 
-_OTHERS = ("janus", "culsans", "aiologic")
-
-
-def _installed(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None
-
-
-def _new_loop(options: BenchOptions) -> asyncio.AbstractEventLoop:
-    if options.loop == "uvloop":
-        import uvloop
-
-        return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
-
-
-def _run_in_loop(options: BenchOptions, main: Callable[[], Awaitable[float]]) -> float:
-    loop = _new_loop(options)
-    try:
-        return loop.run_until_complete(main())
-    finally:
-        loop.close()
+_OTHERS: dict[str, str | None] = {"janus": "janus", "culsans": "culsans", "aiologic": "aiologic"}
 
 
 def _faces(kind: str) -> tuple[Any, Any, Callable[[], Awaitable[None]]]:
@@ -81,24 +62,34 @@ def _faces(kind: str) -> tuple[Any, Any, Callable[[], Awaitable[None]]]:
     raise ValueError(kind)
 
 
+def _async_ends(
+    kind: str, thread_producer: bool
+) -> tuple[Any, Any, Callable[[], Awaitable[None]] | None]:
+    # put, get and closer of a new *kind* queue whose consumer is a coroutine and whose
+    # producer is a thread (blocking put) or, without *thread_producer*, a coroutine.
+    if kind == "aiologic":
+        import aiologic
+
+        aq: Any = aiologic.Queue(MAXSIZE)
+        return (aq.green_put if thread_producer else aq.async_put), aq.async_get, None
+    sync_q, async_q, close = _faces(kind)
+    return (sync_q.put if thread_producer else async_q.put), async_q.get, close
+
+
+def _producer_thread(put: Callable[[int], object], n: int) -> threading.Thread:
+    # A thread (not started) that puts 0 .. n - 1 with the blocking *put*.
+    def produce() -> None:
+        for i in range(n):
+            put(i)
+
+    return threading.Thread(target=produce)
+
+
 def _thread_to_async(options: BenchOptions, kind: str) -> Callable[[int], float]:
     def run(n: int) -> float:
         async def main() -> float:
-            if kind == "aiologic":
-                import aiologic
-
-                aq: Any = aiologic.Queue(MAXSIZE)
-                put, get = aq.green_put, aq.async_get
-                close: Callable[[], Awaitable[None]] | None = None
-            else:
-                sync_q, async_q, close = _faces(kind)
-                put, get = sync_q.put, async_q.get
-
-            def produce() -> None:
-                for i in range(n):
-                    put(i)
-
-            producer = threading.Thread(target=produce)
+            put, get, close = _async_ends(kind, thread_producer=True)
+            producer = _producer_thread(put, n)
             start = time.perf_counter()
             producer.start()
             for _ in range(n):
@@ -109,7 +100,7 @@ def _thread_to_async(options: BenchOptions, kind: str) -> Callable[[int], float]
                 await close()
             return elapsed
 
-        return _run_in_loop(options, main)
+        return run_in_loop(options, main)
 
     return run
 
@@ -117,15 +108,7 @@ def _thread_to_async(options: BenchOptions, kind: str) -> Callable[[int], float]
 def _async_to_async(options: BenchOptions, kind: str) -> Callable[[int], float]:
     def run(n: int) -> float:
         async def main() -> float:
-            if kind == "aiologic":
-                import aiologic
-
-                aq: Any = aiologic.Queue(MAXSIZE)
-                put, get = aq.async_put, aq.async_get
-                close: Callable[[], Awaitable[None]] | None = None
-            else:
-                _, async_q, close = _faces(kind)
-                put, get = async_q.put, async_q.get
+            put, get, close = _async_ends(kind, thread_producer=False)
 
             async def produce() -> None:
                 for i in range(n):
@@ -141,7 +124,7 @@ def _async_to_async(options: BenchOptions, kind: str) -> Callable[[int], float]:
                 await close()
             return elapsed
 
-        return _run_in_loop(options, main)
+        return run_in_loop(options, main)
 
     return run
 
@@ -164,12 +147,7 @@ def _thread_to_thread(kind: str) -> Callable[[int], float]:
             module = importlib.import_module(kind)
             q = module.Queue(MAXSIZE)
             put, get = q.sync_q.put, q.sync_q.get
-
-        def produce() -> None:
-            for i in range(n):
-                put(i)
-
-        producer = threading.Thread(target=produce)
+        producer = _producer_thread(put, n)
         start = time.perf_counter()
         producer.start()
         for _ in range(n):
@@ -179,19 +157,6 @@ def _thread_to_thread(kind: str) -> Callable[[int], float]:
         return elapsed
 
     return run
-
-
-def _contenders(
-    names: tuple[str, ...], make: Callable[[str], Callable[[int], float]]
-) -> tuple[list[Contender], dict[str, str]]:
-    contenders = [Contender("conveyor", make("conveyor"))]
-    missing: dict[str, str] = {}
-    for name in names:
-        if name == "queue.Queue" or _installed(name):
-            contenders.append(Contender(name, make(name)))
-        else:
-            missing[name] = f"not installed (pip install {name})"
-    return contenders, missing
 
 
 def scenarios(options: BenchOptions) -> list[Scenario]:
@@ -204,38 +169,30 @@ def scenarios(options: BenchOptions) -> list[Scenario]:
         Thread -> coroutine, coroutine -> coroutine and thread -> thread, each through a
         queue bounded to :data:`MAXSIZE` items.
     """
-    result = []
-    contenders, missing = _contenders(_OTHERS, lambda kind: _thread_to_async(options, kind))
-    result.append(
-        Scenario(
-            group="thread",
-            name=f"thread put -> async get (maxsize={MAXSIZE})",
-            n=100_000,
-            contenders=contenders,
-            goals={"janus": 3.0, "culsans": 1.5},
-            missing=missing,
-        )
-    )
-    contenders, missing = _contenders(_OTHERS, lambda kind: _async_to_async(options, kind))
-    result.append(
-        Scenario(
-            group="thread",
-            name=f"async put -> async get, one loop (maxsize={MAXSIZE})",
-            n=100_000,
-            contenders=contenders,
-            goals={"janus": 3.0, "culsans": 1.5},
-            missing=missing,
-        )
-    )
-    contenders, missing = _contenders(("queue.Queue", *_OTHERS), _thread_to_thread)
-    result.append(
-        Scenario(
-            group="thread",
-            name=f"thread put -> thread get (maxsize={MAXSIZE})",
-            n=100_000,
-            contenders=contenders,
-            goals={"queue.Queue": 1.0},
-            missing=missing,
-        )
-    )
-    return result
+    bridge_goals = {"janus": 3.0, "culsans": 1.5}
+    return [
+        scenario(
+            "thread",
+            f"thread put -> async get (maxsize={MAXSIZE})",
+            100_000,
+            lambda kind: _thread_to_async(options, kind),
+            _OTHERS,
+            bridge_goals,
+        ),
+        scenario(
+            "thread",
+            f"async put -> async get, one loop (maxsize={MAXSIZE})",
+            100_000,
+            lambda kind: _async_to_async(options, kind),
+            _OTHERS,
+            bridge_goals,
+        ),
+        scenario(
+            "thread",
+            f"thread put -> thread get (maxsize={MAXSIZE})",
+            100_000,
+            _thread_to_thread,
+            {"queue.Queue": None, **_OTHERS},
+            {"queue.Queue": 1.0},
+        ),
+    ]

@@ -1,22 +1,27 @@
-"""What the five classic programs share: the pace of their sleeps and where their output goes.
+"""What the five classic programs share: their main(), the pace of their sleeps, their output.
 
 The programs stay as close to the lesson as possible; everything that is not the lesson
 (scaling the sleeps for tests, timestamps, the live view's counters, the checks the
-tests make) lives in :class:`Run`, which each program receives.
+tests make) lives in :class:`Run`, which each program receives.  The lesson's ``main()``
+comes in two shapes, built here: :func:`sentinel_main` (producer and consumer side by
+side, ``None`` ends it) and :func:`join_main` (the consumer in its own task, ``join()``
+ends it); both add the queue's opening and closing and the ``--role`` split.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, Protocol, TextIO
 
 from .._abc import AsyncQueue
 from .._exceptions import ConveyorError
+from .._open import open_queue
 
 __all__ = [
     "ROLES",
@@ -25,7 +30,9 @@ __all__ = [
     "add_run_arguments",
     "check_role",
     "check_role_fits",
+    "join_main",
     "positive_float",
+    "sentinel_main",
     "standalone",
 ]
 
@@ -153,7 +160,136 @@ class Run:
             self.peak_size = max(self.peak_size, self.queue.qsize())
 
 
-ExampleMain = Callable[..., Coroutine[Any, Any, Run]]
+class ExampleMain(Protocol):
+    """The ``main`` of a program: what the tests, ``conveyor demo`` and the live view call."""
+
+    def __call__(
+        self,
+        queue_url: str = "memory://",
+        *,
+        speed: float = 1.0,
+        role: str = "both",
+        run: Run | None = None,
+        queue: AsyncQueue[Any] | None = None,
+    ) -> Coroutine[Any, Any, Run]: ...
+
+
+Part = Callable[[AsyncQueue[Any], Run], Coroutine[Any, Any, None]]
+"""A producer or consumer of the lesson: ``part(queue, run)``."""
+
+CountedPart = Callable[[AsyncQueue[Any], Run, "int | None"], Coroutine[Any, Any, None]]
+"""A consumer that stops after the given number of items, or never when ``None``."""
+
+Play = Callable[[AsyncQueue[Any], Run, Role], Coroutine[Any, Any, None]]
+
+_MAIN_DOC = """Run the program and return what it did.
+
+    Args:
+        queue_url: The queue to run on (ignored when *queue* is given).
+        speed: Divides every sleep (ignored when *run* is given).
+        role: {roles}.
+        run: Where the output goes and what is recorded; a new one by default.
+        queue: An already open queue to run on, left open afterwards.
+
+    Returns:
+        The :class:`Run`, with every message and item recorded.
+
+    Raises:
+        ValueError: *role* is not ``"producer"``, ``"consumer"`` or ``"both"``.
+    """
+
+
+def sentinel_main(name: str, maxsize: int, producer: Part, consumer: Part) -> ExampleMain:
+    """Build the ``main`` of a program whose producer ends the run by putting ``None``.
+
+    Args:
+        name: The queue's name (the program's ``NAME``).
+        maxsize: The queue's bound (the program's ``MAXSIZE``).
+        producer: The lesson's producer.
+        consumer: The lesson's consumer, which returns once it gets ``None``.
+
+    Returns:
+        The lesson's ``main()``: both parts side by side (or the one *role* names).
+    """
+
+    async def play(queue: AsyncQueue[Any], run: Run, role: Role) -> None:
+        parts = []
+        if role in ("both", "producer"):
+            parts.append(producer(queue, run))
+        if role in ("both", "consumer"):
+            parts.append(consumer(queue, run))
+        await asyncio.gather(*parts)
+
+    roles = '``"producer"``, ``"consumer"`` or ``"both"``'
+    return _main(name, maxsize, play, roles, producer.__module__)
+
+
+def join_main(
+    name: str, maxsize: int, items: int, producers: Part, consumer: CountedPart
+) -> ExampleMain:
+    """Build the ``main`` of a program that waits on ``queue.join()`` instead of a sentinel.
+
+    Args:
+        name: The queue's name (the program's ``NAME``).
+        maxsize: The queue's bound (the program's ``MAXSIZE``).
+        items: How many items the producers put in all (the program's ``ITEMS``).
+        producers: The lesson's producers, all of them: returns once every item is put.
+        consumer: The lesson's consumer, which runs forever when given ``None``.
+
+    Returns:
+        The lesson's ``main()``: the consumer in its own task, the producers, then
+        ``join()``; with role ``"consumer"`` the consumer alone, stopping after *items*.
+    """
+
+    async def play(queue: AsyncQueue[Any], run: Run, role: Role) -> None:
+        if role == "consumer":
+            await consumer(queue, run, items)
+            return
+        worker = asyncio.create_task(consumer(queue, run, None)) if role == "both" else None
+        try:
+            await producers(queue, run)
+            await queue.join()
+        finally:
+            if worker is not None:
+                # The lesson's consumer runs forever: the program ends by cancelling it.
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+
+    roles = (
+        f'``"producer"`` (puts, then joins), ``"consumer"`` (processes the {items}'
+        ' items, then stops) or ``"both"``'
+    )
+    return _main(name, maxsize, play, roles, producers.__module__)
+
+
+def _main(name: str, maxsize: int, play: Play, roles: str, module: str) -> ExampleMain:
+    # *module* is the program's, so that help(program.main) names the program, not _common.
+    async def main(
+        queue_url: str = "memory://",
+        *,
+        speed: float = 1.0,
+        role: str = "both",
+        run: Run | None = None,
+        queue: AsyncQueue[Any] | None = None,
+    ) -> Run:
+        checked = check_role(role)
+        run = run if run is not None else Run(speed=speed)
+        own = queue is None
+        if queue is None:
+            queue = await open_queue(queue_url, name=name, maxsize=maxsize)
+        run.attach(queue)
+        try:
+            await play(queue, run, checked)
+        finally:
+            if own:
+                await queue.aclose()
+        return run
+
+    main.__doc__ = _MAIN_DOC.format(roles=roles)
+    main.__qualname__ = main.__name__
+    main.__module__ = module
+    return main
 
 
 def standalone(main: ExampleMain, description: str | None, argv: list[str] | None = None) -> int:

@@ -8,13 +8,12 @@ Run it: ``python -m conveyor.examples.basic [--speed 50] [--backend URL] [--role
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import Any
 
 import conveyor
 
-from ._common import Run, check_role, standalone
+from ._common import Run, sentinel_main, standalone
 
 NAME = "basic"
 MAXSIZE = 0
@@ -48,43 +47,9 @@ async def consumer(queue: conveyor.AsyncQueue[Any], run: Run) -> None:
     run.say("Consumer: Done")
 
 
-async def main(
-    queue_url: str = "memory://",
-    *,
-    speed: float = 1.0,
-    role: str = "both",
-    run: Run | None = None,
-    queue: conveyor.AsyncQueue[Any] | None = None,
-) -> Run:
-    """Run the program and return what it did.
-
-    Args:
-        queue_url: The queue to run on (ignored when *queue* is given).
-        speed: Divides every sleep (ignored when *run* is given).
-        role: ``"producer"``, ``"consumer"`` or ``"both"``.
-        run: Where the output goes and what is recorded; a new one by default.
-        queue: An already open queue to run on, left open afterwards.
-
-    Returns:
-        The :class:`Run`, with every message and item recorded.
-    """
-    role = check_role(role)
-    run = run if run is not None else Run(speed=speed)
-    own = queue is None
-    if queue is None:
-        queue = await conveyor.open_queue(queue_url, name=NAME, maxsize=MAXSIZE)
-    run.attach(queue)
-    try:
-        parts = []
-        if role in ("both", "producer"):
-            parts.append(producer(queue, run))
-        if role in ("both", "consumer"):
-            parts.append(consumer(queue, run))
-        await asyncio.gather(*parts)
-    finally:
-        if own:
-            await queue.aclose()
-    return run
+# The lesson's main(): asyncio.gather(producer(queue), consumer(queue)) on a queue that
+# open_queue() opens; _common adds closing it and the --role split over processes.
+main = sentinel_main(NAME, MAXSIZE, producer, consumer)
 
 
 if __name__ == "__main__":

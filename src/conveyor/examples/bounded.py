@@ -13,13 +13,12 @@ With ``--role consumer`` the consumer stops after the fifty items.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 from typing import Any
 
 import conveyor
 
-from ._common import Run, check_role, standalone
+from ._common import Run, join_main, standalone
 
 NAME = "bounded"
 MAXSIZE = 2
@@ -54,50 +53,14 @@ async def consumer(queue: conveyor.AsyncQueue[Any], run: Run, items: int | None 
     run.say("Consumer: Done")
 
 
-async def main(
-    queue_url: str = "memory://",
-    *,
-    speed: float = 1.0,
-    role: str = "both",
-    run: Run | None = None,
-    queue: conveyor.AsyncQueue[Any] | None = None,
-) -> Run:
-    """Run the program and return what it did.
+async def producers(queue: conveyor.AsyncQueue[Any], run: Run) -> None:
+    """Run the five producers at once, returning when all of them are done."""
+    await asyncio.gather(*(producer(queue, run, i) for i in range(PRODUCERS)))
 
-    Args:
-        queue_url: The queue to run on (ignored when *queue* is given).
-        speed: Divides every sleep (ignored when *run* is given).
-        role: ``"producer"`` (the five producers, then join), ``"consumer"`` (processes
-            the fifty items, then stops) or ``"both"``.
-        run: Where the output goes and what is recorded; a new one by default.
-        queue: An already open queue to run on, left open afterwards.
 
-    Returns:
-        The :class:`Run`, with every message and item recorded.
-    """
-    role = check_role(role)
-    run = run if run is not None else Run(speed=speed)
-    own = queue is None
-    if queue is None:
-        queue = await conveyor.open_queue(queue_url, name=NAME, maxsize=MAXSIZE)
-    run.attach(queue)
-    try:
-        if role == "consumer":
-            await consumer(queue, run, items=ITEMS)
-            return run
-        worker = asyncio.create_task(consumer(queue, run)) if role == "both" else None
-        try:
-            await asyncio.gather(*(producer(queue, run, i) for i in range(PRODUCERS)))
-            await queue.join()
-        finally:
-            if worker is not None:
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
-    finally:
-        if own:
-            await queue.aclose()
-    return run
+# The lesson's main(): the consumer in its own task, then the producers, then
+# queue.join(); _common adds opening and closing the queue and the --role split.
+main = join_main(NAME, MAXSIZE, ITEMS, producers, consumer)
 
 
 if __name__ == "__main__":
