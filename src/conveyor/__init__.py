@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from ._abc import AsyncQueue
-from ._durable import DurableQueue, Receipt
+from ._durable import DeadItem, DurableQueue, Receipt
 from ._exceptions import (
     BackendError,
     BackendUnavailableError,
@@ -34,6 +34,7 @@ __all__ = [
     "BackendError",
     "BackendUnavailableError",
     "ConveyorError",
+    "DeadItem",
     "DurableQueue",
     "IncompatibleStoreError",
     "InvalidURLError",
