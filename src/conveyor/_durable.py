@@ -120,7 +120,7 @@ class DeadItem:
 class _PutEntry:
     """Payloads waiting for the group-commit writer; ``future`` is None for put_nowait."""
 
-    __slots__ = ("deadline", "discarded", "future", "payloads", "stored", "taken")
+    __slots__ = ("deadline", "discarded", "future", "ids", "payloads", "stored", "taken")
 
     def __init__(
         self,
@@ -134,6 +134,8 @@ class _PutEntry:
         self.taken = False
         self.discarded = False
         self.stored = False
+        # The stored items' ids, when the store names them: what a cancelled put retracts.
+        self.ids: list[str] | None = None
 
 
 class _Getter:
@@ -506,10 +508,14 @@ class DurableQueue(AsyncQueue[T]):
 
         Cancelled (or timed out by ``asyncio.timeout()``/``wait_for()``) while waiting
         for room, it raises and nothing is put.  Cancelled while its commit is already
-        in the store's hands, it cannot take the item back: it waits for that commit
-        (one store round trip) and then returns normally if the item was stored (the
-        cancellation is consumed, as if it had come just after the put), or raises
-        ``CancelledError`` if it was not.  It never raises with the item stored.
+        in the store's hands, it waits for that commit (one store round trip).  If the
+        item was not stored, it raises ``CancelledError``.  If it was, it asks the store
+        to retract it (one more round trip): when the item is still waiting, never
+        delivered, it is deleted and ``CancelledError`` is raised (the cancellation is
+        honoured, nothing is put).  When it cannot be retracted (a consumer already
+        claimed it, or the backend cannot retract: SQLite can, Redis cannot yet), it
+        returns normally: the cancellation is consumed, as if it had come just after the
+        put.  It never raises with the item stored.
 
         Args:
             item: The item to add.
@@ -548,9 +554,12 @@ class DurableQueue(AsyncQueue[T]):
         On an unbounded queue they are committed in one transaction: all or none, even
         if the process is killed meanwhile.  On a bounded queue each item waits for room
         as ``put()`` does, and the items before one that timed out stay put.
-        Cancellation behaves as for :meth:`put`: it returns normally only when every
-        item was stored; when it raises, the items before the first one not stored
-        (bounded queue) stay put.
+        Cancellation behaves as for :meth:`put`: when every item was stored, the store
+        is asked to retract them all, all or none; retracted, it raises
+        ``CancelledError`` with nothing put, and otherwise it returns normally.  It
+        returns normally only when every item was stored; when it raises before every
+        item was stored, the items before the first one not stored (bounded queue) stay
+        put.
 
         Args:
             items: The items to add.
@@ -593,18 +602,51 @@ class DurableQueue(AsyncQueue[T]):
 
     async def _settle_cancelled(self, entries: list[_PutEntry]) -> bool:
         # A putter cancelled (or timed out by asyncio.timeout/wait_for) while its items
-        # are in the store's hands cannot take them back: it waits for that one commit
-        # (milliseconds) and then either returns, the items stored, or raises with none
-        # of the in-flight ones stored.  Never "CancelledError, but stored".
+        # are in the store's hands cannot stop that commit: it waits for it (one round
+        # trip).  If every item was stored, it asks the store to retract them (still
+        # ready, never delivered): retracted, the cancellation is honoured with nothing
+        # stored; otherwise it returns, the items stored.  Returns whether the put
+        # counts as done; never "CancelledError, but stored".
         while self._inflight_done is not None and any(
             entry.taken and not entry.stored for entry in entries
         ):
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(self._inflight_done)
-        if all(entry.stored for entry in entries):
-            return True
-        self._withdraw(entries)
-        return False
+        if not all(entry.stored for entry in entries):
+            self._withdraw(entries)
+            return False
+        if any(entry.discarded for entry in entries):
+            return True  # an immediate shutdown deleted them: the put is over either way
+        return not await self._retract(entries)
+
+    async def _retract(self, entries: list[_PutEntry]) -> bool:
+        # Take back the items of a cancelled put; True when every one was deleted.
+        ids: list[str] = []
+        for entry in entries:
+            if entry.ids is None:
+                return False  # the store did not name them: it cannot retract them
+            ids.extend(entry.ids)
+        retracting = asyncio.ensure_future(self._store.retract(ids))
+        while not retracting.done():
+            # Another cancellation must not leave the store's answer unknown.
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(retracting)
+        if retracting.cancelled():  # the loop is going away: the item stays put
+            return False
+        try:
+            results = retracting.result()
+        except Exception as exc:
+            _log.warning("conveyor: could not retract a cancelled put: %r", exc)
+            return False
+        if not any(results):
+            return False
+        # The store retracts all or none.  Should one give back part, the put raises
+        # (the caller may put again: a duplicate at worst, never a silent loss).
+        count = results.count(True)
+        self._total_put -= count
+        self._v_ready = max(0, self._v_ready - count)
+        self._changed()
+        return True
 
     def _withdraw(self, entries: list[_PutEntry]) -> None:
         # Entries not handed to the store yet are withdrawn; one in flight may still be
@@ -668,9 +710,17 @@ class DurableQueue(AsyncQueue[T]):
                 self._inflight_entries = batch
                 self._inflight_done = asyncio.get_running_loop().create_future()
                 try:
-                    stored = await self._store.put(payloads, self._maxsize)
+                    if any(entry.future is not None for entry in batch):
+                        stored, ids = await self._store.put_returning_ids(payloads, self._maxsize)
+                    else:  # put_nowait() items only: nobody can cancel them, no ids needed
+                        stored, ids = await self._store.put(payloads, self._maxsize), None
+                    offset = 0
                     for entry in batch:
                         entry.stored = stored
+                        n = len(entry.payloads)
+                        if ids is not None and len(ids) == len(payloads):
+                            entry.ids = ids[offset : offset + n]
+                        offset += n
                 except QueueShutDown:
                     self._v_shutdown = True
                     pending = list(self._puts)

@@ -119,6 +119,49 @@ class Store(abc.ABC):
             BackendError: The store failed; nothing was stored.
         """
 
+    async def put_returning_ids(
+        self, payloads: Sequence[bytes], maxsize: float
+    ) -> tuple[bool, list[str] | None]:
+        """Append *payloads* as :meth:`put` does, and name the items it stored.
+
+        The shared layer needs the ids to :meth:`retract` the items of a cancelled put.
+        This default calls :meth:`put` and names none; a backend that overrides
+        :meth:`retract` should override this too.
+
+        Args:
+            payloads: Serialized items, in order; never empty.
+            maxsize: Bound on ready + delayed items; ``<= 0`` means unbounded.
+
+        Returns:
+            What :meth:`put` returns, and the stored items' ids in the order of
+            *payloads* (``None`` when nothing was stored or the backend cannot name them).
+
+        Raises:
+            QueueShutDown: The queue is shut down; nothing was stored.
+            BackendError: The store failed; nothing was stored.
+        """
+        return await self.put(payloads, maxsize), None
+
+    async def retract(self, item_ids: Sequence[str]) -> list[bool]:
+        """Delete items just put, if they are still ready and were never delivered.
+
+        The compensation for a put whose caller was cancelled while its commit ran.  It
+        retracts all or none, atomically: the items of one put were stored all or none,
+        so taking them back must not leave part of them.  This default retracts nothing,
+        for backends that cannot.
+
+        Args:
+            item_ids: Ids from :meth:`put_returning_ids`.
+
+        Returns:
+            For each id, ``True`` if the item was deleted; ``False`` if it could not be
+            (claimed, delivered or settled already, or the backend cannot retract).
+
+        Raises:
+            BackendError: The store failed; nothing was retracted.
+        """
+        return [False] * len(item_ids)
+
     @abc.abstractmethod
     async def claim(
         self, max_items: int, lease_timeout: float, max_attempts: int | None

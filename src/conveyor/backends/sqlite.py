@@ -26,8 +26,9 @@ process wake their waiters at once.
 Schema (version 1): ``meta`` (key/value: ``application = conveyor``, ``schema_version``),
 ``queues`` (one row per queue name, with its shutdown flag) and ``items`` (one row per item;
 ``state`` 0 = ready from ``available_at`` on, 1 = leased until ``lease_deadline`` under
-``lease_token``, 2 = dead).  A file that is not a conveyor database, or whose schema is
-newer, raises :class:`~conveyor.IncompatibleStoreError` and is left untouched.
+``lease_token``, 2 = dead; a ready item never claimed may keep there the token of the put
+that stored it, for :meth:`SQLiteStore.retract`).  A file that is not a conveyor database,
+or whose schema is newer, raises :class:`~conveyor.IncompatibleStoreError` and is left untouched.
 """
 
 from __future__ import annotations
@@ -85,6 +86,14 @@ _HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35)
 @functools.lru_cache(maxsize=64)
 def _insert_sql(rows: int) -> str:
     return "INSERT INTO items (queue, state, payload) VALUES " + ",".join(["(?, 0, ?)"] * rows)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_token_sql(rows: int) -> str:
+    # The put's token waits in lease_token (unused while an item was never claimed).
+    return "INSERT INTO items (queue, state, payload, lease_token) VALUES " + ",".join(
+        ["(?, 0, ?, ?)"] * rows
+    )
 
 
 # Stores of this process by database file, so that a commit wakes the waiters of every
@@ -467,7 +476,57 @@ class SQLiteStore(Store):
         rows = [(self._qid, bytes(p)) for p in payloads]
         return await self._call(self._transaction, lambda c: self._put(c, rows, maxsize))
 
-    def _put(self, conn: sqlite3.Connection, rows: list[tuple[int, bytes]], maxsize: float) -> bool:
+    async def put_returning_ids(
+        self, payloads: Sequence[bytes], maxsize: float
+    ) -> tuple[bool, list[str] | None]:
+        """Append *payloads* as :meth:`put` does, and name the items it stored.
+
+        Each name is ``"<item id>:<token of this put>"``: SQLite may give the id of a
+        deleted item to a new one, and the token keeps :meth:`retract` from taking that
+        one.  The token waits in the item's ``lease_token``, which every claim replaces.
+
+        Args:
+            payloads: Serialized items, in order; never empty.
+            maxsize: Bound on ready + delayed items; ``<= 0`` means unbounded.
+
+        Returns:
+            Whether the items were stored, and their names in the order of *payloads*
+            (``None`` when nothing was stored).
+
+        Raises:
+            QueueShutDown: The queue is shut down; nothing was stored.
+            BackendError: The store failed; nothing was stored.
+        """
+        token = secrets.token_hex(8)
+        rows = [(self._qid, bytes(p), token) for p in payloads]
+        ids = await self._call(self._transaction, lambda c: self._put_ids(c, rows, maxsize))
+        if ids is None:
+            return False, None
+        return True, [f"{item_id}:{token}" for item_id in ids] if ids else None
+
+    def _put_ids(
+        self, conn: sqlite3.Connection, rows: list[tuple[int, bytes, str]], maxsize: float
+    ) -> list[int] | None:
+        if not self._has_room(conn, len(rows), maxsize):
+            return None
+        ids: list[int] | None = []
+        for start in range(0, len(rows), _INSERT_CHUNK):
+            chunk = rows[start : start + _INSERT_CHUNK]
+            (top,) = conn.execute("SELECT MAX(id) FROM items").fetchone()
+            cursor = conn.execute(
+                _insert_token_sql(len(chunk)), [value for row in chunk for value in row]
+            )
+            # Under the write lock each new row gets the largest id + 1, so the chunk
+            # holds top+1 .. top+n, in VALUES order, unless SQLite ran out of ids and
+            # picked them at random: then the items are stored but cannot be named.
+            first = (top or 0) + 1
+            if ids is not None and cursor.lastrowid == first + len(chunk) - 1:
+                ids.extend(range(first, first + len(chunk)))
+            else:
+                ids = None
+        return ids or []
+
+    def _has_room(self, conn: sqlite3.Connection, count: int, maxsize: float) -> bool:
         qid = self._qid
         (shutdown,) = conn.execute("SELECT shutdown FROM queues WHERE id = ?", (qid,)).fetchone()
         if shutdown:
@@ -477,8 +536,48 @@ class SQLiteStore(Store):
                 "SELECT COUNT(*) FROM items WHERE queue = ? AND state = 0", (qid,)
             ).fetchone()
             # As asyncio: an item fits while the size before it is below maxsize.
-            if size + len(rows) - 1 >= maxsize:
+            if size + count - 1 >= maxsize:
                 return False
+        return True
+
+    async def retract(self, item_ids: Sequence[str]) -> list[bool]:
+        """Delete items just put, all or none, if every one is still ready and unclaimed.
+
+        Args:
+            item_ids: Names from :meth:`put_returning_ids`.
+
+        Returns:
+            For each name, ``True`` if its item was deleted: all ``True`` or all ``False``.
+
+        Raises:
+            BackendError: The store failed; nothing was retracted.
+        """
+        rows: list[tuple[int, int, str]] = []
+        for name in item_ids:
+            item_id, _, token = name.partition(":")
+            try:
+                rows.append((self._qid, int(item_id), token))
+            except ValueError:
+                return [False] * len(item_ids)
+        if not rows or any(not token for _, _, token in rows):
+            return [False] * len(rows)
+        return await self._call(self._transaction, lambda c: self._retract(c, rows))
+
+    def _retract(self, conn: sqlite3.Connection, rows: list[tuple[int, int, str]]) -> list[bool]:
+        # Still holding the put's token: no claim ever replaced it, so never delivered.
+        where = " WHERE queue = ? AND id = ? AND state = 0 AND lease_token = ?"
+        found = sum(
+            conn.execute("SELECT COUNT(*) FROM items" + where, row).fetchone()[0] for row in rows
+        )
+        if found != len(rows):
+            return [False] * len(rows)
+        for row in rows:
+            conn.execute("DELETE FROM items" + where, row)
+        return [True] * len(rows)
+
+    def _put(self, conn: sqlite3.Connection, rows: list[tuple[int, bytes]], maxsize: float) -> bool:
+        if not self._has_room(conn, len(rows), maxsize):
+            return False
         # One multi-row INSERT per chunk: a quarter faster than executemany per commit.
         for start in range(0, len(rows), _INSERT_CHUNK):
             chunk = rows[start : start + _INSERT_CHUNK]
