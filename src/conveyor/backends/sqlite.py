@@ -512,16 +512,16 @@ class SQLiteStore(Store):
         ids: list[int] | None = []
         for start in range(0, len(rows), _INSERT_CHUNK):
             chunk = rows[start : start + _INSERT_CHUNK]
-            (top,) = conn.execute("SELECT MAX(id) FROM items").fetchone()
             cursor = conn.execute(
                 _insert_token_sql(len(chunk)), [value for row in chunk for value in row]
             )
             # Under the write lock each new row gets the largest id + 1, so the chunk
-            # holds top+1 .. top+n, in VALUES order, unless SQLite ran out of ids and
-            # picked them at random: then the items are stored but cannot be named.
-            first = (top or 0) + 1
-            if ids is not None and cursor.lastrowid == first + len(chunk) - 1:
-                ids.extend(range(first, first + len(chunk)))
+            # ends at lastrowid, in VALUES order.  Only once ids run out does SQLite pick
+            # them at random; a name is then wrong, and the token makes retract() refuse
+            # it rather than delete another put's item.
+            last = cursor.lastrowid
+            if ids is not None and last is not None:
+                ids.extend(range(last - len(chunk) + 1, last + 1))
             else:
                 ids = None
         return ids or []
