@@ -54,23 +54,15 @@ def test_queue_shut_down_is_an_exception() -> None:
 
 async def test_get_nowait_on_empty_raises_asyncio_queue_empty(make_queue: MakeQueue) -> None:
     q = await make_queue()
-    try:
+    with pytest.raises(asyncio.QueueEmpty):
         q.get_nowait()
-    except asyncio.QueueEmpty:
-        pass
-    else:
-        pytest.fail("get_nowait() on an empty queue did not raise")
 
 
 async def test_put_nowait_on_full_raises_asyncio_queue_full(make_queue: MakeQueue) -> None:
     q = await make_queue(maxsize=1)
     await q.put(1)
-    try:
+    with pytest.raises(asyncio.QueueFull):
         q.put_nowait(2)
-    except asyncio.QueueFull:
-        pass
-    else:
-        pytest.fail("put_nowait() on a full queue did not raise")
 
 
 @pytest.mark.extras
