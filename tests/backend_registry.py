@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 
 import conveyor
+from conveyor._queue import PurePythonQueue
 
 Factory = Callable[[pytest.FixtureRequest, float, str], Awaitable[Any]]
 
@@ -53,6 +54,8 @@ class Backend:
         differences: Feature name -> why this backend does not have it.
         extras: Whether it has conveyor's additions (timeouts, batches, statistics...).
         close: ``await close(queue)`` releases it; defaults to ``queue.aclose()``.
+        reports: The name ``statistics().backend`` gives; defaults to *name* (a variant
+            of a backend, such as "memory-py", reports the backend's name).
     """
 
     name: str
@@ -60,6 +63,12 @@ class Backend:
     differences: dict[str, str] = dataclasses.field(default_factory=dict)
     extras: bool = True
     close: Callable[[Any], Awaitable[None]] | None = None
+    reports: str = ""
+
+    @property
+    def statistics_name(self) -> str:
+        """What ``statistics().backend`` says for this backend's queues."""
+        return self.reports or self.name
 
 
 BACKENDS: dict[str, Backend] = {}
@@ -81,6 +90,12 @@ async def _make_memory(request: pytest.FixtureRequest, maxsize: float, kind: str
     return cls[kind](maxsize)
 
 
+async def _make_memory_py(request: pytest.FixtureRequest, maxsize: float, kind: str) -> Any:
+    # LifoQueue and PriorityQueue run the same Python seam paths with or without C.
+    cls = {"fifo": PurePythonQueue, "lifo": conveyor.LifoQueue, "priority": conveyor.PriorityQueue}
+    return cls[kind](maxsize)
+
+
 async def _no_close(queue: Any) -> None:
     return None
 
@@ -99,3 +114,5 @@ register(
     )
 )
 register(Backend("memory", _make_memory))
+# conveyor.Queue without its C accelerator: what runs where conveyor._speedups is not built.
+register(Backend("memory-py", _make_memory_py, reports="memory"))

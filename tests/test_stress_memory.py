@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 
 import conveyor
 from conveyor import QueueShutDown
+from conveyor._queue import PurePythonQueue
 
 Make = Callable[[float, str], Awaitable[Any]]
 
@@ -47,10 +48,25 @@ SPREAD = 1_000_000
 """Items are ``producer * SPREAD + sequence`` so that any kind of queue can order them."""
 
 
-async def make_memory(maxsize: float, kind: str) -> Any:
-    """Return a new in-memory conveyor queue of *kind*."""
-    cls = {"fifo": conveyor.Queue, "lifo": conveyor.LifoQueue, "priority": conveyor.PriorityQueue}
-    return cls[kind](maxsize)
+FIFO_CLASSES = [
+    pytest.param(conveyor.Queue, id="memory"),
+    pytest.param(PurePythonQueue, id="memory-py"),
+]
+"""conveyor.Queue (with its C accelerator where built) and the pure-Python queue."""
+
+
+def memory_factory(fifo: type[Any]) -> Callable[[float, str], Awaitable[Any]]:
+    """Return ``await make(maxsize, kind)`` for in-memory queues, *fifo* for FIFO ones."""
+
+    async def make(maxsize: float, kind: str) -> Any:
+        cls: dict[str, type[Any]] = {
+            "fifo": fifo,
+            "lifo": conveyor.LifoQueue,
+            "priority": conveyor.PriorityQueue,
+        }
+        return cls[kind](maxsize)
+
+    return make
 
 
 @dataclasses.dataclass(frozen=True)
@@ -384,25 +400,29 @@ STRESS_SETTINGS = settings(
 
 @STRESS_SETTINGS
 @given(plan=plans())
-def test_every_item_delivered_exactly_once(plan: Plan) -> None:
-    _run(make_memory, plan, frozenset({"once"}))
+@pytest.mark.parametrize("fifo", FIFO_CLASSES)
+def test_every_item_delivered_exactly_once(fifo: type[Any], plan: Plan) -> None:
+    _run(memory_factory(fifo), plan, frozenset({"once"}))
 
 
 @STRESS_SETTINGS
 @given(plan=plans(kinds=("fifo",)))
-def test_fifo_gets_return_each_producers_items_in_order(plan: Plan) -> None:
-    _run(make_memory, plan, frozenset({"once", "order"}))
+@pytest.mark.parametrize("fifo", FIFO_CLASSES)
+def test_fifo_gets_return_each_producers_items_in_order(fifo: type[Any], plan: Plan) -> None:
+    _run(memory_factory(fifo), plan, frozenset({"once", "order"}))
 
 
 @STRESS_SETTINGS
 @given(plan=plans())
-def test_puts_never_outrun_gets_by_more_than_maxsize(plan: Plan) -> None:
-    _run(make_memory, plan, frozenset({"once", "bound"}))
+@pytest.mark.parametrize("fifo", FIFO_CLASSES)
+def test_puts_never_outrun_gets_by_more_than_maxsize(fifo: type[Any], plan: Plan) -> None:
+    _run(memory_factory(fifo), plan, frozenset({"once", "bound"}))
 
 
+@pytest.mark.parametrize("fifo", FIFO_CLASSES)
 @pytest.mark.parametrize("end", ["join", "shutdown", "immediate", "abandon"])
 @pytest.mark.parametrize("seed", range(3))
-def test_heavy_traffic_loses_nothing(end: str, seed: int) -> None:
+def test_heavy_traffic_loses_nothing(fifo: type[Any], end: str, seed: int) -> None:
     plan = Plan(
         kind="fifo",
         maxsize=4,
@@ -417,7 +437,7 @@ def test_heavy_traffic_loses_nothing(end: str, seed: int) -> None:
         batch_rate=0.3,
         seed=seed,
     )
-    _run(make_memory, plan, frozenset({"once"}))
+    _run(memory_factory(fifo), plan, frozenset({"once"}))
 
 
 # -- One task against a model --------------------------------------------------------------
@@ -664,6 +684,11 @@ MODEL_KINDS: dict[str, dict[str, type[Any]]] = {
         "lifo": conveyor.LifoQueue,
         "priority": conveyor.PriorityQueue,
     },
+    "memory-py": {
+        "fifo": PurePythonQueue,
+        "lifo": conveyor.LifoQueue,
+        "priority": conveyor.PriorityQueue,
+    },
 }
 ASYNCIO_HAS_SHUTDOWN = hasattr(asyncio.Queue, "shutdown")
 
@@ -687,8 +712,9 @@ def test_the_model_matches_asyncio(kind: str, maxsize: float, ops: list[Op]) -> 
     maxsize=st.sampled_from([0, 1, 2, 3, 1.5]),
     ops=op_lists(extras=True, shutdown=True),
 )
-def test_one_task_matches_the_model(kind: str, maxsize: float, ops: list[Op]) -> None:
+@pytest.mark.parametrize("impl", ["memory", "memory-py"])
+def test_one_task_matches_the_model(impl: str, kind: str, maxsize: float, ops: list[Op]) -> None:
     async def main() -> None:
-        await run_model(MODEL_KINDS["memory"][kind](maxsize), kind, maxsize, ops, extras=True)
+        await run_model(MODEL_KINDS[impl][kind](maxsize), kind, maxsize, ops, extras=True)
 
     asyncio.run(main())

@@ -17,25 +17,32 @@ it is visible: until the getter runs, the item would not count in ``qsize()`` no
 a slot, and a ``get()`` by another task could return a newer item before the woken
 getter returns the older one.  A woken getter that is cancelled before it runs takes
 nothing and passes its wake-up on, so no item is ever lost or duplicated.
+
+``conveyor.Queue`` takes its hot paths (``put_nowait``, ``get_nowait``, and ``put``/``get``
+without a timeout) from the C accelerator ``conveyor._speedups`` where it was built, and
+from :class:`PurePythonQueue` otherwise (or when ``CONVEYOR_PURE_PYTHON=1`` is set).  Both
+behave the same; the test suite runs against each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import contextlib
 import heapq
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from types import GenericAlias
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 from ._abc import AsyncQueue, check_max_items, check_maxsize, check_timeout
 from ._compat import QueueTimeoutError
 from ._exceptions import QueueEmpty, QueueFull, QueueShutDown
 from ._statistics import QueueStatistics
 
-__all__ = ["LifoQueue", "PriorityQueue", "Queue"]
+__all__ = ["LifoQueue", "PriorityQueue", "PurePythonQueue", "Queue"]
 
 T = TypeVar("T")
 
@@ -69,7 +76,7 @@ def _wake_all(waiters: Waiters) -> None:
             waiter.set_result(True)
 
 
-class Queue(AsyncQueue[T]):
+class PurePythonQueue(AsyncQueue[T]):
     """A first-in, first-out queue for coroutines of one event loop.
 
     A drop-in for :class:`asyncio.Queue`: same methods, same exceptions, same behaviour,
@@ -85,6 +92,8 @@ class Queue(AsyncQueue[T]):
     """
 
     _queue: Any
+    # Marks a class whose put/get paths inline the deque (see __init_subclass__).
+    _fast_paths: ClassVar[bool] = True
 
     def __init__(self, maxsize: float = 0) -> None:
         check_maxsize(maxsize)
@@ -124,10 +133,13 @@ class Queue(AsyncQueue[T]):
         # The fast paths inline deque.append/popleft and the _nowait methods.  A
         # subclass that overrides the storage seam or a _nowait method gets versions of
         # them that go through _put/_get and put_nowait/get_nowait, as asyncio's do.
+        if cls.__dict__.get("_fast_paths"):
+            return
+        base = next(c for c in cls.__mro__[1:] if c.__dict__.get("_fast_paths"))
         overrides = ("_put", "_get", "put_nowait", "get_nowait")
-        if any(getattr(cls, name) is not getattr(Queue, name) for name in overrides):
+        if any(getattr(cls, name) is not getattr(base, name) for name in overrides):
             for name, method in _SEAM_METHODS.items():
-                if name not in cls.__dict__ and getattr(cls, name) is getattr(Queue, name):
+                if name not in cls.__dict__ and getattr(cls, name) is getattr(base, name):
                     setattr(cls, name, method)
 
     __class_getitem__ = classmethod(GenericAlias)  # type: ignore[var-annotated]
@@ -276,16 +288,12 @@ class Queue(AsyncQueue[T]):
             TimeoutError: No slot became free within *timeout*; the item was not put.
             QueueShutDown: The queue has been shut down, before or while waiting.
         """
+        if timeout is not None:
+            await self._put_timed(item, timeout)
+            return
         queue = self._queue
         size = len(queue)
-        if timeout is not None:
-            await self._wait_while(
-                self.full, self._putters, _PUT_AFTER_SHUTDOWN, check_timeout(timeout)
-            )
-            if self._is_shutdown:
-                raise QueueShutDown(_PUT_AFTER_SHUTDOWN)
-            size = len(queue)
-        elif size >= self._limit:
+        if size >= self._limit:
             # _wait_while() and _park() written out for the commonest wait (no
             # timeout): a blocked put then resumes through one coroutine frame instead
             # of three, which measured 10-20% more ping-pong throughput.
@@ -311,6 +319,12 @@ class Queue(AsyncQueue[T]):
             self._peak = size + 1
         if self._getters:
             _wake_one(self._getters)
+
+    async def _put_timed(self, item: T, timeout: float) -> None:
+        await self._wait_while(
+            self.full, self._putters, _PUT_AFTER_SHUTDOWN, check_timeout(timeout)
+        )
+        self.put_nowait(item)
 
     async def put_many(self, items: Iterable[T], timeout: float | None = None) -> None:
         """Put every item of *items* in order, waiting for free slots as ``put()`` does.
@@ -369,32 +383,35 @@ class Queue(AsyncQueue[T]):
             QueueShutDown: The queue has been shut down and is empty, or shut down
                 with ``immediate=True``.
         """
-        queue = self._queue
         if timeout is not None:
-            await self._wait_while(
-                self.empty, self._getters, _GET_AFTER_SHUTDOWN, check_timeout(timeout)
-            )
-        else:
-            # Written out for the same reason as in put().
-            while not queue:
-                if self._is_shutdown:
-                    raise QueueShutDown(_GET_AFTER_SHUTDOWN)
-                loop = _get_running_loop()
-                if loop is not self._loop:
-                    self._bind(loop)
-                waiter = loop.create_future()
-                getters = self._getters
-                getters.append(waiter)
-                try:
-                    await waiter
-                except BaseException:
-                    self._abandon(getters, waiter, self.empty)
-                    raise
+            return await self._get_timed(timeout)
+        queue = self._queue
+        # Written out for the same reason as in put().
+        while not queue:
+            if self._is_shutdown:
+                raise QueueShutDown(_GET_AFTER_SHUTDOWN)
+            loop = _get_running_loop()
+            if loop is not self._loop:
+                self._bind(loop)
+            waiter = loop.create_future()
+            getters = self._getters
+            getters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                self._abandon(getters, waiter, self.empty)
+                raise
         item = queue.popleft()
         self._got += 1
         if self._putters:
             _wake_one(self._putters)
         return item  # type: ignore[no-any-return]
+
+    async def _get_timed(self, timeout: float) -> T:
+        await self._wait_while(
+            self.empty, self._getters, _GET_AFTER_SHUTDOWN, check_timeout(timeout)
+        )
+        return self.get_nowait()
 
     async def get_many(self, max_items: int, timeout: float | None = None) -> list[T]:
         """Remove and return between 1 and *max_items* items, waiting for the first.
@@ -514,6 +531,11 @@ class Queue(AsyncQueue[T]):
         )
 
 
+# Named "Queue": it is conveyor.Queue wherever the C accelerator is not built, and its
+# repr() and str() say "<Queue ...>", as asyncio's do.
+PurePythonQueue.__name__ = PurePythonQueue.__qualname__ = "Queue"
+
+
 def _always() -> bool:
     return True
 
@@ -572,9 +594,44 @@ _SEAM_METHODS: dict[str, Callable[..., Any]] = {
     "_take": _seam_take,
 }
 for _name, _method in _SEAM_METHODS.items():
-    _method.__doc__ = getattr(Queue, _name).__doc__
+    _method.__doc__ = getattr(PurePythonQueue, _name).__doc__
     _method.__name__ = _name
     _method.__qualname__ = f"Queue.{_name}"
+
+
+_speedups: Any = None
+if not os.environ.get("CONVEYOR_PURE_PYTHON"):
+    # Not built (no compiler at install time): the pure-Python queue serves.
+    with contextlib.suppress(ImportError):
+        from . import _speedups
+
+if TYPE_CHECKING:
+
+    class Queue(PurePythonQueue[T]):
+        pass
+
+elif _speedups is not None:
+    _speedups._setup(
+        QueueFull,
+        QueueEmpty,
+        QueueShutDown,
+        _PUT_AFTER_SHUTDOWN,
+        _GET_AFTER_SHUTDOWN,
+        asyncio.get_running_loop,
+    )
+    # put() and get() return this coroutine object: registered so that
+    # asyncio.create_task(), ensure_future() and gather() take it as a coroutine.
+    collections.abc.Coroutine.register(_speedups.QueueOperation)
+
+    class Queue(_speedups.QueueCore, PurePythonQueue[T]):
+        __doc__ = PurePythonQueue.__doc__
+        _fast_paths = True
+
+else:
+    Queue = PurePythonQueue  # type: ignore[misc]
+
+SPEEDUPS: Final = _speedups is not None
+"""Whether :class:`Queue` runs its hot paths in C (``conveyor._speedups``)."""
 
 
 class PriorityQueue(Queue[T]):

@@ -19,16 +19,24 @@ import sys
 import types
 import unittest
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 import conveyor
+from conveyor._queue import PurePythonQueue
 
 # A test that touches one of these reads asyncio's internals, not its behaviour.
 PRIVATE = re.compile(r"\.(_getters|_putters|_unfinished_tasks|_finished|_get_loop)\b")
 
 
-def _load_cpython_module() -> types.ModuleType | None:
+IMPLEMENTATIONS: dict[str, type[Any]] = {
+    "memory": conveyor.Queue,
+    "memory-py": PurePythonQueue,  # conveyor.Queue without its C accelerator
+}
+
+
+def _load_cpython_module(fifo: type[Any]) -> types.ModuleType | None:
     spec = importlib.util.find_spec("test.test_asyncio.test_queues")
     if spec is None or spec.loader is None:
         return None
@@ -36,7 +44,7 @@ def _load_cpython_module() -> types.ModuleType | None:
     spec.loader.exec_module(module)
     shim = types.ModuleType("asyncio_with_conveyor_queues")
     shim.__dict__.update(vars(asyncio))
-    shim.Queue = conveyor.Queue  # type: ignore[attr-defined]
+    shim.Queue = fifo  # type: ignore[attr-defined]
     shim.LifoQueue = conveyor.LifoQueue  # type: ignore[attr-defined]
     shim.PriorityQueue = conveyor.PriorityQueue  # type: ignore[attr-defined]
     module.asyncio = shim  # type: ignore[attr-defined]
@@ -44,17 +52,19 @@ def _load_cpython_module() -> types.ModuleType | None:
 
 
 def _cases() -> Iterator[tuple[str, unittest.TestCase]]:
-    module = _load_cpython_module()
-    if module is None:
-        return
-    suite = unittest.defaultTestLoader.loadTestsFromModule(module)
-    stack: list[unittest.TestSuite | unittest.TestCase] = [suite]
-    while stack:
-        entry = stack.pop()
-        if isinstance(entry, unittest.TestSuite):
-            stack.extend(entry)
-        else:
-            yield entry.id().rsplit(".", 2)[-2] + "." + entry.id().rsplit(".", 1)[-1], entry
+    for impl, fifo in IMPLEMENTATIONS.items():
+        module = _load_cpython_module(fifo)
+        if module is None:
+            return
+        suite = unittest.defaultTestLoader.loadTestsFromModule(module)
+        stack: list[unittest.TestSuite | unittest.TestCase] = [suite]
+        while stack:
+            entry = stack.pop()
+            if isinstance(entry, unittest.TestSuite):
+                stack.extend(entry)
+            else:
+                test_id = entry.id().rsplit(".", 2)
+                yield f"{impl}:{test_id[-2]}.{test_id[-1]}", entry
 
 
 CASES = dict(_cases())

@@ -370,7 +370,7 @@ async def test_statistics_of_a_new_queue(make_queue: MakeQueue, backend: Backend
     q = await make_queue(maxsize=4)
     stats = q.statistics()
     assert isinstance(stats, QueueStatistics)
-    assert stats.backend == backend.name
+    assert stats.backend == backend.statistics_name
     assert stats.current_size == 0
     assert stats.max_size == 4
     assert stats.peak_size == 0

@@ -14,8 +14,13 @@ from typing import Any
 import pytest
 
 import conveyor
+from conveyor._queue import PurePythonQueue
 
-BASES = [pytest.param(asyncio.Queue, id="asyncio"), pytest.param(conveyor.Queue, id="memory")]
+BASES = [
+    pytest.param(asyncio.Queue, id="asyncio"),
+    pytest.param(conveyor.Queue, id="memory"),
+    pytest.param(PurePythonQueue, id="memory-py"),
+]
 
 
 def unique_queue(base: type[Any]) -> type[Any]:
