@@ -618,6 +618,8 @@ elif _speedups is not None:
         _PUT_AFTER_SHUTDOWN,
         _GET_AFTER_SHUTDOWN,
         asyncio.get_running_loop,
+        asyncio.Future,
+        asyncio.BaseEventLoop,
     )
     # put() and get() return this coroutine object: registered so that
     # asyncio.create_task(), ensure_future() and gather() take it as a coroutine.

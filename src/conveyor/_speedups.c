@@ -32,6 +32,15 @@ static PyObject *QueueShutDown;
 static PyObject *put_after_shutdown;
 static PyObject *get_after_shutdown;
 static PyObject *get_running_loop;
+static PyObject *future_type;        /* asyncio.Future */
+static PyObject *base_create_future; /* asyncio.BaseEventLoop.create_future */
+static PyObject *future_done;        /* asyncio.Future's own methods, called directly on */
+static PyObject *future_set_result;  /* futures of exactly that type */
+static PyObject *future_result;
+static PyObject *future_blocking;    /* its _asyncio_future_blocking descriptor */
+static PyObject *kw_loop;            /* ("loop",) */
+static PyTypeObject *plain_loop_type; /* last loop type whose create_future is the base one */
+static PyTypeObject *other_loop_type; /* last loop type with a create_future of its own */
 static PyObject *deque_append;
 static PyObject *deque_popleft;
 
@@ -108,6 +117,59 @@ check_ready(QueueCore *self)
     return 0;
 }
 
+/* future.done(), future.set_result(arg), future.result(): straight to asyncio.Future's
+ * methods for futures of exactly that type, by name for others. */
+static inline PyObject *
+future_call(PyObject *fut, PyObject *method, PyObject *name, PyObject *arg)
+{
+    if (Py_IS_TYPE(fut, (PyTypeObject *)future_type)) {
+        PyObject *args[2] = {fut, arg};
+        return PyObject_Vectorcall(method, args, arg == NULL ? 1 : 2, NULL);
+    }
+    return arg == NULL ? PyObject_CallMethodNoArgs(fut, name)
+                       : PyObject_CallMethodOneArg(fut, name, arg);
+}
+
+/* loop.create_future(), without a Python frame when the loop's is BaseEventLoop's (which
+ * returns asyncio.Future(loop=loop)).  The two loop types last seen are remembered. */
+static PyObject *
+new_future(PyObject *loop)
+{
+    PyTypeObject *type = Py_TYPE(loop);
+    if (type != plain_loop_type) {
+        if (type != other_loop_type) {
+            PyObject *method = PyObject_GetAttr((PyObject *)type, s_create_future);
+            if (method == NULL) {
+                return NULL;
+            }
+            int plain = method == base_create_future;
+            Py_DECREF(method);
+            /* Strong references: a cached pointer must never outlive its type. */
+            if (plain) {
+                Py_XSETREF(plain_loop_type, (PyTypeObject *)Py_NewRef(type));
+            }
+            else {
+                Py_XSETREF(other_loop_type, (PyTypeObject *)Py_NewRef(type));
+            }
+        }
+        if (type != plain_loop_type) {
+            return PyObject_CallMethodNoArgs(loop, s_create_future);
+        }
+    }
+    PyObject *args[1] = {loop};
+    return PyObject_Vectorcall(future_type, args, 0, kw_loop);
+}
+
+/* What Future.__await__ does before yielding the future to the task. */
+static inline int
+set_blocking(PyObject *fut)
+{
+    if (Py_IS_TYPE(fut, (PyTypeObject *)future_type) && future_blocking != Py_None) {
+        return Py_TYPE(future_blocking)->tp_descr_set(future_blocking, fut, Py_True);
+    }
+    return PyObject_SetAttr(fut, s_blocking, Py_True);
+}
+
 /* Wake the first waiter of *waiters* that is not done yet: set its result to True. */
 static int
 wake_one(PyObject *waiters)
@@ -117,7 +179,7 @@ wake_one(PyObject *waiters)
         if (waiter == NULL) {
             return -1;
         }
-        PyObject *done = PyObject_CallMethodNoArgs(waiter, s_done);
+        PyObject *done = future_call(waiter, future_done, s_done, NULL);
         if (done == NULL) {
             Py_DECREF(waiter);
             return -1;
@@ -129,7 +191,7 @@ wake_one(PyObject *waiters)
             return -1;
         }
         if (!is_done) {
-            PyObject *r = PyObject_CallMethodOneArg(waiter, s_set_result, Py_True);
+            PyObject *r = future_call(waiter, future_set_result, s_set_result, Py_True);
             Py_DECREF(waiter);
             if (r == NULL) {
                 return -1;
@@ -389,13 +451,12 @@ op_run(Op *op, PyObject **presult)
         }
         Py_DECREF(r);
     }
-    PyObject *waiter = PyObject_CallMethodNoArgs(loop, s_create_future);
+    PyObject *waiter = new_future(loop);
     Py_DECREF(loop);
     if (waiter == NULL) {
         goto error;
     }
-    /* What Future.__await__ does before yielding itself to the task. */
-    if (PyObject_SetAttr(waiter, s_blocking, Py_True) < 0) {
+    if (set_blocking(waiter) < 0) {
         Py_DECREF(waiter);
         goto error;
     }
@@ -432,7 +493,7 @@ op_am_send(Op *op, PyObject *arg, PyObject **presult)
     case ST_WAITING: {
         /* Resumed by the task: the future is done; its result() raises if it was
          * cancelled, as awaiting it would. */
-        PyObject *r = PyObject_CallMethodNoArgs(op->waiter, s_result);
+        PyObject *r = future_call(op->waiter, future_result, s_result, NULL);
         if (r == NULL) {
             op_leave(op);
             return PYGEN_ERROR;
@@ -828,17 +889,48 @@ static PyTypeObject QueueCoreType = {
 
 PyDoc_STRVAR(setup_doc,
 "_setup(QueueFull, QueueEmpty, QueueShutDown, put_after_shutdown, get_after_shutdown, "
-"get_running_loop, /)\n--\n\n"
+"get_running_loop, Future, BaseEventLoop, /)\n--\n\n"
 "Give the module the exception classes and messages it raises (called once by "
 "conveyor._queue).");
 
 static PyObject *
 module_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "_setup() takes 6 arguments");
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "_setup() takes 8 arguments");
         return NULL;
     }
+    if (!PyType_Check(args[6])) {
+        PyErr_SetString(PyExc_TypeError, "_setup(): Future must be a type");
+        return NULL;
+    }
+    PyObject *fut = args[6];
+    PyObject *done = PyObject_GetAttrString(fut, "done");
+    PyObject *set_result = PyObject_GetAttrString(fut, "set_result");
+    PyObject *result = PyObject_GetAttrString(fut, "result");
+    PyObject *blocking = PyObject_GetAttrString(fut, "_asyncio_future_blocking");
+    PyObject *create = PyObject_GetAttrString(args[7], "create_future");
+    if (done == NULL || set_result == NULL || result == NULL || blocking == NULL ||
+        create == NULL) {
+        Py_XDECREF(done);
+        Py_XDECREF(set_result);
+        Py_XDECREF(result);
+        Py_XDECREF(blocking);
+        Py_XDECREF(create);
+        return NULL;
+    }
+    if (Py_TYPE(blocking)->tp_descr_set == NULL) {
+        /* A Python Future keeps it in the instance: set it by name. */
+        Py_SETREF(blocking, Py_NewRef(Py_None));
+    }
+    Py_XSETREF(future_type, Py_NewRef(fut));
+    Py_XSETREF(future_done, done);
+    Py_XSETREF(future_set_result, set_result);
+    Py_XSETREF(future_result, result);
+    Py_XSETREF(future_blocking, blocking);
+    Py_XSETREF(base_create_future, create);
+    Py_CLEAR(plain_loop_type);
+    Py_CLEAR(other_loop_type);
     Py_XSETREF(QueueFull, Py_NewRef(args[0]));
     Py_XSETREF(QueueEmpty, Py_NewRef(args[1]));
     Py_XSETREF(QueueShutDown, Py_NewRef(args[2]));
@@ -877,6 +969,10 @@ PyInit__speedups(void)
         intern(&s_abandon, "_abandon") < 0 || intern(&s_full, "full") < 0 ||
         intern(&s_empty, "empty") < 0 || intern(&s_put_timed, "_put_timed") < 0 ||
         intern(&s_get_timed, "_get_timed") < 0) {
+        return NULL;
+    }
+    kw_loop = Py_BuildValue("(s)", "loop");
+    if (kw_loop == NULL) {
         return NULL;
     }
     PyObject *collections = PyImport_ImportModule("collections");

@@ -35,5 +35,7 @@ def _setup(
     put_after_shutdown: str,
     get_after_shutdown: str,
     get_running_loop: Callable[[], asyncio.AbstractEventLoop],
+    future: type[asyncio.Future[Any]],
+    base_event_loop: type[asyncio.BaseEventLoop],
     /,
 ) -> None: ...
