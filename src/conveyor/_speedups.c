@@ -325,6 +325,11 @@ typedef struct {
 
 static PyTypeObject OpType;
 
+/* Finished ops kept for reuse: put() and get() allocate one per call. */
+#define OP_FREELIST_SIZE 64
+static Op *op_freelist[OP_FREELIST_SIZE];
+static int op_numfree;
+
 static int
 op_traverse(Op *op, visitproc visit, void *arg)
 {
@@ -657,6 +662,11 @@ op_dealloc(Op *op)
     }
     PyObject_GC_UnTrack(op);
     op_clear(op);
+    /* Kept for reuse unless finalized once: a reused op's finalizer must run again. */
+    if (op_numfree < OP_FREELIST_SIZE && !PyObject_GC_IsFinalized((PyObject *)op)) {
+        op_freelist[op_numfree++] = op;
+        return;
+    }
     PyObject_GC_Del(op);
 }
 
@@ -740,9 +750,16 @@ static PyTypeObject OpType = {
 static PyObject *
 op_new(QueueCore *queue, int kind, PyObject *item)
 {
-    Op *op = PyObject_GC_New(Op, &OpType);
-    if (op == NULL) {
-        return NULL;
+    Op *op;
+    if (op_numfree > 0) {
+        op = op_freelist[--op_numfree];
+        PyObject_Init((PyObject *)op, &OpType);
+    }
+    else {
+        op = PyObject_GC_New(Op, &OpType);
+        if (op == NULL) {
+            return NULL;
+        }
     }
     op->queue = (QueueCore *)Py_NewRef(queue);
     op->item = Py_XNewRef(item);
