@@ -513,7 +513,7 @@ class DurableQueue(AsyncQueue[T]):
         to retract it (one more round trip): when the item is still waiting, never
         delivered, it is deleted and ``CancelledError`` is raised (the cancellation is
         honoured, nothing is put).  When it cannot be retracted (a consumer already
-        claimed it, or the backend cannot retract: SQLite can, Redis cannot yet), it
+        claimed it, or the backend cannot retract: SQLite and Redis can), it
         returns normally: the cancellation is consumed, as if it had come just after the
         put.  It never raises with the item stored.
 
@@ -525,7 +525,8 @@ class DurableQueue(AsyncQueue[T]):
             TimeoutError: No room within *timeout*; the item was not put.
             QueueShutDown: The queue is shut down (before or while waiting).
             SerializationError: The serializer cannot encode *item*; nothing is put.
-            BackendError: The store failed; the item was not put.
+            BackendError: The store failed; the item was not put, unless the message
+                says it may have been (the store lost touch with a commit under way).
         """
         timeout = check_timeout(timeout)
         loop = self._bind_loop()
@@ -636,6 +637,8 @@ class DurableQueue(AsyncQueue[T]):
         try:
             results = retracting.result()
         except Exception as exc:
+            if getattr(exc, "outcome_unknown", False):
+                raise  # the retract may have run: returning would claim the item stored
             _log.warning("conveyor: could not retract a cancelled put: %r", exc)
             return False
         if not any(results):

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,17 @@ class RedisServer:
             self.process.kill()
             self.process.wait()
 
+    def pause(self) -> None:
+        """SIGSTOP the server: connections stay open, and nothing answers on them."""
+        assert self.process is not None
+        assert self.process.poll() is None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT a paused server: it goes on with what queued up meanwhile."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         """Stop the server politely (or kill it if it does not stop)."""
         if self.process is not None and self.process.poll() is None:
@@ -167,6 +180,18 @@ def shared_server(config: pytest.Config) -> RedisServer:
 def redis_server(pytestconfig: pytest.Config) -> RedisServer:
     """The session's private ``redis-server`` (AOF on); tests use unique queue names."""
     return shared_server(pytestconfig)
+
+
+@pytest.fixture
+def private_server() -> Iterator[RedisServer]:
+    """A server of the test's own, which it may kill, pause and start again."""
+    workdir = Path(tempfile.mkdtemp(prefix="conveyor-redis-"))
+    server = RedisServer(workdir)
+    server.start()
+    yield server
+    server.resume()  # a paused server would ignore the polite stop
+    server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def unique_name(request: pytest.FixtureRequest) -> str:

@@ -11,18 +11,23 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import conveyor
-from tests.backends.redis_backend import RedisServer, free_port, redis_server, unique_name
+from tests.backends.redis_backend import (
+    RedisServer,
+    free_port,
+    private_server,
+    redis_server,
+    unique_name,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
-__all__ = ["redis_server"]
+__all__ = ["private_server", "redis_server"]
 
 # A consumer process: gets N items, prints them, then hangs until it is killed.
 CONSUMER = """
@@ -44,17 +49,6 @@ def spawn_consumer(url: str, name: str, count: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-c", CONSUMER, url, name, str(count)], stdout=subprocess.PIPE
     )
-
-
-@pytest.fixture
-def private_server() -> Iterator[RedisServer]:
-    """A server of this test's own, which it may kill and start again."""
-    workdir = Path(tempfile.mkdtemp(prefix="conveyor-redis-"))
-    server = RedisServer(workdir)
-    server.start()
-    yield server
-    server.stop()
-    shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def test_killed_consumers_items_are_redelivered(

@@ -232,6 +232,22 @@ async def test_concurrent_puts_respect_maxsize_in_order(store: Store) -> None:
     assert results == [True] * 5 + [False] * 5
 
 
+async def test_put_returning_ids_names_the_items_of_each_put(store: Store) -> None:
+    puts = ([b"a"], [b"b", b"c"], [b"x"] * 5, [b"d"], [b"e", b"f"])
+    results = await asyncio.gather(*(store.put_returning_ids(p, 4) for p in puts))
+    # Five never fit in four and block nobody; "e", "f" find no room.
+    assert [stored for stored, _ in results] == [True, True, False, True, False]
+    assert [ids for stored, ids in results if not stored] == [None, None]
+    named: dict[str, bytes] = {}
+    for (stored, ids), put in zip(results, puts, strict=True):
+        if stored:
+            assert ids is not None
+            named.update(zip(ids, put, strict=True))
+    got = await store.claim(10, 30.0, None)
+    assert {d.item_id: d.payload for d in got} == named
+    assert [d.payload for d in got] == [b"a", b"b", b"c", b"d"]
+
+
 async def test_cancelled_claim_gives_its_items_back(store: Store) -> None:
     await store.put([b"x"], 0)
     task = asyncio.ensure_future(store.claim(1, 30.0, None))

@@ -9,7 +9,9 @@ would keep all of a queue's keys in one slot of a Redis Cluster::
                               "dseq" (last delivery number), "deadseq" (dead-letter order),
                               "shutdown" ("1" once any process shut the queue down)
     {prefix}:{name}:items     hash: item id -> payload, for every item not yet acknowledged
-    {prefix}:{name}:attempts  hash: item id -> deliveries so far (absent before the first)
+    {prefix}:{name}:attempts  hash: item id -> deliveries so far; absent until the item is
+                              first claimed, and "0" (not absent) after a claim given back or
+                              a requeue, so that absence means "never claimed" (retract)
     {prefix}:{name}:ready     zset: item id, scored by the id itself, so claims are FIFO by
                               put order even for items that come back from a lease or a retry
     {prefix}:{name}:delayed   zset: item id scored by the time its retry delay ends
@@ -39,6 +41,14 @@ next round trip (group commit), so a busy queue pays one round trip per batch, n
 
 Connection errors are retried, with backoff, for ``retry_timeout`` seconds (default 10), then
 raise :class:`~conveyor.BackendUnavailableError` naming the server; nothing hangs longer.
+A change that was sent and got no reply (a timeout, a dropped connection) may still run
+(a stopped server runs it when it resumes): its error then says so ("the put may or may
+not have been stored"); one that never left this process says that it never reached the
+server.  A connection whose reply was not read whole is closed, never used again, so a
+late reply is never taken for the answer to a later command.
+
+A put cancelled while its commit runs is taken back with :meth:`RedisStore.retract`, all
+or none, when its items are still ready and were never claimed.
 """
 
 from __future__ import annotations
@@ -76,43 +86,53 @@ FORMAT = 1
 """Version of the key layout above; a store written by a newer layout is refused."""
 
 _DEFAULT_PORT = 6379
-_OPTIONS = {
-    "prefix",
-    "retry_timeout",
-    "socket_timeout",
-    "connect_timeout",
+_SECONDS_OPTIONS = ("retry_timeout", "socket_timeout", "connect_timeout")
+_TLS_OPTIONS = (
     "ssl_ca_certs",
     "ssl_certfile",
     "ssl_keyfile",
     "ssl_cert_reqs",
     "ssl_check_hostname",
-}
+)
+_OPTIONS = {"prefix", *_SECONDS_OPTIONS, *_TLS_OPTIONS}
+_CERT_REQS = ("none", "optional", "required")
+_BOOLS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 # Every changing script starts with this.  KEYS[1] is meta, KEYS[2] the client's ops hash;
 # ARGV[1..4] are the ops field, the batch token ("" for none), the ops TTL and the channel.
 # A batch resent under the same token replays the stored reply instead of running again.
+# Tokens grow with each batch of a field, and a client sends a field's next batch only
+# once the previous one is over (answered or given up on).  A batch older than the last
+# one applied is therefore a stale copy, still queued on a connection the client dropped
+# (e.g. while the server was stopped): it may have run already, so it never runs.
 _PRELUDE = """
 local meta, ops = KEYS[1], KEYS[2]
 local field, tok, ttl, channel = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 if tok ~= '' then
   local prev = redis.call('HGET', ops, field)
-  if prev and string.sub(prev, 1, #tok + 1) == tok .. '|' then
-    return cmsgpack.unpack(string.sub(prev, #tok + 2))
+  if prev then
+    local bar = string.find(prev, '|', 1, true)
+    local last, this = tonumber(string.sub(prev, 1, bar - 1)), tonumber(tok)
+    if this == last then return cmsgpack.unpack(string.sub(prev, bar + 1)) end
+    if this < last then return redis.error_reply('STALE batch superseded; not applied') end
   end
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local changed = false
-local function finish(res)
-  -- The last element says whether the change was published: the Python side then wakes
-  -- its own waiters itself, and ignores its own message.
-  res[#res + 1] = changed and 1 or 0
+local function record(res)
   if tok ~= '' then
     redis.call('HSET', ops, field, tok .. '|' .. cmsgpack.pack(res))
     redis.call('EXPIRE', ops, ttl)
   end
   if changed then redis.call('PUBLISH', channel, ops) end
   return res
+end
+local function finish(res)
+  -- The last element says whether the change was published: the Python side then wakes
+  -- its own waiters itself, and ignores its own message.
+  res[#res + 1] = changed and 1 or 0
+  return record(res)
 end
 local function fmt(x) return string.format('%.6f', x) end
 -- One command over many arguments, in chunks that Lua's unpack() can take.
@@ -128,48 +148,64 @@ local function to_dead(dead, deadinfo, id, reason)
 end
 """
 
-# KEYS: meta ops items ready delayed.  ARGV[5] maxsize (0: none), ARGV[6] number of groups,
-# then each group's size, then every payload.  Reply: per group 1 (stored) or 0 (no room);
-# {-1} when shut down.  A group that cannot fit blocks the groups after it, so that puts
-# are served in the order they were made.
+# KEYS: meta ops items ready delayed.  ARGV[5] maxsize (0: none); ARGV[6] the number of
+# groups, then each group's size, then every payload; or, when every group holds one item
+# (each put() is one), minus the number of groups and then the payloads alone.
+# Reply, one string as the hot path parses it fastest: "<id of the first item stored (0:
+# none)> <a flag a group: 1 stored, 0 no room> <1 if published, else 0>"; the stored
+# groups' items have consecutive ids, in order.  "shutdown" when shut down.
+# A group that cannot fit blocks the groups after it, so that puts are served in the
+# order they were made.
 _PUT = (
     _PRELUDE
     + """
-if redis.call('HGET', meta, 'shutdown') == '1' then return finish({-1}) end
+if redis.call('HGET', meta, 'shutdown') == '1' then return record('shutdown') end
 local maxsize = tonumber(ARGV[5])
 local groups = tonumber(ARGV[6])
+local sizes = nil
+local pos = 7
+if groups >= 0 then
+  sizes = {}
+  for g = 1, groups do sizes[g] = tonumber(ARGV[6 + g]) end
+  pos = 7 + groups
+else
+  groups = -groups
+end
 local ready = redis.call('ZCARD', KEYS[4])
-local size = ready + redis.call('ZCARD', KEYS[5])
--- Only getters wait for puts, and a getter waits only after it found nothing ready: the
--- put that ends that wakes them all, the puts after it need not.
-local was_empty = ready == 0
-local res = {}
-local pos = 7 + groups
+local size = ready
+if maxsize > 0 then size = size + redis.call('ZCARD', KEYS[5]) end
+local flags, stored = {}, {}
 local blocked = false
 for g = 1, groups do
-  local n = tonumber(ARGV[6 + g])
+  local n = sizes and sizes[g] or 1
   if blocked or (maxsize > 0 and size + n > maxsize) then
     if n <= maxsize then blocked = true end
-    res[g] = 0
+    flags[g] = '0'
   else
-    local first = redis.call('HINCRBY', meta, 'seq', n) - n
-    local fields, scored = {}, {}
-    for i = 1, n do
-      local id = first + i
-      fields[2 * i - 1] = id
-      fields[2 * i] = ARGV[pos + i - 1]
-      scored[2 * i - 1] = id
-      scored[2 * i] = id
-    end
-    bulk('HSET', KEYS[3], fields)
-    bulk('ZADD', KEYS[4], scored)
+    for i = pos, pos + n - 1 do stored[#stored + 1] = ARGV[i] end
     size = size + n
-    changed = was_empty
-    res[g] = 1
+    flags[g] = '1'
   end
   pos = pos + n
 end
-return finish(res)
+local first = 0
+if #stored > 0 then
+  first = redis.call('HINCRBY', meta, 'seq', #stored) - #stored + 1
+  local fields, scored = {}, {}
+  for i = 1, #stored do
+    local id = first + i - 1
+    fields[2 * i - 1] = id
+    fields[2 * i] = stored[i]
+    scored[2 * i - 1] = id
+    scored[2 * i] = id
+  end
+  bulk('HSET', KEYS[3], fields)
+  bulk('ZADD', KEYS[4], scored)
+  -- Only getters wait for puts, and a getter waits only after it found nothing ready:
+  -- the put that ends that wakes them all, the puts after it need not.
+  changed = ready == 0
+end
+return record(string.format('%d %s %d', first, table.concat(flags), changed and 1 or 0))
 """
 )
 
@@ -332,7 +368,7 @@ for i = 5, #ARGV, 2 do
   if current(KEYS[5], KEYS[4], id, ARGV[i + 1]) then
     redis.call('ZREM', KEYS[4], id)
     redis.call('HDEL', KEYS[5], id)
-    if redis.call('HINCRBY', KEYS[6], id, -1) <= 0 then redis.call('HDEL', KEYS[6], id) end
+    redis.call('HINCRBY', KEYS[6], id, -1)
     redis.call('ZADD', KEYS[3], id, id)
     changed = true
     res[#res + 1] = 1
@@ -411,13 +447,47 @@ local moved = 0
 for _, id in ipairs(ids) do
   if redis.call('ZREM', KEYS[4], id) == 1 then
     redis.call('HDEL', KEYS[5], id)
-    redis.call('HDEL', KEYS[6], id)
+    redis.call('HSET', KEYS[6], id, 0)
     redis.call('ZADD', KEYS[3], id, id)
     moved = moved + 1
   end
 end
 if moved > 0 then changed = true end
 return finish({moved})
+"""
+)
+
+# KEYS: meta ops items ready attempts.  ARGV[5] number of groups, then each group's size,
+# then every id.  Deletes each group's items, all or none, if every one is still ready and
+# was never claimed (no attempts field: see the key list).  Reply: per group 1 or 0.
+_RETRACT = (
+    _PRELUDE
+    + """
+local groups = tonumber(ARGV[5])
+local res = {}
+local pos = 6 + groups
+for g = 1, groups do
+  local n = tonumber(ARGV[5 + g])
+  local ids = {}
+  local ok = true
+  for i = 1, n do
+    local id = ARGV[pos + i - 1]
+    ids[i] = id
+    if ok and (not redis.call('ZSCORE', KEYS[4], id) or redis.call('HEXISTS', KEYS[5], id) == 1)
+    then
+      ok = false
+    end
+  end
+  if ok then
+    bulk('ZREM', KEYS[4], ids)
+    bulk('HDEL', KEYS[3], ids)
+    -- Room was made: putters blocked on a full queue may go on.
+    changed = true
+  end
+  res[g] = ok and 1 or 0
+  pos = pos + n
+end
+return finish(res)
 """
 )
 
@@ -463,9 +533,24 @@ _LOOKED: contextvars.ContextVar[tuple[int, int]] = contextvars.ContextVar(
 )
 
 
+class _OutcomeUnknownError(BackendUnavailableError):
+    """Redis stayed unreachable after a change was sent: it may have been applied."""
+
+    outcome_unknown = True  # what the durable layer checks, e.g. for a retract
+
+
+class _SentError(rexc.ConnectionError):
+    """The connection failed after a command was sent: it may have run, or may still."""
+
+
 def _pack(*args: Any) -> bytes:
     """Encode one command in RESP; leaner than the client's general encoder for scripts."""
-    parts = [b"*%d\r\n" % len(args)]
+    return b"*%d\r\n" % len(args) + _pack_args(args)
+
+
+def _pack_args(args: Sequence[Any]) -> bytes:
+    """Encode *args* as the RESP bulk strings of a command, without its header."""
+    parts: list[bytes] = []
     for arg in args:
         data = arg if isinstance(arg, bytes) else str(arg).encode()
         parts += (b"$%d\r\n" % len(data), data, b"\r\n")
@@ -489,8 +574,11 @@ class _Coalescer(Generic[In, Out]):
     """Merge the calls that arrive while a round trip of one kind is in flight.
 
     The first caller starts a runner task; callers that come while it waits on Redis queue
-    up and go together in the next round trip.  Redis commands therefore always run in the
-    runner, never in a caller that may be cancelled half-way through a reply.
+    up and go together in the next round trip.  Redis commands therefore run in the
+    runner, never in a caller that may be cancelled half-way through a reply, unless
+    *inline* is set: then a call that finds nothing in flight makes its round trip itself
+    (one task and two loop turns less), and a caller cancelled mid-command leaves that
+    command's outcome unknown, as for any cancelled request.
     """
 
     def __init__(
@@ -498,19 +586,32 @@ class _Coalescer(Generic[In, Out]):
         flush: Callable[[list[In]], Awaitable[list[Out]]],
         same_kind: Callable[[In, In], bool] | None = None,
         orphaned: Callable[[Out], Awaitable[None]] | None = None,
+        inline: bool = False,
     ) -> None:
         self._flush = flush
         self._same_kind = same_kind
         self._orphaned = orphaned
+        self._inline = inline
+        self._busy = False  # a caller is making its round trip itself
         self._pending: list[tuple[In, asyncio.Future[Out]]] = []
         self._runner: asyncio.Task[None] | None = None
 
     async def submit(self, arg: In) -> Out:
         """Queue *arg* for the next round trip and return its share of the reply."""
+        if self._inline and self._runner is None and not self._busy:
+            self._busy = True
+            try:
+                (result,) = await self._flush([arg])
+            finally:
+                self._busy = False
+                # Calls that came meanwhile go next, in order, as with a runner.
+                if self._pending and self._runner is None:
+                    self._runner = asyncio.get_running_loop().create_task(self._run())
+            return result
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Out] = loop.create_future()
         self._pending.append((arg, future))
-        if self._runner is None:
+        if self._runner is None and not self._busy:
             self._runner = loop.create_task(self._run())
         return await future
 
@@ -604,9 +705,19 @@ class RedisStore(Store):
         self._counts_script = register(_COUNTS)
         self._dead_script = register(_DEAD_LETTERS)
         self._format_script = register(_CHECK_FORMAT)
-        self._puts: _Coalescer[tuple[Sequence[bytes], float], bool | None] = _Coalescer(
-            self._flush_puts
+        self._retract_script = register(_RETRACT)
+        # The parts of a put's EVALSHA that never change, encoded once: before the batch
+        # token, and between it and the bound (see _put_groups).
+        self._put_keys = [self._meta, self._ops, self._items, self._ready, self._delayed]
+        self._put_before = _pack_args(["EVALSHA", self._put_script.sha, 5, *self._put_keys, "put"])
+        self._put_after = _pack_args([self._ops_ttl, self._channel])
+        # A put's result: the id of its first item (stored), 0 (no room) or None (shut down).
+        # The durable layer's writer is the only caller of put(), one batch at a time, and
+        # is never cancelled mid-commit: its round trips run in it, with no runner task.
+        self._puts: _Coalescer[tuple[Sequence[bytes], float], int | None] = _Coalescer(
+            self._flush_puts, inline=True
         )
+        self._retracts: _Coalescer[list[str], bool] = _Coalescer(self._flush_retracts)
         self._claims: _Coalescer[_ClaimArgs, tuple[list[Delivery], bool]] = _Coalescer(
             self._flush_claims,
             same_kind=lambda a, b: (
@@ -634,8 +745,15 @@ class RedisStore(Store):
 
     # -- plumbing ----------------------------------------------------------------------
 
-    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
+    async def _call(self, operation: Callable[[], Awaitable[T]], doubt: str = "") -> T:
         """Run *operation*, retrying connection errors within the retry budget.
+
+        Args:
+            operation: Runs the command(s) once.
+            doubt: For a change, what may have happened when it was sent and no reply
+                came (e.g. "the put may or may not have been stored"); the error says
+                it then, since the change may still be applied, and otherwise says that
+                the change never reached the server.
 
         Raises:
             BackendUnavailableError: Redis stayed unreachable for ``retry_timeout`` seconds.
@@ -646,6 +764,7 @@ class RedisStore(Store):
             raise BackendError(f"the Redis queue {self._name!r} is closed")
         deadline: float | None = None
         pause = 0.02
+        in_doubt = False
         while True:
             try:
                 return await operation()
@@ -658,11 +777,18 @@ class RedisStore(Store):
                 now = time.monotonic()
                 if deadline is None:
                     deadline = now + self._retry_timeout
+                # Once sent, a change may run even after this gives up: the server may
+                # be stopped rather than gone, and run it when it resumes.
+                in_doubt = in_doubt or isinstance(exc, _SentError)
                 if now >= deadline:
-                    raise BackendUnavailableError(
+                    outcome = ""
+                    if doubt:
+                        outcome = f"; {doubt}" if in_doubt else "; it never reached the server"
+                    error = _OutcomeUnknownError if doubt and in_doubt else BackendUnavailableError
+                    raise error(
                         f"Redis at {self._where} is unreachable: {exc or type(exc).__name__}"
                         f" (gave up after retrying for {self._retry_timeout:g} s;"
-                        " the retry_timeout option sets this budget)"
+                        f" the retry_timeout option sets this budget){outcome}"
                     ) from exc
                 await asyncio.sleep(min(pause, deadline - now))
                 pause = min(pause * 2, 0.5)
@@ -676,40 +802,66 @@ class RedisStore(Store):
             except rexc.RedisError as exc:
                 raise BackendError(f"Redis at {self._where} failed: {exc}") from exc
 
-    async def _eval(self, script: _Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    async def _eval(
+        self, script: _Script, keys: Sequence[str], args: Sequence[Any], command: bytes = b""
+    ) -> Any:
         """Run *script* on a connection of this store's own.
+
+        *command* is the script's ``EVALSHA`` encoded already, if the caller did it.
 
         The store keeps its idle connections itself and talks to them directly: the
         client's per-command machinery costs more than the round trip on a fast network.
-        A connection that failed, or whose caller was cancelled mid-reply, is dropped.
+        Only a connection whose reply was read whole goes back to the idle list; one that
+        failed, timed out or whose caller was cancelled mid-command is disconnected, so
+        that a late reply can never be read as the answer to a later command.
+
+        Raises:
+            _SentError: The connection failed after the command was sent: it may have
+                run, or may still run, on the server.
         """
         pool = self._client.connection_pool
         conn = self._idle.pop() if self._idle else pool.make_connection()  # type: ignore[no-untyped-call]
-        timeout = self._socket_timeout
+        sent = False
         try:
             if not conn.is_connected:
-                conn.socket_timeout = timeout  # for the handshake
+                conn.socket_timeout = self._socket_timeout  # for the handshake
                 await conn.connect()
                 # Reads get their timeout per call below; a small write never blocks, and
                 # without a socket timeout the client writes it without a helper task.
                 conn.socket_timeout = None
-            command = _pack("EVALSHA", script.sha, len(keys), *keys, *args)
+            if not command:
+                command = _pack("EVALSHA", script.sha, len(keys), *keys, *args)
+            sent = True
             await self._send(conn, command)
             try:
-                reply = await conn.read_response(timeout=timeout)
+                # Written out rather than through _read: the hot path, one frame less.
+                reply = await conn.read_response(timeout=self._socket_timeout)
+                if reply is None:
+                    raise rexc.TimeoutError(f"no reply within {self._socket_timeout:g} s")
             except rexc.NoScriptError:  # a new or restarted server: load, then run
                 await self._send(conn, _pack("SCRIPT", "LOAD", script.source))
-                await conn.read_response(timeout=timeout)
+                await self._read(conn)
                 await self._send(conn, command)
-                reply = await conn.read_response(timeout=timeout)
+                reply = await self._read(conn)
         except rexc.ResponseError:
             self._idle.append(conn)  # the reply was read whole: the connection is sound
             raise
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(Exception):
                 await conn.disconnect()
+            if sent and isinstance(exc, (rexc.ConnectionError, rexc.TimeoutError, OSError)):
+                raise _SentError(str(exc) or type(exc).__name__) from exc
             raise
         self._idle.append(conn)
+        return reply
+
+    async def _read(self, conn: Any) -> Any:
+        # With an explicit timeout, redis-py returns None when it passes, leaving the
+        # connection open with the reply still due.  No script of this module replies
+        # nil, so None can only mean that the time ran out (_eval writes this out too).
+        reply = await conn.read_response(timeout=self._socket_timeout)
+        if reply is None:
+            raise rexc.TimeoutError(f"no reply within {self._socket_timeout:g} s")
         return reply
 
     async def _send(self, conn: Any, command: bytes) -> None:
@@ -723,9 +875,11 @@ class RedisStore(Store):
         except (asyncio.TimeoutError, TimeoutError) as exc:
             raise rexc.TimeoutError("Timeout writing to socket") from exc
 
-    async def _change(self, script: _Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    async def _change(
+        self, script: _Script, keys: Sequence[str], args: Sequence[Any], command: bytes = b""
+    ) -> Any:
         """Run a changing script and return its reply without the "published" flag."""
-        reply = await self._eval(script, keys, args)
+        reply = await self._eval(script, keys, args, command)
         if reply.pop():
             # Wake this store's own waiters here, after the reply reached its caller
             # (call_soon), rather than by our own pub/sub message: that one can arrive
@@ -773,7 +927,11 @@ class RedisStore(Store):
         """Append *payloads* as ready items, all or none, if the queue has room for all.
 
         Concurrent calls share one round trip.  A call whose caller is cancelled before
-        the round trip starts stores nothing; once it has started, the items are stored.
+        its round trip starts stores nothing.  A call that finds no round trip in flight
+        makes its own in the calling task: cancelled during it, its items may or may not
+        be stored (the durable layer's writer, the one caller there, is not cancelled
+        mid-commit).  Calls that queued behind it go together in a round trip of their
+        own, which stores them even if their callers are cancelled meanwhile.
 
         Args:
             payloads: Serialized items, in order; never empty.
@@ -784,18 +942,79 @@ class RedisStore(Store):
 
         Raises:
             QueueShutDown: The queue is shut down; nothing was stored.
-            BackendError: The store failed; nothing was stored.
+            BackendError: The store failed; nothing was stored, unless the message says
+                that the put may have been stored (it was sent and no reply came).
         """
         self._touch()
-        stored = await self._puts.submit((payloads, maxsize))
-        if stored is None:
+        first = await self._puts.submit((payloads, maxsize))
+        if first is None:
             raise QueueShutDown
-        return stored
+        return first > 0
 
-    async def _flush_puts(self, batch: list[tuple[Sequence[bytes], float]]) -> list[bool | None]:
+    async def put_returning_ids(
+        self, payloads: Sequence[bytes], maxsize: float
+    ) -> tuple[bool, list[str] | None]:
+        """Append *payloads* as :meth:`put` does, and name the items it stored.
+
+        Ids come from a counter that only grows, so a name never means another item.
+
+        Args:
+            payloads: Serialized items, in order; never empty.
+            maxsize: Bound on ready + delayed items; ``<= 0`` means unbounded.
+
+        Returns:
+            Whether the items were stored, and their ids in the order of *payloads*
+            (``None`` when nothing was stored).
+
+        Raises:
+            QueueShutDown: The queue is shut down; nothing was stored.
+            BackendError: As for :meth:`put`.
+        """
+        self._touch()
+        first = await self._puts.submit((payloads, maxsize))
+        if first is None:
+            raise QueueShutDown
+        if first <= 0:
+            return False, None
+        return True, [str(item_id) for item_id in range(first, first + len(payloads))]
+
+    async def retract(self, item_ids: Sequence[str]) -> list[bool]:
+        """Delete items just put, all or none, if every one is still ready and unclaimed.
+
+        An item counts as claimed once any claim leased it, even if the lease was given
+        back since.  Concurrent calls share one round trip; each call is all or none.
+
+        Args:
+            item_ids: Ids from :meth:`put_returning_ids`.
+
+        Returns:
+            For each id, ``True`` if its item was deleted: all ``True`` or all ``False``.
+
+        Raises:
+            BackendError: The store failed; nothing was retracted, unless the message
+                says that the retract may have run.
+        """
+        ids = list(item_ids)
+        if not ids or not all(item_id.isdigit() for item_id in ids):
+            return [False] * len(ids)
+        return [await self._retracts.submit(ids)] * len(ids)
+
+    async def _flush_retracts(self, batch: list[list[str]]) -> list[bool]:
+        args: list[Any] = [*self._head("retract", self._token()), len(batch)]
+        args += [len(ids) for ids in batch]
+        for ids in batch:
+            args += ids
+        keys = [self._meta, self._ops, self._items, self._ready, self._attempts]
+        reply = await self._call(
+            lambda: self._change(self._retract_script, keys, args),
+            "the put's items may or may not have been taken back after its cancellation",
+        )
+        return [bool(flag) for flag in reply]
+
+    async def _flush_puts(self, batch: list[tuple[Sequence[bytes], float]]) -> list[int | None]:
         # Calls with different bounds (rare: one queue object has one maxsize) each get a
         # round trip of their own, in order.
-        results: list[bool | None] = []
+        results: list[int | None] = []
         start = 0
         while start < len(batch):
             bound = batch[start][1]
@@ -806,18 +1025,45 @@ class RedisStore(Store):
             start = end
         return results
 
-    async def _put_groups(self, groups: list[Sequence[bytes]], maxsize: float) -> list[bool | None]:
+    async def _put_groups(self, groups: list[Sequence[bytes]], maxsize: float) -> list[int | None]:
         # As in asyncio, a queue is full once it holds maxsize items: 2.5 admits a third.
         bound = 0 if maxsize <= 0 or math.isinf(maxsize) else math.ceil(maxsize)
-        args: list[Any] = [*self._head("put", self._token()), bound, len(groups)]
-        args += [len(group) for group in groups]
-        for group in groups:
-            args += group
-        keys = [self._meta, self._ops, self._items, self._ready, self._delayed]
-        reply = await self._call(lambda: self._change(self._put_script, keys, args))
-        if reply == [-1]:
+        # Encoded here rather than by _pack, as the hot path: only the token, the bound,
+        # the shape and the payloads vary.
+        token = self._token().encode()
+        limit = str(bound).encode()
+        parts = [b"", self._put_before, b"$%d\r\n%b\r\n" % (len(token), token), self._put_after]
+        parts.append(b"$%d\r\n%b\r\n" % (len(limit), limit))
+        count = sum(len(group) for group in groups)
+        if count == len(groups):  # every group holds one item: no sizes
+            shape = [-len(groups)]
+        else:
+            shape = [len(groups), *(len(group) for group in groups)]
+        parts.append(_pack_args(shape))
+        parts += [b"$%d\r\n%b\r\n" % (len(p), p) for group in groups for p in group]
+        # EVALSHA, sha, 5, five keys, field, token, ttl, channel, bound: 13 arguments.
+        parts[0] = b"*%d\r\n" % (13 + len(shape) + count)
+        command = b"".join(parts)
+        keys = self._put_keys
+        args: list[Any] = []  # in command already; _eval packs them only when it is empty
+        reply = await self._call(
+            lambda: self._eval(self._put_script, keys, args, command),
+            "the put may or may not have been stored",
+        )
+        if reply == b"shutdown":
             return [None] * len(groups)
-        return [bool(flag) for flag in reply]
+        first, flags, published = reply.split()
+        if published == b"1":  # see _change
+            asyncio.get_running_loop().call_soon(self._bump)
+        next_id = int(first)
+        results: list[int | None] = []
+        for group, flag in zip(groups, flags, strict=True):
+            if flag == 49:  # b"1"
+                results.append(next_id)
+                next_id += len(group)
+            else:
+                results.append(0)
+        return results
 
     # -- claim -------------------------------------------------------------------------
 
@@ -872,7 +1118,10 @@ class RedisStore(Store):
             repr(float(first.lease_timeout)),
             first.max_attempts or 0,
         ]
-        reply = await self._call(lambda: self._change(self._claim_script, keys, args))
+        reply = await self._call(
+            lambda: self._change(self._claim_script, keys, args),
+            "items may have been leased unseen; they come back once their lease expires",
+        )
         status, server_now, deadline_text, next_due = reply[:4]
         self._note_due(server_now, next_due)
         if status == -1:
@@ -939,7 +1188,11 @@ class RedisStore(Store):
             self._ready,
             self._delayed,
         ]
-        reply = await self._call(lambda: self._change(self._ack_script, keys, args))
+        reply = await self._call(
+            lambda: self._change(self._ack_script, keys, args),
+            "the acknowledgement may or may not have been recorded (if not, the item"
+            " is delivered again once its lease expires)",
+        )
         flags = [bool(flag) for flag in reply]
         results: list[list[bool]] = []
         start = 0
@@ -964,7 +1217,10 @@ class RedisStore(Store):
         self._touch()
         keys = [self._meta, self._ops, self._ready, self._delayed, self._leased, self._lease]
         args: list[Any] = [*self._head("", ""), *_split_receipt(receipt), repr(float(delay))]
-        reply = await self._call(lambda: self._change(self._retry_script, keys, args))
+        reply = await self._call(
+            lambda: self._change(self._retry_script, keys, args),
+            "the retry may or may not have been recorded",
+        )
         return bool(reply[0])
 
     async def release(self, receipts: Sequence[str]) -> list[bool]:
@@ -988,7 +1244,10 @@ class RedisStore(Store):
         args: list[Any] = self._head("", "")
         for receipt in receipts:
             args += _split_receipt(receipt)
-        reply = await self._call(lambda: self._change(self._release_script, keys, args))
+        reply = await self._call(
+            lambda: self._change(self._release_script, keys, args),
+            "the leases may or may not have been given back (those kept expire)",
+        )
         return [bool(flag) for flag in reply]
 
     async def fail(self, receipt: str, error: str) -> bool:
@@ -1007,7 +1266,10 @@ class RedisStore(Store):
         self._touch()
         keys = [self._meta, self._ops, self._leased, self._lease, self._dead, self._deadinfo]
         args: list[Any] = [*self._head("", ""), *_split_receipt(receipt), error]
-        reply = await self._call(lambda: self._change(self._fail_script, keys, args))
+        reply = await self._call(
+            lambda: self._change(self._fail_script, keys, args),
+            "the item may or may not have been moved to the dead letters",
+        )
         return bool(reply[0])
 
     async def extend(self, receipt: str, lease_timeout: float) -> float | None:
@@ -1027,7 +1289,10 @@ class RedisStore(Store):
         self._touch()
         keys = [self._meta, self._ops, self._leased, self._lease]
         args = [*self._head("", ""), *_split_receipt(receipt), repr(float(lease_timeout))]
-        reply = await self._call(lambda: self._change(self._extend_script, keys, args))
+        reply = await self._call(
+            lambda: self._change(self._extend_script, keys, args),
+            "the lease may or may not have been extended",
+        )
         if not reply[0]:
             return None
         return time.time() + float(lease_timeout)
@@ -1073,7 +1338,10 @@ class RedisStore(Store):
         """
         keys = [self._meta, self._ops, self._items, self._ready, self._delayed, self._attempts]
         args: list[Any] = [*self._head("", ""), int(immediate)]
-        reply = await self._call(lambda: self._change(self._shutdown_script, keys, args))
+        reply = await self._call(
+            lambda: self._change(self._shutdown_script, keys, args),
+            "the shutdown may or may not have been recorded",
+        )
         return int(reply[0])
 
     async def dead_letters(self, limit: int) -> list[DeadLetter]:
@@ -1118,7 +1386,10 @@ class RedisStore(Store):
         keys = [self._meta, self._ops, self._ready, self._dead, self._deadinfo, self._attempts]
         args: list[Any] = self._head("", "")
         args += ["*"] if item_ids is None else ["", *item_ids]
-        reply = await self._call(lambda: self._change(self._requeue_script, keys, args))
+        reply = await self._call(
+            lambda: self._change(self._requeue_script, keys, args),
+            "the dead items may or may not have been requeued",
+        )
         return int(reply[0])
 
     # -- waiting for other processes ---------------------------------------------------
@@ -1231,21 +1502,28 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
     """Open the queue *name* in the Redis database that *url* names.
 
     Args:
-        url: ``redis://[[user]:password@]host[:port][/db]``, or ``rediss://`` for TLS.
+        url: ``redis://[[user]:password@]host[:port][/db][?option=value&...]``, or
+            ``rediss://`` for TLS.  The query may carry any option below, as redis-py's
+            ``from_url`` accepts it, e.g. ``rediss://host:6380/0?ssl_ca_certs=/etc/ca.pem``.
         name: The queue's name; many queues share one database.
         options: ``prefix`` (key prefix, default ``"conveyor"``), ``retry_timeout``
             (seconds to keep retrying a lost connection, default 10), ``socket_timeout``
             (seconds to wait for one reply, default 5), ``connect_timeout`` (default 5),
-            and for TLS ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``,
-            ``ssl_cert_reqs``, ``ssl_check_hostname``.
+            and for ``rediss://`` only: ``ssl_ca_certs`` (CA file to trust instead of the
+            system's), ``ssl_certfile`` and ``ssl_keyfile`` (a client certificate),
+            ``ssl_cert_reqs`` (``"required"``, the default, ``"optional"`` or ``"none"``),
+            ``ssl_check_hostname`` (default true).  An option may be given in the URL or
+            as a keyword, not both.
 
     Returns:
         The open store; the server was reached and the queue's layout checked.
 
     Raises:
-        InvalidURLError: The URL is malformed.
+        InvalidURLError: The URL is malformed, or its query names an unknown option or
+            gives a bad value.
         TypeError: An option is unknown.
-        ValueError: An option has a bad value, or *name* is empty.
+        ValueError: An option has a bad value or is given twice, a TLS option comes with
+            a ``redis://`` URL, or *name* is empty.
         BackendUnavailableError: The server cannot be reached within ``retry_timeout``.
         BackendError: The server refused the credentials.
         IncompatibleStoreError: The keys are not a conveyor queue of a readable layout.
@@ -1271,6 +1549,13 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
             f"the path of a Redis URL is the database number, not {url.path!r}"
             f" (e.g. redis://{host}:{port}/0)"
         )
+    in_url = _url_options(url)
+    twice = set(in_url) & set(options)
+    if twice:
+        raise ValueError(
+            f"option(s) {', '.join(sorted(twice))} given both in the Redis URL and as keywords"
+        )
+    options = {**options, **in_url}
     retry_timeout = _seconds(options, "retry_timeout", 10.0)
     tls: dict[str, Any] = {}
     if url.scheme == "rediss":
@@ -1278,8 +1563,20 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
         for key in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs"):
             if key in options:
                 tls[key] = options[key]
+        reqs = tls.get("ssl_cert_reqs")
+        if isinstance(reqs, str) and reqs not in _CERT_REQS:
+            raise ValueError(
+                f"option ssl_cert_reqs must be one of {', '.join(_CERT_REQS)}, not {reqs!r}"
+            )
         if "ssl_check_hostname" in options:
             tls["ssl_check_hostname"] = bool(options["ssl_check_hostname"])
+    elif any(key in options for key in _TLS_OPTIONS):
+        # Silently talking in plain text to a server the user meant to reach over TLS
+        # would be worse than refusing.
+        raise ValueError(
+            f"TLS options ({', '.join(k for k in _TLS_OPTIONS if k in options)}) need a"
+            f" rediss:// URL, not {url.scheme}://"
+        )
     where = f"{host}:{port}"
     socket_timeout = _seconds(options, "socket_timeout", 5.0)
     if socket_timeout <= 0:
@@ -1311,6 +1608,43 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
         raise
     await store.listen(wait=True)
     return store
+
+
+def _url_options(url: urllib.parse.SplitResult) -> dict[str, Any]:
+    """Return the options in *url*'s query, typed as the keyword options would be.
+
+    Raises:
+        InvalidURLError: The query is malformed, names an unknown option, names one
+            twice, or gives a value of the wrong form.
+    """
+    if not url.query:
+        return {}
+    # Messages quote the query, never the whole URL: it may hold a password.
+    try:
+        pairs = urllib.parse.parse_qsl(url.query, keep_blank_values=True, strict_parsing=True)
+    except ValueError as exc:
+        raise InvalidURLError(f"malformed query in Redis URL: {url.query!r}") from exc
+    found: dict[str, Any] = {}
+    for key, text in pairs:
+        if key not in _OPTIONS:
+            raise InvalidURLError(
+                f"unknown option {key!r} in the query of a Redis URL"
+                f" (known: {', '.join(sorted(_OPTIONS))})"
+            )
+        if key in found:
+            raise InvalidURLError(f"option {key} is given twice in the query of a Redis URL")
+        value: Any = text
+        if key in _SECONDS_OPTIONS:
+            try:
+                value = float(text)
+            except ValueError:
+                value = None
+        elif key == "ssl_check_hostname":
+            value = _BOOLS.get(text.lower())
+        if value is None:
+            raise InvalidURLError(f"bad value {text!r} for option {key} in a Redis URL")
+        found[key] = value
+    return found
 
 
 def _seconds(options: dict[str, Any], key: str, default: float) -> float:
