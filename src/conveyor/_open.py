@@ -115,6 +115,19 @@ def open_queue(
     return _Opening(_open)
 
 
+def redacted(url: str) -> str:
+    """Return *url* with the password, if any, replaced by ``***``: safe for messages."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, tail = rest.partition("/")
+    userinfo, at, host = netloc.rpartition("@")
+    if not sep or not at:
+        return url
+    # "user:password@" keeps the user; a lone "secret@" may be a password: all hidden.
+    user, colon, _ = userinfo.partition(":")
+    shown = f"{user}:***" if colon else "***"
+    return f"{scheme}{sep}{shown}@{host}{slash}{tail}"
+
+
 def _parse(url: object) -> urllib.parse.SplitResult:
     if not isinstance(url, str):
         raise TypeError(f"url must be a str such as 'sqlite:///jobs.db', not {url!r}")
@@ -122,9 +135,11 @@ def _parse(url: object) -> urllib.parse.SplitResult:
         parts = urllib.parse.urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a malformed port
     except ValueError as exc:
-        raise InvalidURLError(f"malformed queue URL {url!r}: {exc}; accepted: {_ACCEPTED}") from exc
+        raise InvalidURLError(
+            f"malformed queue URL {redacted(url)!r}: {exc}; accepted: {_ACCEPTED}"
+        ) from exc
     if not parts.scheme or "://" not in url:
-        raise InvalidURLError(f"queue URL {url!r} has no scheme; accepted: {_ACCEPTED}")
+        raise InvalidURLError(f"queue URL {redacted(url)!r} has no scheme; accepted: {_ACCEPTED}")
     return parts
 
 
@@ -143,7 +158,9 @@ async def _open_queue(
     scheme = parts.scheme.lower()
     if scheme == "memory":
         if parts.netloc or parts.path or parts.query:
-            raise InvalidURLError(f"memory:// takes nothing after the scheme, not {url!r}")
+            raise InvalidURLError(
+                f"memory:// takes nothing after the scheme, not {redacted(url)!r}"
+            )
         if options:
             raise TypeError(f"memory:// queues take no options: {sorted(options)}")
         resolve_serializer(serializer)  # a wrong serializer is an error everywhere

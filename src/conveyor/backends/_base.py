@@ -116,7 +116,8 @@ class Store(abc.ABC):
 
         Raises:
             QueueShutDown: The queue is shut down; nothing was stored.
-            BackendError: The store failed; nothing was stored.
+            BackendError: The store failed; nothing was stored, unless the message says the
+                put may have been stored (it reached a server that then stopped answering).
         """
 
     async def put_returning_ids(
@@ -138,7 +139,7 @@ class Store(abc.ABC):
 
         Raises:
             QueueShutDown: The queue is shut down; nothing was stored.
-            BackendError: The store failed; nothing was stored.
+            BackendError: As for :meth:`put`.
         """
         return await self.put(payloads, maxsize), None
 

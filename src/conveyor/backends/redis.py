@@ -60,6 +60,7 @@ import dataclasses
 import hashlib
 import itertools
 import math
+import ssl
 import time
 import urllib.parse
 import uuid
@@ -78,6 +79,7 @@ from .._exceptions import (
     InvalidURLError,
     QueueShutDown,
 )
+from .._open import redacted
 from ._base import DeadLetter, Delivery, Store, StoreCounts
 
 __all__ = ["RedisStore", "open_store"]
@@ -774,6 +776,12 @@ class RedisStore(Store):
                     "(check the password in the URL)"
                 ) from exc
             except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
+                if _certificate_error(exc):
+                    # Retrying cannot help: the server's certificate is not trusted.
+                    raise BackendError(
+                        f"Redis at {self._where}: TLS certificate verification failed: {exc}"
+                        " (give the CA with ssl_ca_certs, or check the host name)"
+                    ) from exc
                 now = time.monotonic()
                 if deadline is None:
                     deadline = now + self._retry_timeout
@@ -1493,6 +1501,18 @@ class RedisStore(Store):
         await self._client.aclose()
 
 
+def _certificate_error(exc: BaseException) -> bool:
+    """Whether *exc* was caused by a TLS certificate that failed verification."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a short chain of causes; never loop on a cycle
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _split_receipt(receipt: str) -> list[str]:
     item_id, _, delivery = receipt.rpartition(":")
     return [item_id, delivery]
@@ -1535,14 +1555,16 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
             f" (known: {', '.join(sorted(_OPTIONS))})"
         )
     if url.scheme not in ("redis", "rediss"):
-        raise InvalidURLError(f"not a Redis URL: {url.geturl()!r}")
+        raise InvalidURLError(f"not a Redis URL: {redacted(url.geturl())!r}")
     if not isinstance(name, str) or not name:
         raise ValueError(f"a queue name must be a non-empty string, not {name!r}")
     try:
         host = url.hostname or "localhost"
         port = url.port or _DEFAULT_PORT
     except ValueError as exc:
-        raise InvalidURLError(f"bad host or port in Redis URL {url.geturl()!r}: {exc}") from exc
+        raise InvalidURLError(
+            f"bad host or port in Redis URL {redacted(url.geturl())!r}: {exc}"
+        ) from exc
     db_text = url.path.strip("/") or "0"
     if not db_text.isdigit():
         raise InvalidURLError(
@@ -1569,7 +1591,10 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
                 f"option ssl_cert_reqs must be one of {', '.join(_CERT_REQS)}, not {reqs!r}"
             )
         if "ssl_check_hostname" in options:
-            tls["ssl_check_hostname"] = bool(options["ssl_check_hostname"])
+            check_hostname = options["ssl_check_hostname"]
+            if not isinstance(check_hostname, bool):
+                raise TypeError(f"ssl_check_hostname must be True or False, not {check_hostname!r}")
+            tls["ssl_check_hostname"] = check_hostname
     elif any(key in options for key in _TLS_OPTIONS):
         # Silently talking in plain text to a server the user meant to reach over TLS
         # would be worse than refusing.
