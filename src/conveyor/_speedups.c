@@ -41,8 +41,11 @@ static PyObject *future_blocking;    /* its _asyncio_future_blocking descriptor 
 static PyObject *kw_loop;            /* ("loop",) */
 static PyTypeObject *plain_loop_type; /* last loop type whose create_future is the base one */
 static PyTypeObject *other_loop_type; /* last loop type with a create_future of its own */
+static PyTypeObject *deque_type;
 static PyObject *deque_append;
 static PyObject *deque_popleft;
+static PyObject *s_append;
+static PyObject *s_popleft;
 
 static PyObject *s_create_future;
 static PyObject *s_done;
@@ -110,8 +113,12 @@ static int
 check_ready(QueueCore *self)
 {
     if (self->queue == NULL || self->getters == NULL || self->putters == NULL) {
-        PyErr_Format(PyExc_RuntimeError, "%s.__init__() was not called",
-                     Py_TYPE(self)->tp_name);
+        /* What the Python version raises when __init__() did not run. */
+        PyErr_Format(PyExc_AttributeError, "'%.100s' object has no attribute '%s'",
+                     Py_TYPE(self)->tp_name,
+                     self->queue == NULL     ? "_queue"
+                     : self->getters == NULL ? "_getters"
+                                             : "_putters");
         return -1;
     }
     return 0;
@@ -219,8 +226,15 @@ wake_next(PyObject *waiters)
 static int
 core_append(QueueCore *self, PyObject *item, Py_ssize_t size)
 {
-    PyObject *args[2] = {self->queue, item};
-    PyObject *r = PyObject_Vectorcall(deque_append, args, 2, NULL);
+    PyObject *r;
+    if (Py_IS_TYPE(self->queue, deque_type)) {
+        PyObject *args[2] = {self->queue, item};
+        r = PyObject_Vectorcall(deque_append, args, 2, NULL);
+    }
+    else {
+        /* A buffer set by a subclass's _init(): its own append(), as in Python. */
+        r = PyObject_CallMethodOneArg(self->queue, s_append, item);
+    }
     if (r == NULL) {
         return -1;
     }
@@ -236,7 +250,9 @@ core_append(QueueCore *self, PyObject *item, Py_ssize_t size)
 static PyObject *
 core_popleft(QueueCore *self)
 {
-    PyObject *item = PyObject_Vectorcall(deque_popleft, &self->queue, 1, NULL);
+    PyObject *item = Py_IS_TYPE(self->queue, deque_type)
+                         ? PyObject_Vectorcall(deque_popleft, &self->queue, 1, NULL)
+                         : PyObject_CallMethodNoArgs(self->queue, s_popleft);
     if (item == NULL) {
         return NULL;
     }
@@ -354,6 +370,60 @@ op_finish(Op *op)
     op->state = ST_DONE;
     Py_CLEAR(op->item);
     Py_CLEAR(op->waiter);
+    /* As a finished coroutine drops its frame: a done task keeping its op must not keep
+     * the queue (and the items in it) alive. */
+    Py_CLEAR(op->queue);
+}
+
+/* Take the exception being raised, normalized, and clear it (NULL if none). */
+static PyObject *
+take_exception(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (type == NULL) {
+        return NULL;
+    }
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL) {
+        PyException_SetTraceback(value, tb);
+        Py_DECREF(tb);
+    }
+    Py_DECREF(type);
+    return value;
+#endif
+}
+
+/* Raise *exc* again: a reference from take_exception(), or NULL for none. */
+static void
+restore_exception(PyObject *exc)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    if (exc != NULL) {
+        PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+    }
+#endif
+}
+
+/* An error leaves the coroutine: as from an async def (PEP 479), a StopIteration becomes
+ * a RuntimeError; a task would otherwise take it for the coroutine's return. */
+static void
+stop_iteration_to_runtime_error(void)
+{
+    if (!PyErr_ExceptionMatches(PyExc_StopIteration)) {
+        return;
+    }
+    PyObject *stop = take_exception();
+    PyErr_SetString(PyExc_RuntimeError, "coroutine raised StopIteration");
+    PyObject *exc = take_exception();
+    PyException_SetCause(exc, Py_NewRef(stop));
+    PyException_SetContext(exc, stop);
+    restore_exception(exc);
 }
 
 /* The waiter leaves before its operation is done (an exception was thrown in, the
@@ -363,36 +433,35 @@ static int
 op_leave(Op *op)
 {
     QueueCore *q = op->queue;
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
+    /* The exception being raised is the one handled while _abandon() runs, as in the
+     * except block of the Python version: an error there chains to it and replaces it. */
+    PyObject *exc = take_exception();
+    PyObject *htype = NULL, *hvalue = NULL, *htb = NULL;
+    if (exc != NULL) {
+        PyErr_GetExcInfo(&htype, &hvalue, &htb);
+        PyErr_SetExcInfo(Py_NewRef((PyObject *)Py_TYPE(exc)), Py_NewRef(exc),
+                         PyException_GetTraceback(exc));
+    }
     PyObject *waiters = op->kind == OP_PUT ? q->putters : q->getters;
     PyObject *blocked = PyObject_GetAttr((PyObject *)q, op->kind == OP_PUT ? s_full : s_empty);
     PyObject *r = NULL;
     if (blocked != NULL) {
-        r = PyObject_CallMethodObjArgs((PyObject *)q, s_abandon, waiters, op->waiter, blocked,
-                                       NULL);
+        /* (A NULL argument would end the argument list.) */
+        r = PyObject_CallMethodObjArgs((PyObject *)q, s_abandon,
+                                       waiters != NULL ? waiters : Py_None, op->waiter,
+                                       blocked, NULL);
         Py_DECREF(blocked);
+    }
+    if (exc != NULL) {
+        PyErr_SetExcInfo(htype, hvalue, htb);
     }
     op_finish(op);
     if (r == NULL) {
-        /* _abandon() failed: its error replaces the one being raised, as in Python. */
-        if (type != NULL) {
-            PyObject *type2, *value2, *tb2;
-            PyErr_Fetch(&type2, &value2, &tb2);
-            PyErr_NormalizeException(&type, &value, &tb);
-            PyErr_NormalizeException(&type2, &value2, &tb2);
-            if (value2 != NULL && value != NULL) {
-                PyException_SetContext(value2, Py_NewRef(value));
-            }
-            Py_XDECREF(type);
-            Py_XDECREF(value);
-            Py_XDECREF(tb);
-            PyErr_Restore(type2, value2, tb2);
-        }
+        Py_XDECREF(exc);
         return -1;
     }
     Py_DECREF(r);
-    PyErr_Restore(type, value, tb);
+    restore_exception(exc);
     return 0;
 }
 
@@ -479,6 +548,32 @@ op_run(Op *op, PyObject **presult)
 
 error:
     op_finish(op);
+    stop_iteration_to_runtime_error();
+    return PYGEN_ERROR;
+}
+
+/* The waiter's result() raised where the op waits: CancelledError, as it was cancelled,
+ * or an error because it is not done (the op was resumed by something other than the
+ * waiter's wake-up), which Future.__await__ reports as below.  The op leaves. */
+static PySendResult
+op_resume_failed(Op *op)
+{
+    PyObject *exc = take_exception();
+    PyObject *done = future_call(op->waiter, future_done, s_done, NULL);
+    int is_done = done == NULL ? -1 : PyObject_IsTrue(done);
+    Py_XDECREF(done);
+    if (is_done == 0) {
+        Py_XDECREF(exc);
+        PyErr_SetString(PyExc_RuntimeError, "await wasn't used with future");
+    }
+    else if (is_done > 0) {
+        restore_exception(exc);
+    }
+    else {
+        Py_XDECREF(exc); /* done()'s own error is raised instead */
+    }
+    op_leave(op);
+    stop_iteration_to_runtime_error();
     return PYGEN_ERROR;
 }
 
@@ -500,8 +595,7 @@ op_am_send(Op *op, PyObject *arg, PyObject **presult)
          * cancelled, as awaiting it would. */
         PyObject *r = future_call(op->waiter, future_result, s_result, NULL);
         if (r == NULL) {
-            op_leave(op);
-            return PYGEN_ERROR;
+            return op_resume_failed(op);
         }
         Py_DECREF(r);
         Py_CLEAR(op->waiter);
@@ -509,7 +603,8 @@ op_am_send(Op *op, PyObject *arg, PyObject **presult)
         return op_run(op, presult);
     }
     case ST_RUNNING:
-        PyErr_SetString(PyExc_RuntimeError, "coroutine is already running");
+        /* Re-entered from Python code it runs (a subclass's _bind(), say). */
+        PyErr_SetString(PyExc_ValueError, "coroutine already executing");
         return PYGEN_ERROR;
     default:
         PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
@@ -556,24 +651,21 @@ op_iternext(Op *op)
     return op_send(op, Py_None);
 }
 
-static PyObject *
-op_throw(Op *op, PyObject *const *args, Py_ssize_t nargs)
+/* Raise what throw(typ[, val[, tb]]) is given, checked as coroutine.throw() checks it. */
+static int
+set_thrown(PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs < 1 || nargs > 3) {
-        PyErr_Format(PyExc_TypeError, "throw expected 1 to 3 arguments, got %zd", nargs);
-        return NULL;
-    }
     PyObject *typ = args[0];
     PyObject *val = nargs > 1 ? args[1] : Py_None;
     PyObject *tb = nargs > 2 ? args[2] : Py_None;
     if (tb != Py_None && !PyTraceBack_Check(tb)) {
         PyErr_SetString(PyExc_TypeError, "throw() third argument must be a traceback object");
-        return NULL;
+        return -1;
     }
     if (PyExceptionInstance_Check(typ)) {
         if (val != Py_None) {
             PyErr_SetString(PyExc_TypeError, "instance exception may not have a separate value");
-            return NULL;
+            return -1;
         }
         PyErr_SetObject((PyObject *)Py_TYPE(typ), typ);
     }
@@ -585,21 +677,61 @@ op_throw(Op *op, PyObject *const *args, Py_ssize_t nargs)
                      "exceptions must be classes or instances deriving from BaseException, "
                      "not %s",
                      Py_TYPE(typ)->tp_name);
+        return -1;
+    }
+    /* Normalized, with its traceback (an instance keeps its own unless tb is given). */
+    PyObject *exc = take_exception();
+    if (tb != Py_None) {
+        PyException_SetTraceback(exc, tb);
+    }
+    restore_exception(exc);
+    return 0;
+}
+
+static PyObject *
+op_throw(Op *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 3) {
+        PyErr_Format(PyExc_TypeError, nargs < 1 ? "throw expected at least 1 argument, got %zd"
+                                                : "throw expected at most 3 arguments, got %zd",
+                     nargs);
         return NULL;
     }
-    if (tb != Py_None) {
-        PyObject *t, *v, *b;
-        PyErr_Fetch(&t, &v, &b);
-        PyErr_NormalizeException(&t, &v, &b);
-        Py_XDECREF(b);
-        PyErr_Restore(t, v, Py_NewRef(tb));
+#if PY_VERSION_HEX >= 0x030C0000
+    if (nargs > 1 && PyErr_WarnEx(PyExc_DeprecationWarning,
+                                  "the (type, exc, tb) signature of throw() is deprecated, "
+                                  "use the single-arg signature instead.",
+                                  1) < 0) {
+        return NULL;
     }
-    /* Raised where the coroutine waits: a waiter leaves the queue's waiters first. */
-    if (op->state == ST_WAITING) {
+#endif
+    if (op->state == ST_RUNNING) {
+        PyErr_SetString(PyExc_ValueError, "coroutine already executing");
+        return NULL;
+    }
+    if (set_thrown(args, nargs) < 0) {
+        /* Where the op waits, the TypeError is raised there (by Future's iterator in
+         * the Python version): the waiter leaves. */
+        if (op->state == ST_WAITING) {
+            op_leave(op);
+        }
+        return NULL;
+    }
+    switch (op->state) {
+    case ST_WAITING:
+        /* Raised where the op waits: the waiter leaves the queue's waiters first. */
         op_leave(op);
-    }
-    else {
+        stop_iteration_to_runtime_error();
+        break;
+    case ST_INIT:
         op_finish(op);
+#if PY_VERSION_HEX < 0x030C0000
+        /* Before 3.12 an unstarted coroutine runs its frame to raise it. */
+        stop_iteration_to_runtime_error();
+#endif
+        break;
+    default:
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
     }
     return NULL;
 }
@@ -607,12 +739,25 @@ op_throw(Op *op, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 op_close(Op *op, PyObject *Py_UNUSED(ignored))
 {
-    if (op->state == ST_WAITING) {
+    switch (op->state) {
+    case ST_RUNNING:
+        PyErr_SetString(PyExc_ValueError, "coroutine already executing");
+        return NULL;
+    case ST_WAITING:
+        /* GeneratorExit raised where the op waits, as coroutine.close() does: an error
+         * in _abandon() chains to it; GeneratorExit itself is swallowed. */
+        PyErr_SetNone(PyExc_GeneratorExit);
         if (op_leave(op) < 0) {
-            return NULL;
+            stop_iteration_to_runtime_error();
+            if (!PyErr_ExceptionMatches(PyExc_GeneratorExit)) {
+                return NULL;
+            }
         }
+        PyErr_Clear();
+        break;
+    default:
+        op_finish(op);
     }
-    op_finish(op);
     Py_RETURN_NONE;
 }
 
@@ -634,12 +779,13 @@ op_finalize(Op *op)
     if (op->state != ST_WAITING && op->state != ST_INIT) {
         return;
     }
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
+    PyObject *exc = take_exception();
     if (op->state == ST_WAITING) {
-        if (op_leave(op) < 0) {
+        PyObject *r = op_close(op, NULL);
+        if (r == NULL) {
             PyErr_WriteUnraisable((PyObject *)op);
         }
+        Py_XDECREF(r);
     }
     else {
         op->state = ST_DONE;
@@ -649,7 +795,7 @@ op_finalize(Op *op)
             PyErr_WriteUnraisable((PyObject *)op);
         }
     }
-    PyErr_Restore(type, value, tb);
+    restore_exception(exc);
 }
 
 static void
@@ -689,6 +835,12 @@ op_get_running(Op *op, void *Py_UNUSED(closure))
 }
 
 static PyObject *
+op_get_suspended(Op *op, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(op->state == ST_WAITING);
+}
+
+static PyObject *
 op_get_await(Op *op, void *Py_UNUSED(closure))
 {
     return Py_NewRef(op->waiter != NULL ? op->waiter : Py_None);
@@ -710,6 +862,7 @@ static PyGetSetDef op_getset[] = {
     {"__name__", (getter)op_get_name, NULL, NULL, NULL},
     {"__qualname__", (getter)op_get_qualname, NULL, NULL, NULL},
     {"cr_running", (getter)op_get_running, NULL, NULL, NULL},
+    {"cr_suspended", (getter)op_get_suspended, NULL, NULL, NULL},
     {"cr_await", (getter)op_get_await, NULL, NULL, NULL},
     {"cr_frame", (getter)op_get_none, NULL, NULL, NULL},
     {"cr_code", (getter)op_get_none, NULL, NULL, NULL},
@@ -873,18 +1026,56 @@ static PyMethodDef core_methods[] = {
 };
 
 static PyMemberDef core_members[] = {
-    {"_queue", T_OBJECT, offsetof(QueueCore, queue), 0, NULL},
-    {"_getters", T_OBJECT, offsetof(QueueCore, getters), 0, NULL},
-    {"_putters", T_OBJECT, offsetof(QueueCore, putters), 0, NULL},
-    {"_join_waiters", T_OBJECT, offsetof(QueueCore, join_waiters), 0, NULL},
-    {"_loop", T_OBJECT, offsetof(QueueCore, loop), 0, NULL},
-    {"_maxsize", T_OBJECT, offsetof(QueueCore, maxsize), 0, NULL},
-    {"_limit", T_DOUBLE, offsetof(QueueCore, limit), 0, NULL},
+    /* _EX: unset (before __init__, or deleted), reading one raises AttributeError. */
+    {"_queue", T_OBJECT_EX, offsetof(QueueCore, queue), 0, NULL},
+    {"_getters", T_OBJECT_EX, offsetof(QueueCore, getters), 0, NULL},
+    {"_putters", T_OBJECT_EX, offsetof(QueueCore, putters), 0, NULL},
+    {"_join_waiters", T_OBJECT_EX, offsetof(QueueCore, join_waiters), 0, NULL},
+    {"_loop", T_OBJECT_EX, offsetof(QueueCore, loop), 0, NULL},
+    {"_maxsize", T_OBJECT_EX, offsetof(QueueCore, maxsize), 0, NULL},
     {"_is_shutdown", T_BOOL, offsetof(QueueCore, is_shutdown), 0, NULL},
     {"_got", T_PYSSIZET, offsetof(QueueCore, got), 0, NULL},
     {"_dropped", T_PYSSIZET, offsetof(QueueCore, dropped), 0, NULL},
     {"_finished", T_PYSSIZET, offsetof(QueueCore, finished), 0, NULL},
     {"_peak", T_PYSSIZET, offsetof(QueueCore, peak), 0, NULL},
+    {NULL},
+};
+
+/* _limit as a member would be T_DOUBLE, which rejects an int beyond a double's range:
+ * Queue(10**400) is as unbounded as in Python. */
+static PyObject *
+core_get_limit(QueueCore *self, void *Py_UNUSED(closure))
+{
+    return PyFloat_FromDouble(self->limit);
+}
+
+static int
+core_set_limit(QueueCore *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "can't delete numeric/char attribute");
+        return -1;
+    }
+    double limit = PyFloat_AsDouble(value);
+    if (limit == -1.0 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            return -1;
+        }
+        PyErr_Clear();
+        PyObject *zero = PyLong_FromLong(0);
+        int positive = zero == NULL ? -1 : PyObject_RichCompareBool(value, zero, Py_GT);
+        Py_XDECREF(zero);
+        if (positive < 0) {
+            return -1;
+        }
+        limit = positive ? Py_HUGE_VAL : -Py_HUGE_VAL;
+    }
+    self->limit = limit;
+    return 0;
+}
+
+static PyGetSetDef core_getset[] = {
+    {"_limit", (getter)core_get_limit, (setter)core_set_limit, NULL, NULL},
     {NULL},
 };
 
@@ -900,6 +1091,7 @@ static PyTypeObject QueueCoreType = {
     .tp_clear = (inquiry)core_clear,
     .tp_methods = core_methods,
     .tp_members = core_members,
+    .tp_getset = core_getset,
 };
 
 /* -- module ------------------------------------------------------------------------- */
@@ -985,7 +1177,8 @@ PyInit__speedups(void)
         intern(&s_blocking, "_asyncio_future_blocking") < 0 || intern(&s_bind, "_bind") < 0 ||
         intern(&s_abandon, "_abandon") < 0 || intern(&s_full, "full") < 0 ||
         intern(&s_empty, "empty") < 0 || intern(&s_put_timed, "_put_timed") < 0 ||
-        intern(&s_get_timed, "_get_timed") < 0) {
+        intern(&s_get_timed, "_get_timed") < 0 || intern(&s_append, "append") < 0 ||
+        intern(&s_popleft, "popleft") < 0) {
         return NULL;
     }
     kw_loop = Py_BuildValue("(s)", "loop");
@@ -1001,9 +1194,14 @@ PyInit__speedups(void)
     if (deque == NULL) {
         return NULL;
     }
+    if (!PyType_Check(deque)) {
+        Py_DECREF(deque);
+        PyErr_SetString(PyExc_TypeError, "collections.deque is not a type");
+        return NULL;
+    }
+    deque_type = (PyTypeObject *)deque;
     deque_append = PyObject_GetAttrString(deque, "append");
     deque_popleft = PyObject_GetAttrString(deque, "popleft");
-    Py_DECREF(deque);
     if (deque_append == NULL || deque_popleft == NULL) {
         return NULL;
     }
