@@ -163,7 +163,7 @@ def _cells(row: Result) -> tuple[str, ...]:
     return (row.loop, row.scenario, row.contender, rate, ratio, goal, met)
 
 
-_WIDTHS = (7, 46, 16, 14, 8, 8, 4)
+_WIDTHS = (7, 46, 21, 14, 8, 8, 4)
 
 
 def _print_header(out: TextIO) -> None:

@@ -10,8 +10,10 @@ Six workloads, each in one event loop:
 * one consumer draining a full queue: conveyor's ``get_many(100)`` against per-item
   ``get()``.
 
-Contenders: conveyor, ``asyncio.Queue``, then the async faces of janus, culsans and
-aiologic's ``Queue`` where they are installed (not for ``get_many``, which they lack).
+Contenders: conveyor, ``asyncio.Queue``, conveyor's pure-Python queue (what
+``conveyor.Queue`` is where its C accelerator was not built), then the async faces of
+janus, culsans and aiologic's ``Queue`` where they are installed (not for ``get_many``,
+which they lack).
 The goals (the ratio conveyor aims for) are against ``asyncio.Queue``.
 """
 
@@ -26,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import conveyor
+from conveyor._queue import PurePythonQueue
 
 from ._scenario import BenchOptions, Contender, Scenario
 
@@ -56,6 +59,11 @@ def _standard(q: Any, close: Callable[[], Awaitable[None]] | None = None) -> Ops
 
 def _make_conveyor(maxsize: int) -> Ops:
     return _standard(conveyor.Queue(maxsize))
+
+
+def _make_conveyor_pure(maxsize: int) -> Ops:
+    # What conveyor.Queue is where its C accelerator was not built.
+    return _standard(PurePythonQueue(maxsize))
 
 
 def _make_asyncio(maxsize: int) -> Ops:
@@ -92,6 +100,7 @@ def _make_aiologic(maxsize: int) -> Ops:
 
 _FACTORIES: dict[str, Factory] = {
     "conveyor": _make_conveyor,
+    "conveyor, pure Python": _make_conveyor_pure,
     "asyncio.Queue": _make_asyncio,
     "janus": _make_janus,
     "culsans": _make_culsans,
@@ -270,7 +279,7 @@ def scenarios(options: BenchOptions) -> list[Scenario]:
     Returns:
         The six scenarios, conveyor first in each.
     """
-    everyone = ("conveyor", "asyncio.Queue", *_OTHERS)
+    everyone = ("conveyor", "asyncio.Queue", "conveyor, pure Python", *_OTHERS)
     table: list[tuple[str, int, Workload, float]] = [
         ("put_nowait + get_nowait", 400_000, _nowait_pairs, 2.5),
         ("await put + await get, never blocking", 300_000, _awaited_pairs, 2.0),
