@@ -5,17 +5,22 @@ a fresh store (a new SQLite file) or at least a fresh queue name (``queue_name``
 tests never see each other's items.  A backend adds itself to ``DURABLE_BACKENDS``: a
 name mapped to a function that returns a URL for a test, or skips it with a reason.
 Import the fixtures into a test module with
-``from tests.backends.durable_fixtures import durable_url, queue_name``.
+``from tests.backends.durable_fixtures import durable_url, open_durable, queue_name``.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
+import conveyor
+from conveyor._durable import DurableQueue
+
 UrlFactory = Callable[[pytest.FixtureRequest], str]
+OpenDurable = Callable[..., Awaitable[DurableQueue[Any]]]
 
 
 def _sqlite_url(request: pytest.FixtureRequest) -> str:
@@ -43,3 +48,23 @@ def durable_url(request: pytest.FixtureRequest) -> str:
 def queue_name() -> str:
     """A queue name no other test uses."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def open_durable(durable_url: str, queue_name: str) -> AsyncIterator[OpenDurable]:
+    """``await open_durable(maxsize=0, **options)``: the test's queue, opened once more.
+
+    Every queue it opens is the same shared queue (one name, one store), each with
+    connections of its own, as if in another process; all are closed after the test.
+    """
+    opened: list[DurableQueue[Any]] = []
+
+    async def open_(maxsize: int = 0, **options: Any) -> DurableQueue[Any]:
+        queue = await conveyor.open_queue(durable_url, name=queue_name, maxsize=maxsize, **options)
+        assert isinstance(queue, DurableQueue)
+        opened.append(queue)
+        return queue
+
+    yield open_
+    for queue in opened:
+        await queue.aclose()

@@ -11,40 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
-import conveyor
-from conveyor._durable import DurableQueue
-from tests.backends.durable_fixtures import durable_url, queue_name
+from tests.backends.durable_fixtures import OpenDurable, durable_url, open_durable, queue_name
 from tests.conformance._helpers import wait_until
 
-__all__ = ["durable_url", "queue_name"]
-
-OpenQueue = Callable[..., Awaitable[DurableQueue[Any]]]
-
-
-@pytest.fixture
-async def open_queue(durable_url: str, queue_name: str) -> AsyncIterator[OpenQueue]:
-    """``await open_queue(maxsize=0, **options)``: the test's queue, opened once more.
-
-    Every queue it opens is the same shared queue (one name, one store), each with
-    connections of its own, as if in another process; all are closed after the test.
-    """
-    opened: list[DurableQueue[Any]] = []
-
-    async def open_(maxsize: int = 0, **options: Any) -> DurableQueue[Any]:
-        queue = await conveyor.open_queue(durable_url, name=queue_name, maxsize=maxsize, **options)
-        assert isinstance(queue, DurableQueue)
-        opened.append(queue)
-        return queue
-
-    yield open_
-    for queue in opened:
-        await queue.aclose()
+__all__ = ["durable_url", "open_durable", "queue_name"]
 
 
 @contextlib.asynccontextmanager
@@ -89,10 +65,10 @@ async def _outcome(task: asyncio.Task[None]) -> bool:
 
 
 async def test_a_put_cancelled_during_its_commit_is_retracted(
-    durable_url: str, open_queue: OpenQueue
+    durable_url: str, open_durable: OpenDurable
 ) -> None:
-    queue = await open_queue()
-    observer = await open_queue()
+    queue = await open_durable()
+    observer = await open_durable()
     async with _commits_held(durable_url):
         task = asyncio.create_task(queue.put("x"))
         # Wait (on state) until the writer has handed the item to the store.
@@ -110,10 +86,10 @@ async def test_a_put_cancelled_during_its_commit_is_retracted(
 
 
 async def test_a_cancelled_put_many_is_retracted_all_or_none(
-    durable_url: str, open_queue: OpenQueue
+    durable_url: str, open_durable: OpenDurable
 ) -> None:
-    queue = await open_queue()
-    observer = await open_queue()
+    queue = await open_durable()
+    observer = await open_durable()
     await queue.put("before")
     async with _commits_held(durable_url):
         task = asyncio.create_task(queue.put_many(["a", "b", "c"]))
@@ -129,10 +105,10 @@ async def test_a_cancelled_put_many_is_retracted_all_or_none(
 
 
 async def test_a_cancelled_put_whose_item_was_claimed_returns(
-    durable_url: str, open_queue: OpenQueue
+    durable_url: str, open_durable: OpenDurable
 ) -> None:
-    queue = await open_queue()
-    consumer = await open_queue()
+    queue = await open_durable()
+    consumer = await open_durable()
     getter = asyncio.create_task(consumer.get())
     await wait_until(lambda: consumer.statistics().tasks_waiting_get == 1, "the get waits")
     async with _commits_held(durable_url):
@@ -154,13 +130,13 @@ async def test_a_cancelled_put_whose_item_was_claimed_returns(
 
 
 async def test_a_task_group_shutting_down_is_not_kept_running_by_a_put(
-    durable_url: str, open_queue: OpenQueue
+    durable_url: str, open_durable: OpenDurable
 ) -> None:
     task_group: Any = getattr(asyncio, "TaskGroup", None)
     if task_group is None:
         pytest.skip("asyncio.TaskGroup needs Python 3.11")
-    queue = await open_queue()
-    observer = await open_queue()
+    queue = await open_durable()
+    observer = await open_durable()
     ran_on = False
 
     async def producer() -> None:
@@ -187,9 +163,9 @@ async def test_a_task_group_shutting_down_is_not_kept_running_by_a_put(
     assert await observer.aqsize() == 0
 
 
-async def test_a_put_cancelled_before_its_commit_is_not_stored(open_queue: OpenQueue) -> None:
-    queue = await open_queue(maxsize=1)
-    observer = await open_queue()
+async def test_a_put_cancelled_before_its_commit_is_not_stored(open_durable: OpenDurable) -> None:
+    queue = await open_durable(maxsize=1)
+    observer = await open_durable()
     await queue.put("first")
     task = asyncio.create_task(queue.put("second"))
     # The queue is full: the put waits for room, then is cancelled.
@@ -205,9 +181,11 @@ async def test_a_put_cancelled_before_its_commit_is_not_stored(open_queue: OpenQ
         await observer.get(timeout=0.2)
 
 
-async def test_a_bounded_queue_claims_no_item_ahead_of_its_getters(open_queue: OpenQueue) -> None:
-    consumer = await open_queue(maxsize=2)
-    producer = await open_queue(maxsize=2)
+async def test_a_bounded_queue_claims_no_item_ahead_of_its_getters(
+    open_durable: OpenDurable,
+) -> None:
+    consumer = await open_durable(maxsize=2)
+    producer = await open_durable(maxsize=2)
     await producer.put("a")
     await producer.put("b")
     await consumer.refresh()  # the consumer knows both wait, as after a busy spell
@@ -223,9 +201,9 @@ async def test_a_bounded_queue_claims_no_item_ahead_of_its_getters(open_queue: O
     assert [await consumer.get(timeout=5) for _ in range(2)] == ["b", "c"]
 
 
-async def test_closing_during_a_claim_strands_no_item(open_queue: OpenQueue) -> None:
-    producer = await open_queue()
-    consumer = await open_queue(lease_timeout=60)
+async def test_closing_during_a_claim_strands_no_item(open_durable: OpenDurable) -> None:
+    producer = await open_durable()
+    consumer = await open_durable(lease_timeout=60)
     await producer.put("x")
     getter = asyncio.create_task(consumer.get())
     await wait_until(lambda: consumer._claim_in_store, "the claim is in the store's hands")
@@ -242,9 +220,9 @@ async def test_closing_during_a_claim_strands_no_item(open_queue: OpenQueue) -> 
 
 
 async def test_the_store_retracts_all_or_none_and_only_undelivered_items(
-    durable_url: str, open_queue: OpenQueue
+    durable_url: str, open_durable: OpenDurable
 ) -> None:
-    store = (await open_queue())._store
+    store = (await open_durable())._store
     stored, ids = await store.put_returning_ids([b'"a"', b'"b"'], 0)
     assert stored
     assert ids is not None
@@ -264,8 +242,8 @@ async def test_the_store_retracts_all_or_none_and_only_undelivered_items(
     assert await store.ack([delivery.receipt]) == [True]
 
 
-async def test_an_item_once_claimed_is_never_retracted(open_queue: OpenQueue) -> None:
-    store = (await open_queue())._store
+async def test_an_item_once_claimed_is_never_retracted(open_durable: OpenDurable) -> None:
+    store = (await open_durable())._store
     stored, ids = await store.put_returning_ids([b'"a"'], 0)
     assert stored
     assert ids is not None

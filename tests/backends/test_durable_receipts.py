@@ -7,31 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 import conveyor
-from conveyor import DurableQueue, LeaseExpiredError, SerializationError
-from tests.backends.durable_fixtures import durable_url, queue_name
+from conveyor import LeaseExpiredError, SerializationError
+from tests.backends.durable_fixtures import durable_url, open_durable, queue_name
 
-__all__ = ["durable_url", "queue_name"]
-
-
-@pytest.fixture
-async def open_durable(durable_url: str, queue_name: str) -> AsyncIterator[Any]:
-    opened: list[DurableQueue[Any]] = []
-
-    async def open_(**options: Any) -> DurableQueue[Any]:
-        q = await conveyor.open_queue(durable_url, name=queue_name, **options)
-        assert isinstance(q, DurableQueue)
-        opened.append(q)
-        return q
-
-    yield open_
-    for q in opened:
-        await q.aclose()
+__all__ = ["durable_url", "open_durable", "queue_name"]
 
 
 async def test_ack_removes_and_a_second_ack_is_refused(open_durable: Any) -> None:
