@@ -512,32 +512,24 @@ class AsyncFace(_Face[T], AsyncQueue[T]):
     It may be used from any number of event loops, in any threads, at the same time.
     Its ``shutdown`` exception is :class:`conveyor.QueueShutDown`.  :meth:`aclose` does
     nothing: the queue belongs to its :class:`ThreadQueue`, which :meth:`ThreadQueue.close`
-    closes.
+    closes.  Each method does what :class:`~conveyor.AsyncQueue` documents (``help()``
+    and ``inspect.getdoc()`` show those docstrings).
     """
 
     __slots__ = ()
 
     def qsize(self) -> int:
-        """Return the number of items waiting in the queue."""
         return len(self._state.items)
 
     def empty(self) -> bool:
-        """Return ``True`` if the queue holds no items waiting to be got."""
         return not self._state.items
 
     def full(self) -> bool:
-        """Return ``True`` if there are ``maxsize`` items in the queue (never when unbounded)."""
         return self._state.is_full()
 
     # -- put -------------------------------------------------------------------------
 
     def put_nowait(self, item: T) -> None:
-        """Put an item into the queue without blocking.
-
-        Raises:
-            QueueFull: There is no free slot.
-            QueueShutDown: The queue is shut down.
-        """
         state = self._state
         lock = state.lock
         lock.acquire()
@@ -559,16 +551,6 @@ class AsyncFace(_Face[T], AsyncQueue[T]):
             lock.release()
 
     async def put(self, item: T, timeout: float | None = None) -> None:
-        """Put an item into the queue, waiting while it is full.
-
-        Args:
-            item: The item to add.
-            timeout: Seconds to wait for room; ``None`` waits forever.
-
-        Raises:
-            TimeoutError: No room within *timeout*; the item was not put.
-            QueueShutDown: The queue is shut down (before or while waiting).
-        """
         deadline = None if timeout is None else _async_deadline(timeout)
         state = self._state
         lock = state.lock
@@ -627,12 +609,6 @@ class AsyncFace(_Face[T], AsyncQueue[T]):
     # -- get -------------------------------------------------------------------------
 
     def get_nowait(self) -> T:
-        """Remove and return an item if one is immediately available.
-
-        Raises:
-            QueueEmpty: The queue is empty.
-            QueueShutDown: The queue is shut down and empty.
-        """
         state = self._state
         lock = state.lock
         lock.acquire()
@@ -650,15 +626,6 @@ class AsyncFace(_Face[T], AsyncQueue[T]):
             lock.release()
 
     async def get(self, timeout: float | None = None) -> T:
-        """Remove and return an item, waiting until one is available.
-
-        Args:
-            timeout: Seconds to wait for an item; ``None`` waits forever.
-
-        Raises:
-            TimeoutError: No item within *timeout*; nothing was removed.
-            QueueShutDown: The queue is shut down and empty, or shut down immediately.
-        """
         deadline = None if timeout is None else _async_deadline(timeout)
         state = self._state
         lock = state.lock
