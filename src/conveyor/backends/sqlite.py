@@ -34,12 +34,15 @@ or whose schema is newer, raises :class:`~conveyor.IncompatibleStoreError` and i
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
+import itertools
 import os
 import queue
 import secrets
 import sqlite3
+import sys
 import threading
 import time
 import urllib.parse
@@ -197,11 +200,19 @@ class SQLiteStore(Store):
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._conn: sqlite3.Connection | None = None
         self._qid = 0
+        # Put tokens: random per store, then counted, so no syscall per put.
+        self._token_prefix = secrets.token_hex(8)
+        self._token_count = itertools.count()
         self._watching = 0
         self._data_version = 0
         self._waiters: set[asyncio.Future[None]] = set()
         self._closed = False
         self._stopped: asyncio.Future[None] = self._loop.create_future()
+        # Results travel back through a pipe the loop watches (see _deliver); None: the
+        # loop cannot watch one (Windows), call_soon_threadsafe instead.
+        self._results: collections.deque[tuple[Any, ...]] = collections.deque()
+        self._signalled = False
+        self._pipe: tuple[int, int] | None = None
         self._thread = threading.Thread(
             target=self._run, name=f"conveyor-sqlite:{name}", daemon=True
         )
@@ -262,19 +273,59 @@ class SQLiteStore(Store):
         result: Any,
         orphan: Callable[[Any], None] | None,
     ) -> None:
-        def settle() -> None:
-            if future.done():
-                # The caller was cancelled while the statement ran: undo what it won't use.
-                if ok and orphan is not None:
-                    orphan(result)
-                return
-            if ok:
-                future.set_result(result)
-            else:
-                future.set_exception(result)
+        if self._pipe is None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                self._loop.call_soon_threadsafe(_settle, future, ok, result, orphan)
+            return
+        # One byte per batch of results, written only when the loop has not been told
+        # yet: a single read wakes it (cheaper than call_soon_threadsafe's self-pipe).
+        self._results.append((future, ok, result, orphan))
+        if not self._signalled:
+            self._signalled = True
+            # OSError: full (a loop that stopped reading): nobody is waiting.
+            with contextlib.suppress(OSError):
+                os.write(self._pipe[1], b"\0")
 
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
-            self._loop.call_soon_threadsafe(settle)
+    def _take_results(self) -> None:
+        # On the loop, when the pipe is readable.  Cleared before draining, so that a
+        # result appended meanwhile either is drained here or writes a new byte.
+        assert self._pipe is not None
+        with contextlib.suppress(BlockingIOError, InterruptedError):
+            os.read(self._pipe[0], 4096)
+        self._signalled = False
+        results = self._results
+        while results:
+            try:
+                _settle(*results.popleft())
+            except Exception as exc:  # as the loop does for a failing callback
+                self._loop.call_exception_handler(
+                    {"message": f"{self!r}: settling a result failed", "exception": exc}
+                )
+
+    def _open_pipe(self) -> None:
+        if sys.platform == "win32":  # select() on Windows watches sockets only
+            return
+        read_fd, write_fd = os.pipe()
+        try:
+            os.set_blocking(read_fd, False)
+            os.set_blocking(write_fd, False)
+            self._loop.add_reader(read_fd, self._take_results)
+        except (NotImplementedError, AttributeError, OSError):
+            os.close(read_fd)
+            os.close(write_fd)
+            return
+        self._pipe = (read_fd, write_fd)
+
+    def _close_pipe(self) -> None:
+        if self._pipe is None:
+            return
+        read_fd, write_fd = self._pipe
+        with contextlib.suppress(Exception):
+            self._loop.remove_reader(read_fd)
+        self._take_results()
+        self._pipe = None
+        os.close(read_fd)
+        os.close(write_fd)
 
     async def _call(
         self,
@@ -336,6 +387,7 @@ class SQLiteStore(Store):
     # -- opening -----------------------------------------------------------------------
 
     async def _start(self) -> None:
+        self._open_pipe()
         self._thread.start()
         await self._call(self._open_db)
         with _peers_lock:
@@ -497,7 +549,7 @@ class SQLiteStore(Store):
             QueueShutDown: The queue is shut down; nothing was stored.
             BackendError: The store failed; nothing was stored.
         """
-        token = secrets.token_hex(8)
+        token = f"{self._token_prefix}{next(self._token_count):x}"
         rows = [(self._qid, bytes(p), token) for p in payloads]
         ids = await self._call(self._transaction, lambda c: self._put_ids(c, rows, maxsize))
         if ids is None:
@@ -970,6 +1022,22 @@ class SQLiteStore(Store):
         if self._thread.is_alive():
             self._jobs.put(_STOP)
             await self._stopped
+        self._close_pipe()  # after the thread: every result it sent is settled
+
+
+def _settle(
+    future: asyncio.Future[Any], ok: bool, result: Any, orphan: Callable[[Any], None] | None
+) -> None:
+    # On the loop: hand a worker thread's result to the task awaiting it.
+    if future.done():
+        # The caller was cancelled while the statement ran: undo what it won't use.
+        if ok and orphan is not None:
+            orphan(result)
+        return
+    if ok:
+        future.set_result(result)
+    else:
+        future.set_exception(result)
 
 
 def _resolve(future: asyncio.Future[Any], value: Any) -> None:
