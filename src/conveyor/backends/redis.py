@@ -298,6 +298,13 @@ local function current(lease, leased, id, delivery)
   local deadline = redis.call('ZSCORE', leased, id)
   return deadline ~= false and tonumber(deadline) > now
 end
+-- End the lease of delivery number `delivery` of item `id` if it is current.
+local function end_lease(lease, leased, id, delivery)
+  if not current(lease, leased, id, delivery) then return false end
+  redis.call('ZREM', leased, id)
+  redis.call('HDEL', lease, id)
+  return true
+end
 """
 
 # KEYS: meta ops items leased lease attempts ready delayed.  ARGV from 5: id, delivery pairs.
@@ -344,9 +351,7 @@ _RETRY = (
     + _CURRENT
     + """
 local id = ARGV[5]
-if not current(KEYS[6], KEYS[5], id, ARGV[6]) then return finish({0}) end
-redis.call('ZREM', KEYS[5], id)
-redis.call('HDEL', KEYS[6], id)
+if not end_lease(KEYS[6], KEYS[5], id, ARGV[6]) then return finish({0}) end
 local delay = tonumber(ARGV[7])
 if delay > 0 then
   redis.call('ZADD', KEYS[4], now + delay, id)
@@ -367,9 +372,7 @@ _RELEASE = (
 local res = {}
 for i = 5, #ARGV, 2 do
   local id = ARGV[i]
-  if current(KEYS[5], KEYS[4], id, ARGV[i + 1]) then
-    redis.call('ZREM', KEYS[4], id)
-    redis.call('HDEL', KEYS[5], id)
+  if end_lease(KEYS[5], KEYS[4], id, ARGV[i + 1]) then
     redis.call('HINCRBY', KEYS[6], id, -1)
     redis.call('ZADD', KEYS[3], id, id)
     changed = true
@@ -388,9 +391,7 @@ _FAIL = (
     + _CURRENT
     + """
 local id = ARGV[5]
-if not current(KEYS[4], KEYS[3], id, ARGV[6]) then return finish({0}) end
-redis.call('ZREM', KEYS[3], id)
-redis.call('HDEL', KEYS[4], id)
+if not end_lease(KEYS[4], KEYS[3], id, ARGV[6]) then return finish({0}) end
 to_dead(KEYS[5], KEYS[6], id, ARGV[7])
 changed = true
 return finish({1})
