@@ -223,5 +223,5 @@ def test_private_redis_starts_and_stops(tmp_path: Path) -> None:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             sock.sendall(b"PING\r\n")
             assert sock.recv(16).startswith(b"+PONG")
-    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port)):
-        pass
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port)).close()

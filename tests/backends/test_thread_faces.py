@@ -390,7 +390,7 @@ async def test_close_and_aclose_shut_down_and_keep_items() -> None:
     assert getter_of_other.closed
 
     with q:
-        pass
+        assert not q.closed
     assert q.closed
     assert q.statistics().is_shutdown
     assert q.sync_q.get() == 1

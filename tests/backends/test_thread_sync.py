@@ -333,7 +333,7 @@ def test_shutdown_all_methods_in_many_threads(make_sd: Subject, immediate: bool)
                 res_gets.append(True)
                 break
             except queue.Empty:
-                pass
+                continue
 
     def shut() -> None:
         ev_exec_shutdown.wait()
@@ -352,7 +352,7 @@ def test_shutdown_all_methods_in_many_threads(make_sd: Subject, immediate: bool)
         thread.start()
     for thread in threads:
         thread.join()
-    assert True in res_puts
+    assert any(res_puts)
     assert res_gets.count(True) == read_threads
     if immediate:
         assert res_shutdown == [True]

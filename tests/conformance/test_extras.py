@@ -116,11 +116,8 @@ async def test_timed_out_put_racing_a_get_puts_each_item_once(make_queue: MakeQu
             taken.append(await q.get())
 
         getter = asyncio.create_task(late_get())
-        try:
+        with contextlib.suppress(TimeoutError):
             await q.put(i, timeout=0.002)
-        except TimeoutError:
-            pass
-        else:
             accepted.append(i)
         await asyncio.wait_for(getter, 30)
     while len(taken) < len(accepted):
