@@ -76,6 +76,20 @@ def _wake_all(waiters: Waiters) -> None:
             waiter.set_result(True)
 
 
+# The blocking methods built on put_nowait()/get_nowait(), as asyncio's are: what
+# put()/get() with a timeout run, and what subclasses that override the storage seam get.
+
+
+async def _seam_put(self: PurePythonQueue[Any], item: Any, timeout: float | None = None) -> None:
+    await self._wait_while(self.full, self._putters, _PUT_AFTER_SHUTDOWN, check_timeout(timeout))
+    self.put_nowait(item)
+
+
+async def _seam_get(self: PurePythonQueue[Any], timeout: float | None = None) -> Any:
+    await self._wait_while(self.empty, self._getters, _GET_AFTER_SHUTDOWN, check_timeout(timeout))
+    return self.get_nowait()
+
+
 class PurePythonQueue(AsyncQueue[T]):
     """A first-in, first-out queue for coroutines of one event loop.
 
@@ -320,11 +334,8 @@ class PurePythonQueue(AsyncQueue[T]):
         if self._getters:
             _wake_one(self._getters)
 
-    async def _put_timed(self, item: T, timeout: float) -> None:
-        await self._wait_while(
-            self.full, self._putters, _PUT_AFTER_SHUTDOWN, check_timeout(timeout)
-        )
-        self.put_nowait(item)
+    # put() and get() with a timeout (also the C accelerator's): the seam versions below.
+    _put_timed = _seam_put
 
     async def put_many(self, items: Iterable[T], timeout: float | None = None) -> None:
         """Put every item of *items* in order, waiting for free slots as ``put()`` does.
@@ -384,7 +395,7 @@ class PurePythonQueue(AsyncQueue[T]):
                 with ``immediate=True``.
         """
         if timeout is not None:
-            return await self._get_timed(timeout)
+            return await self._get_timed(timeout)  # type: ignore[no-any-return]
         queue = self._queue
         # Written out for the same reason as in put().
         while not queue:
@@ -407,11 +418,7 @@ class PurePythonQueue(AsyncQueue[T]):
             _wake_one(self._putters)
         return item  # type: ignore[no-any-return]
 
-    async def _get_timed(self, timeout: float) -> T:
-        await self._wait_while(
-            self.empty, self._getters, _GET_AFTER_SHUTDOWN, check_timeout(timeout)
-        )
-        return self.get_nowait()
+    _get_timed = _seam_get
 
     async def get_many(self, max_items: int, timeout: float | None = None) -> list[T]:
         """Remove and return between 1 and *max_items* items, waiting for the first.
@@ -554,11 +561,6 @@ def _seam_put_nowait(self: Queue[Any], item: Any) -> None:
         _wake_one(self._getters)
 
 
-async def _seam_put(self: Queue[Any], item: Any, timeout: float | None = None) -> None:
-    await self._wait_while(self.full, self._putters, _PUT_AFTER_SHUTDOWN, check_timeout(timeout))
-    self.put_nowait(item)
-
-
 def _seam_get_nowait(self: Queue[Any]) -> Any:
     if self.empty():
         if self._is_shutdown:
@@ -572,11 +574,6 @@ def _seam_get_nowait(self: Queue[Any]) -> Any:
     if self._putters:
         _wake_one(self._putters)
     return item
-
-
-async def _seam_get(self: Queue[Any], timeout: float | None = None) -> Any:
-    await self._wait_while(self.empty, self._getters, _GET_AFTER_SHUTDOWN, check_timeout(timeout))
-    return self.get_nowait()
 
 
 def _seam_take(self: Queue[Any], max_items: int) -> list[Any]:
