@@ -60,6 +60,8 @@ class JSONSerializer:
         Raises:
             SerializationError: The item is not JSON data.
         """
+        if type(item) is int:  # ids and counters: JSON writes an int as Python does
+            return b"%d" % item
         try:
             return self._encoder.encode(item).encode()
         except (TypeError, ValueError, RecursionError) as exc:
@@ -75,6 +77,8 @@ class JSONSerializer:
         Raises:
             SerializationError: The bytes are not UTF-8 JSON.
         """
+        if data.isdigit() and (data[0] != 0x30 or len(data) == 1):  # a plain int, as JSON
+            return int(data)
         try:
             return self._decoder.decode(data.decode())
         except (UnicodeDecodeError, ValueError) as exc:

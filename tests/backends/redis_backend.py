@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +54,14 @@ class RedisServer:
     before a ``kill()`` is what the next ``start()`` loads.
     """
 
-    def __init__(self, workdir: Path, *, password: str | None = None) -> None:
+    def __init__(
+        self, workdir: Path, *, password: str | None = None, extra_args: Sequence[str] = ()
+    ) -> None:
         self.binary = require_redis_server()
         self.workdir = workdir
         self.port = free_port()
         self.password = password
+        self.extra_args = list(extra_args)  # more redis-server options, e.g. rename-command
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -82,6 +85,7 @@ class RedisServer:
         ]  # fmt: skip
         if self.password:
             args += ["--requirepass", self.password]
+        args += self.extra_args
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + START_LIMIT
         while not self.answers():

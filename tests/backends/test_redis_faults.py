@@ -169,6 +169,26 @@ async def test_wrong_password_is_a_clear_error_at_open(request: pytest.FixtureRe
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+async def test_a_server_without_zmscore_is_refused_at_open(
+    request: pytest.FixtureRequest,
+) -> None:
+    # Redis before 6.2 has no ZMSCORE, which acknowledgements use: a real server with the
+    # command disabled stands for one, and opening a queue there must say so at once.
+    workdir = Path(tempfile.mkdtemp(prefix="conveyor-redis-"))
+    server = RedisServer(workdir, extra_args=["--rename-command", "ZMSCORE", ""])
+    server.start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(conveyor.BackendError, match=r"Redis 6\.2") as caught:
+            await conveyor.open_queue(server.url, name=unique_name(request))
+        assert time.monotonic() - started < 5  # refused, not retried
+        assert not isinstance(caught.value, conveyor.BackendUnavailableError)
+        assert f"127.0.0.1:{server.port}" in str(caught.value)
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 async def test_unreachable_server_is_a_clear_error_at_open(
     request: pytest.FixtureRequest,
 ) -> None:

@@ -313,6 +313,53 @@ async def test_acknowledged_items_leave_no_keys(
     assert {str(key, "utf-8").split(":")[2] for key in found} <= {"meta", "ops"}  # type: ignore[arg-type]
 
 
+async def test_leases_stay_in_a_skiplist_and_the_pin_is_never_a_lease(
+    open_named: OpenStore, redis_server: RedisServer
+) -> None:
+    # A few leases would otherwise be a listpack, whose inserts scan every member (see
+    # _LEASED_PIN); the pin must not show as a lease, a due time or a delivery.
+    name = uuid.uuid4().hex
+    store = await open_named(name)
+    await store.put([b"%d" % i for i in range(5)], 0)
+    got = await store.claim(3, 0.2, None)
+    client = aioredis.Redis(port=redis_server.port)
+    try:
+        encoding = await client.object("encoding", f"conveyor:{{{name}}}:leased")
+    finally:
+        await client.aclose()
+    assert encoding == b"skiplist"
+    counts = await store.counts()
+    assert (counts.ready, counts.leased) == (2, 3)
+    # The leases expire: the next claim makes those items ready again and hands out all.
+    await asyncio.sleep(0.3)
+    again = await store.claim(10, 30.0, None)
+    assert sorted(d.payload for d in again) == [b"%d" % i for i in range(5)]
+    assert await store.ack([d.receipt for d in got]) == [False] * 3  # expired receipts
+    assert await store.ack([d.receipt for d in again]) == [True] * 5
+    counts = await store.counts()
+    assert (counts.ready, counts.leased, counts.unfinished) == (0, 0, 0)
+
+
+async def test_batches_of_thousands_keep_every_receipt_apart(store: Store) -> None:
+    # Scripts work through ids a thousand at a time: flags must stay with their receipts
+    # across the chunks, a stale receipt and a repeated one included.
+    payloads = [b"%d" % i for i in range(2500)]
+    assert await store.put(payloads, 0)
+    got = await store.claim(2500, 30.0, None)
+    assert [d.payload for d in got] == payloads
+    assert [d.attempts for d in got] == [1] * 2500
+    stale = got[1500].receipt.split(":")[0] + ":999999"
+    receipts = [d.receipt for d in got]
+    receipts[1500:1500] = [stale, receipts[1800]]
+    flags = await store.ack(receipts)
+    expected = [True] * 2502
+    expected[1500] = False  # a delivery that never was
+    expected[1802] = False  # the second mention of one receipt
+    assert flags == expected
+    counts = await store.counts()
+    assert (counts.ready, counts.leased, counts.unfinished) == (0, 0, 0)
+
+
 async def test_binary_payloads_round_trip(store: Store) -> None:
     payload = bytes(range(256)) * 4
     await store.put([payload, b""], 0)
