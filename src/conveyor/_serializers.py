@@ -43,7 +43,8 @@ class JSONSerializer:
     """Encode JSON data: ``dict`` (string keys), ``list``, ``str``, numbers, bools, ``None``.
 
     Tuples are stored as JSON arrays and come back as lists, as with every JSON codec.
-    NaN and infinities are refused, so every stored item is valid JSON for other readers.
+    NaN and infinities are refused, so every stored item is valid JSON for other readers,
+    and refused when read too.
     """
 
     name = "json"
@@ -52,7 +53,7 @@ class JSONSerializer:
         self._encoder = json.JSONEncoder(
             ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=True
         )
-        self._decoder = json.JSONDecoder()
+        self._decoder = json.JSONDecoder(parse_constant=_not_json)
 
     def dumps(self, item: Any) -> bytes:
         """Encode one item as UTF-8 JSON.
@@ -83,6 +84,11 @@ class JSONSerializer:
             return self._decoder.decode(data.decode())
         except (UnicodeDecodeError, ValueError) as exc:
             raise SerializationError(f"stored item is not valid JSON: {exc}") from exc
+
+
+def _not_json(constant: str) -> Any:
+    # Python's json reads NaN and Infinity, which are not JSON: refused as when writing.
+    raise ValueError(f"{constant} is not JSON")
 
 
 class PickleSerializer:

@@ -1,0 +1,76 @@
+"""The serializers of durable queues: what they write, what they read back, what they refuse."""
+
+from __future__ import annotations
+
+import enum
+import json
+from typing import Any
+
+import pytest
+
+from conveyor import SerializationError
+from conveyor._serializers import JSONSerializer, PickleSerializer, resolve_serializer
+
+
+class Colour(enum.IntEnum):
+    RED = 1
+
+
+VALUES: list[Any] = [
+    0,
+    7,
+    -7,
+    10**40,
+    -(10**40),
+    True,
+    False,
+    None,
+    1.5,
+    "",
+    'héllo "quoted" \n',
+    [1, "a", None],
+    {"id": 3, "tags": ["x"], "nested": {"ok": True}},
+]
+
+
+@pytest.mark.parametrize("value", VALUES, ids=repr)
+def test_json_writes_what_the_json_module_writes(value: Any) -> None:
+    serializer = JSONSerializer()
+    data = serializer.dumps(value)
+    assert data == json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    back = serializer.loads(data)
+    assert back == value
+    assert type(back) is type(value)
+
+
+def test_json_int_subclasses_are_written_as_their_value() -> None:
+    assert JSONSerializer().dumps(Colour.RED) == b"1"
+
+
+@pytest.mark.parametrize(
+    "data", [b"007", b"00", b"1 2", b"", b"\xff", b"NaN", b"{", "\u0661".encode()], ids=repr
+)
+def test_json_refuses_what_is_not_json(data: bytes) -> None:
+    with pytest.raises(SerializationError, match="not valid JSON"):
+        JSONSerializer().loads(data)
+
+
+@pytest.mark.parametrize(
+    "value", [float("nan"), float("inf"), {"x": float("-inf")}, object(), b"raw"]
+)
+def test_json_refuses_what_other_readers_could_not_read(value: Any) -> None:
+    with pytest.raises(SerializationError, match="serializer='pickle'"):
+        JSONSerializer().dumps(value)
+
+
+def test_json_reads_other_writers_json() -> None:
+    assert JSONSerializer().loads(b' { "a" : [1, 2.5e3] } ') == {"a": [1, 2500.0]}
+
+
+def test_pickle_is_chosen_by_name_only() -> None:
+    assert isinstance(resolve_serializer("json"), JSONSerializer)
+    assert isinstance(resolve_serializer("pickle"), PickleSerializer)
+    with pytest.raises(ValueError, match="unknown serializer"):
+        resolve_serializer("yaml")
+    with pytest.raises(TypeError, match="dumps/loads"):
+        resolve_serializer(42)  # type: ignore[arg-type]
