@@ -353,26 +353,19 @@ _ACK = (
     _PRELUDE
     + _CURRENT
     + """
-local flags, done = {}, {}
+-- A receipt repeated in one batch is current each time: only its first flag says True.
+local flags, done, seen = {}, {}, {}
 for k, ok in ipairs(current_many(KEYS[5], KEYS[4], 5)) do
-  if ok then
-    done[#done + 1] = ARGV[2 * k + 3]
+  local id = ARGV[2 * k + 3]
+  if ok and not seen[id] then
+    seen[id] = true
+    done[#done + 1] = id
     flags[k] = '1'
   else
     flags[k] = '0'
   end
 end
 if #done > 0 then
-  -- A receipt repeated in one batch matched twice above; the deletes are idempotent,
-  -- but only its first flag may say True.
-  local seen = {}
-  for i = 5, #ARGV, 2 do
-    local k = (i - 3) / 2
-    if flags[k] == '1' then
-      if seen[ARGV[i]] then flags[k] = '0' end
-      seen[ARGV[i]] = true
-    end
-  end
   bulk('ZREM', KEYS[4], done)
   bulk('HDEL', KEYS[5], done)
   bulk('HDEL', KEYS[3], done)
