@@ -1532,7 +1532,7 @@ class RedisStore(Store):
                 await asyncio.sleep(1.0)  # e.g. authentication: commands report it
             finally:
                 with contextlib.suppress(rexc.RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
 
     async def aclose(self) -> None:
         """Release the connections and stop listening for changes.  Idempotent."""
