@@ -310,7 +310,7 @@ async def test_acknowledged_items_leave_no_keys(
     finally:
         await client.aclose()
     # Only the counters and this client's replay record (which expires) remain.
-    assert {str(key, "utf-8").split(":")[2] for key in found} <= {"meta", "ops"}  # type: ignore[arg-type]
+    assert {str(key, "utf-8").split(":")[2] for key in found} <= {"meta", "ops"}  # type: ignore[arg-type,unused-ignore]
 
 
 async def test_leases_stay_in_a_skiplist_and_the_pin_is_never_a_lease(

@@ -897,7 +897,13 @@ class RedisStore(Store):
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 await conn.disconnect()
-            if sent and isinstance(exc, (rexc.ConnectionError, rexc.TimeoutError, OSError)):
+            # A refused password is an answer, not a lost connection (redis-py before 5.1
+            # can report it only once the first command is sent).
+            if (
+                sent
+                and isinstance(exc, (rexc.ConnectionError, rexc.TimeoutError, OSError))
+                and not isinstance(exc, rexc.AuthenticationError)
+            ):
                 raise _SentError(str(exc) or type(exc).__name__) from exc
             raise
         self._idle.append(conn)
@@ -1642,11 +1648,11 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
             raise ValueError(
                 f"option ssl_cert_reqs must be one of {', '.join(_CERT_REQS)}, not {reqs!r}"
             )
-        if "ssl_check_hostname" in options:
-            check_hostname = options["ssl_check_hostname"]
-            if not isinstance(check_hostname, bool):
-                raise TypeError(f"ssl_check_hostname must be True or False, not {check_hostname!r}")
-            tls["ssl_check_hostname"] = check_hostname
+        # Given explicitly: redis-py's own default changed (off before 6.0, on since).
+        check_hostname = options.get("ssl_check_hostname", reqs not in ("none", ssl.CERT_NONE))
+        if not isinstance(check_hostname, bool):
+            raise TypeError(f"ssl_check_hostname must be True or False, not {check_hostname!r}")
+        tls["ssl_check_hostname"] = check_hostname
     elif any(key in options for key in _TLS_OPTIONS):
         # Silently talking in plain text to a server the user meant to reach over TLS
         # would be worse than refusing.
@@ -1666,7 +1672,8 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
         password=urllib.parse.unquote(url.password) if url.password is not None else None,
         socket_timeout=socket_timeout,
         socket_connect_timeout=_seconds(options, "connect_timeout", 5.0),
-        retry=Retry(NoBackoff(), 0),  # conveyor's own budget decides, in _call
+        # conveyor's own budget decides, in _call (NoBackoff is untyped in redis-py 5.0).
+        retry=Retry(NoBackoff(), 0),  # type: ignore[no-untyped-call,unused-ignore]
         decode_responses=False,
         **tls,
     )
