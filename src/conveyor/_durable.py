@@ -190,6 +190,8 @@ class DurableQueue(AsyncQueue[T]):
       holds none, the oldest this process holds).  An item not acknowledged within
       ``lease_timeout`` seconds is delivered again, to any process.
     * ``maxsize``, ``qsize()``, ``join()`` and ``shutdown()`` are shared by every process.
+      The bound is stored with the queue (:meth:`set_maxsize` changes it) and the store
+      checks it on every put, so no process ever exceeds it.
     * The synchronous methods report the last known state (see each docstring); the
       awaitable :meth:`aqsize`, :meth:`aempty`, :meth:`afull` and :meth:`refresh` read it.
     * Items are encoded by the serializer: JSON data by default, so tuples come back as
@@ -197,7 +199,9 @@ class DurableQueue(AsyncQueue[T]):
 
     Args:
         store: The backend store (see :mod:`conveyor.backends._base`).
-        maxsize: Items allowed in the shared queue; ``<= 0`` means unbounded.
+        maxsize: The bound stored with the queue, as last read (``<= 0``: unbounded);
+            only what :attr:`maxsize` and the local view start from, since the store
+            checks its own on every put.
         lease_timeout: Seconds a delivery stays leased before it is delivered again.
         serializer: ``"json"``, ``"pickle"`` or a :class:`~conveyor.Serializer`.
         max_attempts: Deliveries after which an item goes to the dead-letter list instead
@@ -241,6 +245,9 @@ class DurableQueue(AsyncQueue[T]):
         self._v_leased = 0
         self._v_dead = 0
         self._v_shutdown = False
+        # Bumped by this process's set_maxsize(): a read of the store that started
+        # before it must not undo it in the local view.
+        self._bound_epoch = 0
         self._as_of = _monotonic()
         self._peak = 0
         self._total_put = 0
@@ -301,7 +308,12 @@ class DurableQueue(AsyncQueue[T]):
 
     @property
     def maxsize(self) -> float:
-        """Number of items allowed in the shared queue; ``<= 0`` means unbounded."""
+        """Number of items allowed in the shared queue, as last known; ``<= 0``: unbounded.
+
+        The bound is stored with the queue: this is its value as of the last read of the
+        store (opening, :meth:`refresh`, :meth:`aqsize`, ``join()``) or this process's
+        :meth:`set_maxsize`.  Puts are always checked against the stored one.
+        """
         return self._maxsize
 
     @property
@@ -380,6 +392,7 @@ class DurableQueue(AsyncQueue[T]):
             BackendError: The store failed.
         """
         self._bind_loop()
+        bound_epoch = self._bound_epoch
         counts = await self._store.counts()
         self._v_ready = counts.ready + counts.delayed
         # Our undelivered buffer is leased in the store; the view counts it as waiting.
@@ -388,6 +401,8 @@ class DurableQueue(AsyncQueue[T]):
         self._v_dead = counts.dead
         if counts.is_shutdown:
             self._v_shutdown = True
+        if bound_epoch == self._bound_epoch:
+            self._maxsize = counts.maxsize
         self._as_of = _monotonic()
         self._note_size()
         return self.statistics()
@@ -416,6 +431,33 @@ class DurableQueue(AsyncQueue[T]):
             BackendError: The store failed.
         """
         return 0 < self._maxsize <= await self.aqsize()
+
+    async def set_maxsize(self, maxsize: float) -> None:
+        """Change the queue's bound, for every process, at once.
+
+        The bound is stored with the queue: openers that give no ``maxsize`` use it, and
+        one that gives another is refused.  Every put of every process is checked
+        against the stored bound, so the new one holds from the next put on; putters
+        blocked on the old one (in any process) re-check at once.  Items already beyond
+        a lowered bound stay (``qsize()`` reports at most the bound meanwhile), and puts
+        wait until the queue is below it.  The command
+        ``conveyor maxsize URL NAME N`` does the same.
+
+        Args:
+            maxsize: The new bound; ``<= 0`` means unbounded.
+
+        Raises:
+            TypeError: *maxsize* is not a number.
+            ValueError: *maxsize* is NaN.
+            BackendError: The store failed; the bound is unchanged, unless the message
+                says that it may have been stored.
+        """
+        check_maxsize(maxsize)
+        self._bind_loop()
+        await self._store.set_maxsize(maxsize)
+        self._bound_epoch += 1
+        self._maxsize = maxsize
+        self._changed()  # this process's blocked putters re-check against the new bound
 
     def _note_size(self) -> None:
         size = self.qsize()
@@ -714,9 +756,9 @@ class DurableQueue(AsyncQueue[T]):
                 self._inflight_done = asyncio.get_running_loop().create_future()
                 try:
                     if any(entry.future is not None for entry in batch):
-                        stored, ids = await self._store.put_returning_ids(payloads, self._maxsize)
+                        stored, ids = await self._store.put_returning_ids(payloads)
                     else:  # put_nowait() items only: nobody can cancel them, no ids needed
-                        stored, ids = await self._store.put(payloads, self._maxsize), None
+                        stored, ids = await self._store.put(payloads), None
                     offset = 0
                     for entry in batch:
                         entry.stored = stored
@@ -772,8 +814,14 @@ class DurableQueue(AsyncQueue[T]):
                     limit = max(1, len(payloads) // 2)
                     continue
                 limit = 1
-                if self._maxsize > 0:
-                    self._v_ready = max(self._v_ready, math.ceil(self._maxsize))
+                # No room by the stored bound, which another process may have changed
+                # since this one read it: read the bound and the size again, so that
+                # maxsize, qsize() and full() tell what the putters wait for.
+                try:
+                    await self.refresh()
+                except Exception:  # the next put meets the failure and reports it
+                    if self._maxsize > 0:
+                        self._v_ready = max(self._v_ready, math.ceil(self._maxsize))
                 if self._v_shutdown or self._closing:
                     pending = list(self._puts)
                     self._puts.clear()

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--count", type=int, default=0)
     parser.add_argument("--many", type=int, default=0)
-    parser.add_argument("--maxsize", type=int, default=0)
+    parser.add_argument("--maxsize", type=int, default=None)
     parser.add_argument("--lease", type=float, default=30.0)
     parser.add_argument("--idle", type=float, default=None)
     parser.add_argument("--work", type=float, default=0.0)
