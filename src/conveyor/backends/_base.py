@@ -79,7 +79,7 @@ class StoreCounts:
         delayed: Items waiting for a retry delay to pass.
         leased: Items claimed and not yet acknowledged.
         dead: Items in the dead-letter list.
-        is_shutdown: Whether any process shut the queue down.
+        is_shutdown: Whether any process shut the queue down (and none resumed it since).
         maxsize: The queue's stored bound (``<= 0`` or infinite: unbounded); ``0`` when
             none is stored.
     """
@@ -271,6 +271,16 @@ class Store(abc.ABC):
 
         Returns:
             How many items were deleted.
+        """
+
+    @abc.abstractmethod
+    async def resume(self) -> None:
+        """Clear the queue's shutdown mark for every process: puts are taken again.
+
+        Processes blocked on this queue are told of the change (as by any change).
+
+        Raises:
+            BackendError: The store failed; the mark is unchanged.
         """
 
     @abc.abstractmethod

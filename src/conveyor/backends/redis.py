@@ -7,10 +7,10 @@ would keep all of a queue's keys in one slot of a Redis Cluster::
 
     {prefix}:{name}:meta      hash: "format" (layout version), "seq" (last item id),
                               "dseq" (last delivery number), "deadseq" (dead-letter order),
-                              "shutdown" ("1" once any process shut the queue down),
-                              "maxsize" (the queue's bound, as a number, "0" unbounded;
-                              absent until an opener or set_maxsize stores one, so
-                              queues of earlier versions need no migration)
+                              "shutdown" ("1" once any process shut the queue down, until
+                              one resumes it), "maxsize" (the queue's bound, as a number,
+                              "0" unbounded; absent until an opener or set_maxsize stores
+                              one, so queues of earlier versions need no migration)
     {prefix}:{name}:items     hash: item id -> payload, for every item not yet acknowledged
     {prefix}:{name}:attempts  hash: item id -> deliveries so far; absent until the item is
                               first claimed, and "0" (not absent) after a claim given back or
@@ -477,6 +477,16 @@ return finish({deleted})
 """
 )
 
+# KEYS: meta ops.  Reply: {1}.  Wakes every waiter: blocked puts may go on.
+_RESUME = (
+    _PRELUDE
+    + """
+redis.call('HDEL', meta, 'shutdown')
+changed = true
+return finish({1})
+"""
+)
+
 # KEYS: meta ops.  ARGV[5] the new bound ("0": unbounded).  Reply: {1}.  Wakes every
 # waiter: puts blocked on the old bound re-check against the new one.
 _SET_MAXSIZE = (
@@ -768,6 +778,7 @@ class RedisStore(Store):
         self._fail_script = register(_FAIL)
         self._extend_script = register(_EXTEND)
         self._shutdown_script = register(_SHUTDOWN)
+        self._resume_script = register(_RESUME)
         self._set_maxsize_script = register(_SET_MAXSIZE)
         self._bind_maxsize_script = register(_BIND_MAXSIZE)
         self._requeue_script = register(_REQUEUE)
@@ -1412,6 +1423,20 @@ class RedisStore(Store):
             "the shutdown may or may not have been recorded",
         )
         return int(reply[0])
+
+    async def resume(self) -> None:
+        """Clear the queue's shutdown mark for every process, and wake their waiters.
+
+        Raises:
+            BackendError: The store failed; the mark is unchanged, unless the message
+                says that the resume may have been recorded.
+        """
+        keys = [self._meta, self._ops]
+        args = self._head("", "")
+        await self._call(
+            lambda: self._change(self._resume_script, keys, args),
+            "the resume may or may not have been recorded",
+        )
 
     async def bind_maxsize(self, maxsize: float | None) -> float | None:
         """Record *maxsize* as the queue's bound unless one is stored; return the stored one.

@@ -978,6 +978,18 @@ class SQLiteStore(Store):
             "DELETE FROM items WHERE queue = ? AND state = 0", (self._qid,)
         ).rowcount
 
+    async def resume(self) -> None:
+        """Clear the queue's shutdown mark for every process.
+
+        Raises:
+            BackendError: The store failed; the mark is unchanged.
+        """
+
+        def resume(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE queues SET shutdown = 0 WHERE id = ?", (self._qid,))
+
+        await self._call(self._transaction, resume)
+
     async def bind_maxsize(self, maxsize: float | None) -> float | None:
         """Record *maxsize* as the queue's bound unless one is stored; return the stored one.
 
