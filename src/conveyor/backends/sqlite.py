@@ -25,7 +25,7 @@ process wake their waiters at once.
 
 Schema (version 2): ``meta`` (key/value: ``application = conveyor``, ``schema_version``),
 ``queues`` (one row per queue name, with its shutdown flag and its stored ``maxsize``: NULL
-until an opener or ``set_maxsize`` records one, 0 for unbounded) and ``items`` (one row per item;
+until an opener or ``set_maxsize`` records one, <= 0: none) and ``items`` (one row per item;
 ``state`` 0 = ready from ``available_at`` on, 1 = leased until ``lease_deadline`` under
 ``lease_token``, 2 = dead; a ready item never claimed may keep there the token of the put
 that stored it, for :meth:`SQLiteStore.retract`).  A file that is not a conveyor database,
