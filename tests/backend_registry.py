@@ -18,6 +18,8 @@ Features tests can ask for:
   state over I/O, so their sync methods report the last known value).
 * ``same_loop_only``: the queue raises ``RuntimeError`` when used from a second loop.
 * ``float_maxsize``: non-integer ``maxsize`` values behave as in asyncio.
+* ``none_maxsize_refused``: ``maxsize=None`` is a ``TypeError``, as in asyncio (durable
+  queues store their bound: ``open_queue(maxsize=None)`` uses the stored one).
 * ``asyncio_repr``: ``repr()``/``str()`` show asyncio's details (``_queue=[...]``,
   ``_getters[n]``, ``_putters[n]``, ``tasks=n``, ``shutdown``).
 """

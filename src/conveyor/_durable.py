@@ -190,6 +190,9 @@ class DurableQueue(AsyncQueue[T]):
       holds none, the oldest this process holds).  An item not acknowledged within
       ``lease_timeout`` seconds is delivered again, to any process.
     * ``maxsize``, ``qsize()``, ``join()`` and ``shutdown()`` are shared by every process.
+      The bound is stored with the queue (:meth:`set_maxsize` changes it) and the store
+      checks it on every put, so no process ever exceeds it.  A shutdown is stored too,
+      and lasts until :meth:`resume` (or ``conveyor resume URL NAME``) undoes it.
     * The synchronous methods report the last known state (see each docstring); the
       awaitable :meth:`aqsize`, :meth:`aempty`, :meth:`afull` and :meth:`refresh` read it.
     * Items are encoded by the serializer: JSON data by default, so tuples come back as
@@ -197,7 +200,9 @@ class DurableQueue(AsyncQueue[T]):
 
     Args:
         store: The backend store (see :mod:`conveyor.backends._base`).
-        maxsize: Items allowed in the shared queue; ``<= 0`` means unbounded.
+        maxsize: The bound stored with the queue, as last read (``<= 0``: unbounded);
+            only what :attr:`maxsize` and the local view start from, since the store
+            checks its own on every put.
         lease_timeout: Seconds a delivery stays leased before it is delivered again.
         serializer: ``"json"``, ``"pickle"`` or a :class:`~conveyor.Serializer`.
         max_attempts: Deliveries after which an item goes to the dead-letter list instead
@@ -241,6 +246,12 @@ class DurableQueue(AsyncQueue[T]):
         self._v_leased = 0
         self._v_dead = 0
         self._v_shutdown = False
+        # Bumped by this process's shutdown()/resume() and set_maxsize(): a read of the
+        # store that started before one of them must not undo it in the local view.
+        self._shutdown_epoch = 0
+        self._bound_epoch = 0
+        self._shutdown_task: asyncio.Task[BaseException | None] | None = None
+        self._recheck_task: asyncio.Task[None] | None = None
         self._as_of = _monotonic()
         self._peak = 0
         self._total_put = 0
@@ -301,7 +312,12 @@ class DurableQueue(AsyncQueue[T]):
 
     @property
     def maxsize(self) -> float:
-        """Number of items allowed in the shared queue; ``<= 0`` means unbounded."""
+        """Number of items allowed in the shared queue, as last known; ``<= 0``: unbounded.
+
+        The bound is stored with the queue: this is its value as of the last read of the
+        store (opening, :meth:`refresh`, :meth:`aqsize`, ``join()``) or this process's
+        :meth:`set_maxsize`.  Puts are always checked against the stored one.
+        """
         return self._maxsize
 
     @property
@@ -380,14 +396,21 @@ class DurableQueue(AsyncQueue[T]):
             BackendError: The store failed.
         """
         self._bind_loop()
+        shutdown_epoch, bound_epoch = self._shutdown_epoch, self._bound_epoch
         counts = await self._store.counts()
         self._v_ready = counts.ready + counts.delayed
         # Our undelivered buffer is leased in the store; the view counts it as waiting.
         # Acknowledgements on their way are done already, as far as the view goes.
         self._v_leased = counts.leased - len(self._buffer) - len(self._acks) - self._acking
         self._v_dead = counts.dead
-        if counts.is_shutdown:
-            self._v_shutdown = True
+        if shutdown_epoch == self._shutdown_epoch:
+            if counts.is_shutdown:
+                self._v_shutdown = True
+            elif self._v_shutdown and self._shutdown_task is None:
+                # Resumed by some process since this one saw the shutdown.
+                self._v_shutdown = self._immediate = self._claim_said_shutdown = False
+        if bound_epoch == self._bound_epoch:
+            self._maxsize = counts.maxsize
         self._as_of = _monotonic()
         self._note_size()
         return self.statistics()
@@ -416,6 +439,56 @@ class DurableQueue(AsyncQueue[T]):
             BackendError: The store failed.
         """
         return 0 < self._maxsize <= await self.aqsize()
+
+    async def set_maxsize(self, maxsize: float) -> None:
+        """Change the queue's bound, for every process, at once.
+
+        The bound is stored with the queue: openers that give no ``maxsize`` use it, and
+        one that gives another is refused.  Every put of every process is checked
+        against the stored bound, so the new one holds from the next put on; putters
+        blocked on the old one (in any process) re-check at once.  Items already beyond
+        a lowered bound stay (``qsize()`` reports at most the bound meanwhile), and puts
+        wait until the queue is below it.  The command
+        ``conveyor maxsize URL NAME N`` does the same.
+
+        Args:
+            maxsize: The new bound; ``<= 0`` means unbounded.
+
+        Raises:
+            TypeError: *maxsize* is not a number.
+            ValueError: *maxsize* is NaN.
+            BackendError: The store failed; the bound is unchanged, unless the message
+                says that it may have been stored.
+        """
+        check_maxsize(maxsize)
+        self._bind_loop()
+        await self._store.set_maxsize(maxsize)
+        self._bound_epoch += 1
+        self._maxsize = maxsize
+        self._changed()  # this process's blocked putters re-check against the new bound
+
+    async def _still_shut_down(self) -> bool:
+        # Before refusing on a shutdown seen earlier: resume() in any process may have
+        # undone it since.  Only failing calls pay this round trip.
+        if self._shutdown_task is None:
+            await self.refresh()
+        return self._v_shutdown
+
+    def _recheck_later(self) -> None:
+        # The nowait forms do no I/O: they refuse on the last known state and have it
+        # read in the background, so that a later call sees a resume().  One read at a
+        # time, however fast a caller polls.
+        if self._shutdown_task is None and self._recheck_task is None and not self._closing:
+            self._recheck_task = self._spawn(self._recheck())
+
+    async def _recheck(self) -> None:
+        try:
+            await self.refresh()
+        except Exception as exc:
+            self._background_error = exc
+            _log.error("conveyor: could not read the queue's state: %r", exc)
+        finally:
+            self._recheck_task = None
 
     def _note_size(self) -> None:
         size = self.qsize()
@@ -490,6 +563,7 @@ class DurableQueue(AsyncQueue[T]):
         """
         self._bind_loop()
         if self._v_shutdown:
+            self._recheck_later()
             raise _put_shut_down()
         if 0 < self._maxsize <= self.qsize():
             raise QueueFull
@@ -530,7 +604,7 @@ class DurableQueue(AsyncQueue[T]):
         """
         timeout = check_timeout(timeout)
         loop = self._bind_loop()
-        if self._v_shutdown:
+        if self._v_shutdown and await self._still_shut_down():
             raise _put_shut_down()
         payload = self._serializer.dumps(item)
         deadline = None if timeout is None else _monotonic() + timeout
@@ -574,7 +648,7 @@ class DurableQueue(AsyncQueue[T]):
         """
         timeout = check_timeout(timeout)
         loop = self._bind_loop()
-        if self._v_shutdown:
+        if self._v_shutdown and await self._still_shut_down():
             raise _put_shut_down()
         payloads = [self._encode(item) for item in items]
         if not payloads:
@@ -714,9 +788,9 @@ class DurableQueue(AsyncQueue[T]):
                 self._inflight_done = asyncio.get_running_loop().create_future()
                 try:
                     if any(entry.future is not None for entry in batch):
-                        stored, ids = await self._store.put_returning_ids(payloads, self._maxsize)
+                        stored, ids = await self._store.put_returning_ids(payloads)
                     else:  # put_nowait() items only: nobody can cancel them, no ids needed
-                        stored, ids = await self._store.put(payloads, self._maxsize), None
+                        stored, ids = await self._store.put(payloads), None
                     offset = 0
                     for entry in batch:
                         entry.stored = stored
@@ -772,8 +846,14 @@ class DurableQueue(AsyncQueue[T]):
                     limit = max(1, len(payloads) // 2)
                     continue
                 limit = 1
-                if self._maxsize > 0:
-                    self._v_ready = max(self._v_ready, math.ceil(self._maxsize))
+                # No room by the stored bound, which another process may have changed
+                # since this one read it: read the bound and the size again, so that
+                # maxsize, qsize() and full() tell what the putters wait for.
+                try:
+                    await self.refresh()
+                except Exception:  # the next put meets the failure and reports it
+                    if self._maxsize > 0:
+                        self._v_ready = max(self._v_ready, math.ceil(self._maxsize))
                 if self._v_shutdown or self._closing:
                     pending = list(self._puts)
                     self._puts.clear()
@@ -828,6 +908,7 @@ class DurableQueue(AsyncQueue[T]):
             if taken:
                 return self._accept_held(taken)[0]
         if self._v_shutdown and (self._immediate or self.qsize() == 0):
+            self._recheck_later()
             raise _get_shut_down(self._immediate)
         if not self._getters:
             # Even when the view says empty: other processes put without telling this
@@ -964,8 +1045,8 @@ class DurableQueue(AsyncQueue[T]):
             taken = self._take_now(n, handoff)
             if taken:
                 return taken
-        if self._v_shutdown and self._immediate:
-            raise _get_shut_down(True)
+        if self._v_shutdown and self._immediate and await self._still_shut_down():
+            raise _get_shut_down(self._immediate)
         getter = _Getter(loop.create_future(), n)
         self._getters.append(getter)
         self._ensure_claimer()
@@ -1131,6 +1212,9 @@ class DurableQueue(AsyncQueue[T]):
                     break
                 finally:
                     self._claim_in_store = False
+                # The store answered without a shutdown-and-empty: whatever an earlier
+                # claim said (a resume() may have come since) no longer holds.
+                self._claim_said_shutdown = False
                 self._prefetch = 0
                 if deliveries:
                     if self._v_shutdown and self._immediate:
@@ -1429,9 +1513,20 @@ class DurableQueue(AsyncQueue[T]):
         deleted (they count as done) and blocked getters raise ``QueueShutDown``.
         ``put_nowait()`` items given before the call are still committed first.  Other
         processes see the shutdown on their next store access.
+
+        The shutdown is stored with the queue and outlives every process: it is what a
+        fleet of workers needs to drain a queue and stop (each one's ``get()`` raises
+        ``QueueShutDown`` once the queue is empty, and ``async for`` ends), and it also
+        means that a program opening the queue again is refused at its first ``put()``.
+        :meth:`resume` (or ``conveyor resume URL NAME``) undoes it.  :meth:`ashutdown`
+        waits for the write and raises if it failed.
+
+        Args:
+            immediate: Also delete the items waiting in the shared queue.
         """
         if self._v_shutdown and (self._immediate or not immediate):
             return
+        self._shutdown_epoch += 1
         self._v_shutdown = True
         self._immediate = self._immediate or immediate
         # Blocked putters go; put_nowait() items were accepted already and stay.
@@ -1457,18 +1552,81 @@ class DurableQueue(AsyncQueue[T]):
             self._v_ready = 0
             self._wake_all_getters()
         if self._loop is not None and not self._loop.is_closed():
-            self._spawn(self._shutdown_store(immediate, buffered))
+            self._shutdown_task = self._spawn(self._shutdown_store(immediate, buffered))
         self._changed()
 
-    async def _shutdown_store(self, immediate: bool, buffered: list[Delivery]) -> None:
-        await self.flush()
+    async def _shutdown_store(
+        self, immediate: bool, buffered: list[Delivery]
+    ) -> BaseException | None:
+        # Returns the failure (also kept for the next awaited call) for ashutdown().
+        error: BaseException | None = None
         try:
+            await self.flush()
             await self._store.shutdown(immediate)
             if buffered:
                 await self._store.ack([d.receipt for d in buffered])
         except Exception as exc:
-            self._background_error = exc
+            error = self._background_error = exc
             _log.error("conveyor: could not shut the queue down in the store: %r", exc)
+        finally:
+            if self._shutdown_task is asyncio.current_task():
+                self._shutdown_task = None
+        self._changed()
+        return error
+
+    async def ashutdown(self, immediate: bool = False) -> None:
+        """Shut the queue down for every process, and wait until the store has it.
+
+        As :meth:`shutdown`, which acts locally at once and writes in the background;
+        this one returns once the shutdown is stored, and raises if it could not be.
+
+        Args:
+            immediate: Also delete the items waiting in the shared queue.
+
+        Raises:
+            BackendError: The store failed; the shutdown may not be stored.
+        """
+        self._bind_loop()
+        before = self._shutdown_task
+        self.shutdown(immediate)
+        task = self._shutdown_task
+        if task is None or task is before:
+            # The local view said shut down already; it may be stale (a resume() in
+            # another process), so the store is told again, which changes nothing if so.
+            await self.flush()
+            await self._store.shutdown(immediate)
+            self._changed()
+            return
+        error = await asyncio.shield(task)
+        if error is not None:
+            if self._background_error is error:
+                self._background_error = None
+            raise error
+
+    async def resume(self) -> None:
+        """Undo a shutdown, for every process: the queue takes items again.
+
+        The shutdown mark stored with the queue is cleared.  This process's view is
+        cleared at once; every other process's as soon as it next reads the store:
+        ``put()`` and ``get()`` read it before refusing on a shutdown seen earlier, so
+        they work again without reopening the queue (``put_nowait()`` and
+        ``get_nowait()``, which do no I/O, refuse once more and have it read in the
+        background).  Calls that already raised ``QueueShutDown`` stay raised.  Items
+        deleted by an immediate shutdown do not come back.  The command
+        ``conveyor resume URL NAME`` does the same.  Only durable queues have it: an
+        in-memory queue's shutdown ends with its program, so a rerun starts afresh.
+
+        Raises:
+            BackendError: The store failed; the queue stays shut down, unless the
+                message says that the resume may have been stored.
+        """
+        self._bind_loop()
+        pending = self._shutdown_task
+        if pending is not None:
+            await asyncio.shield(pending)  # a shutdown written after this would win
+        await self._store.resume()
+        self._shutdown_epoch += 1
+        self._v_shutdown = self._immediate = self._claim_said_shutdown = False
         self._changed()
 
     async def aclose(self) -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "IncompatibleStoreError",
     "InvalidURLError",
     "LeaseExpiredError",
+    "MaxsizeConflictError",
     "MissingDependencyError",
     "QueueEmpty",
     "QueueFull",
@@ -61,6 +62,15 @@ class InvalidURLError(ConveyorError, ValueError):
 
 class MissingDependencyError(ConveyorError, ImportError):
     """Raised by ``open_queue()`` when the backend needs an extra that is not installed."""
+
+
+class MaxsizeConflictError(ConveyorError, ValueError):
+    """Raised by ``open_queue()`` when its ``maxsize`` differs from the one stored with the queue.
+
+    The bound belongs to the queue, shared by every process: open it without ``maxsize``
+    to use the stored one, or change it with ``await queue.set_maxsize(n)`` or
+    ``conveyor maxsize URL NAME N``.
+    """
 
 
 class SerializationError(ConveyorError, ValueError):

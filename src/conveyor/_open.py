@@ -16,6 +16,7 @@ is used, so the core never imports a driver it does not need.
 from __future__ import annotations
 
 import importlib
+import math
 import urllib.parse
 from collections.abc import Callable, Generator
 from types import TracebackType
@@ -23,7 +24,7 @@ from typing import Any
 
 from ._abc import AsyncQueue, check_maxsize
 from ._durable import DurableQueue
-from ._exceptions import InvalidURLError, MissingDependencyError
+from ._exceptions import InvalidURLError, MaxsizeConflictError, MissingDependencyError
 from ._queue import Queue
 from ._serializers import Serializer, resolve_serializer
 
@@ -74,7 +75,7 @@ def open_queue(
     url: str,
     *,
     name: str = "default",
-    maxsize: float = 0,
+    maxsize: float | None = None,
     lease_timeout: float = 30.0,
     serializer: str | Serializer = "json",
     **options: Any,
@@ -88,8 +89,12 @@ def open_queue(
         url: Where the queue lives: ``memory://``, ``sqlite:///relative.db``,
             ``sqlite:////absolute.db``, ``redis://host:port/db`` or ``rediss://...``.
         name: The queue's name; many named queues share one file or database.
-        maxsize: Items allowed in the queue (shared by every process); ``<= 0`` means
-            unbounded.
+        maxsize: Items allowed in the queue; ``<= 0`` means unbounded.  A durable queue
+            stores its bound, shared by every process: ``None`` (the default) uses the
+            stored one (unbounded while none is stored); a value is stored when the
+            queue has none yet, and must equal the stored one otherwise (change that
+            with ``await queue.set_maxsize(n)`` or ``conveyor maxsize URL NAME N``).
+            For ``memory://``, ``None`` means unbounded.
         lease_timeout: Seconds a got item stays leased before it is delivered again
             (durable backends).
         serializer: ``"json"`` (the default), ``"pickle"`` (only when every writer is
@@ -105,6 +110,8 @@ def open_queue(
         InvalidURLError: The scheme is unknown or the URL malformed (a ``ValueError``).
         MissingDependencyError: The backend's driver is not installed (an ``ImportError``).
         TypeError: An option is unknown or of the wrong type.
+        MaxsizeConflictError: *maxsize* differs from the bound stored with the queue (a
+            ``ValueError``).
         IncompatibleStoreError: The store is not a conveyor store or is newer.
         BackendError: The store cannot be opened.
     """
@@ -146,7 +153,7 @@ def _parse(url: object) -> urllib.parse.SplitResult:
 async def _open_queue(
     url: str,
     name: str,
-    maxsize: float,
+    maxsize: float | None,
     lease_timeout: float,
     serializer: str | Serializer,
     options: dict[str, Any],
@@ -154,7 +161,8 @@ async def _open_queue(
     parts = _parse(url)
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty str, not {name!r}")
-    check_maxsize(maxsize)
+    if maxsize is not None:
+        check_maxsize(maxsize)
     scheme = parts.scheme.lower()
     if scheme == "memory":
         if parts.netloc or parts.path or parts.query:
@@ -164,7 +172,7 @@ async def _open_queue(
         if options:
             raise TypeError(f"memory:// queues take no options: {sorted(options)}")
         resolve_serializer(serializer)  # a wrong serializer is an error everywhere
-        return Queue(maxsize)
+        return Queue(0 if maxsize is None else maxsize)
     if scheme not in _BACKENDS:
         raise InvalidURLError(
             f"unknown queue URL scheme {parts.scheme!r} in {url!r}; accepted: {_ACCEPTED}"
@@ -173,7 +181,7 @@ async def _open_queue(
     queue_options = {k: options.pop(k) for k in _QUEUE_OPTIONS if k in options}
     serializer = resolve_serializer(serializer)
     # Check the queue's own arguments before opening anything.
-    DurableQueue(_NO_STORE, maxsize=maxsize, lease_timeout=lease_timeout, **queue_options)
+    DurableQueue(_NO_STORE, lease_timeout=lease_timeout, **queue_options)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -184,9 +192,17 @@ async def _open_queue(
             f"pip install 'conveyor[{extra}]'"
         ) from exc
     store = await module.open_store(parts, name, **options)
+    try:
+        stored = await store.bind_maxsize(maxsize)
+    except BaseException:
+        await store.aclose()
+        raise
+    if maxsize is not None and not _same_bound(maxsize, stored):
+        await store.aclose()
+        raise MaxsizeConflictError(_conflict(url, name, maxsize, stored))
     queue: DurableQueue[Any] = DurableQueue(
         store,
-        maxsize=maxsize,
+        maxsize=stored or 0,
         lease_timeout=lease_timeout,
         serializer=serializer,
         **queue_options,
@@ -197,6 +213,31 @@ async def _open_queue(
         await queue.aclose()
         raise
     return queue
+
+
+def _same_bound(asked: float, stored: float | None) -> bool:
+    # Every unbounded value (0, -1, inf) is the same bound.
+    def unbounded(bound: float) -> bool:
+        return bound <= 0 or math.isinf(bound)
+
+    if stored is None:
+        return False
+    return asked == stored or (unbounded(asked) and unbounded(stored))
+
+
+def _conflict(url: str, name: str, asked: float, stored: float | None) -> str:
+    def shown(bound: float | None) -> str:
+        if bound is None or bound <= 0 or math.isinf(bound):
+            return f"{bound!r} (unbounded)"
+        return repr(bound)
+
+    return (
+        f"queue {name!r} at {redacted(url)} has maxsize {shown(stored)} stored with it, and"
+        f" this open_queue() asked for maxsize={shown(asked)}: the bound belongs to the"
+        " queue and holds for every process.  Open it without maxsize to use the stored"
+        f" bound, or change the bound for everyone with `conveyor maxsize {redacted(url)}"
+        f" {name} {asked!r}` or `await queue.set_maxsize({asked!r})`."
+    )
 
 
 class _NoStore:

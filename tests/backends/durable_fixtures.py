@@ -52,14 +52,15 @@ def queue_name() -> str:
 
 @pytest.fixture
 async def open_durable(durable_url: str, queue_name: str) -> AsyncIterator[OpenDurable]:
-    """``await open_durable(maxsize=0, **options)``: the test's queue, opened once more.
+    """``await open_durable(maxsize=None, **options)``: the test's queue, opened once more.
 
     Every queue it opens is the same shared queue (one name, one store), each with
     connections of its own, as if in another process; all are closed after the test.
+    As with ``open_queue``, ``maxsize=None`` uses the bound stored with the queue.
     """
     opened: list[DurableQueue[Any]] = []
 
-    async def open_(maxsize: int = 0, **options: Any) -> DurableQueue[Any]:
+    async def open_(maxsize: float | None = None, **options: Any) -> DurableQueue[Any]:
         queue = await conveyor.open_queue(durable_url, name=queue_name, maxsize=maxsize, **options)
         assert isinstance(queue, DurableQueue)
         opened.append(queue)

@@ -4,11 +4,14 @@ Run as ``python -m tests.backends.durable_worker ROLE URL NAME [options]``.  Eve
 prints is flushed at once, so a test that SIGKILLs it knows exactly which operations
 returned before the kill:
 
-* ``produce``: puts ``START..START+COUNT-1``, printing ``put N`` after each ``put()``
-  returned (with ``--many K``: ``put_many`` of K at a time, printing ``many FIRST LAST``).
+* ``produce``: puts ``START..START+COUNT-1``, printing ``trying N`` before and ``put N``
+  after each ``put()`` (with ``--many K``: ``put_many`` of K at a time, printing ``many
+  FIRST LAST``); stops with ``shut down`` when a put raises ``QueueShutDown``.
 * ``consume``: gets items, printing ``got N`` for each, then ``task_done()``; stops at
   ``QueueShutDown`` or, with ``--idle S``, after S seconds without an item.
 * ``join``: prints ``joined`` once ``join()`` returned.
+
+Every role first prints ``maxsize N`` (the queue's bound once opened), then ``ready``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,12 @@ async def _produce(q: conveyor.DurableQueue[int], args: argparse.Namespace) -> N
             _say(f"many {batch[0]} {batch[-1]}")
         return
     for i in range(args.start, end):
-        await q.put(i)
+        _say(f"trying {i}")
+        try:
+            await q.put(i)
+        except conveyor.QueueShutDown:
+            _say("shut down")
+            return
         _say(f"put {i}")
 
 
@@ -59,6 +67,7 @@ async def _main(args: argparse.Namespace) -> None:
     )
     assert isinstance(queue, conveyor.DurableQueue)
     try:
+        _say(f"maxsize {queue.maxsize}")
         _say("ready")
         if args.role == "produce":
             await _produce(queue, args)
@@ -79,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--count", type=int, default=0)
     parser.add_argument("--many", type=int, default=0)
-    parser.add_argument("--maxsize", type=int, default=0)
+    parser.add_argument("--maxsize", type=int, default=None)
     parser.add_argument("--lease", type=float, default=30.0)
     parser.add_argument("--idle", type=float, default=None)
     parser.add_argument("--work", type=float, default=0.0)

@@ -225,6 +225,8 @@ register(
                 "the items live in Redis: repr() shows the last known size and counts, "
                 "not the items"
             ),
+            "none_maxsize_refused": "the bound is stored with the queue: open_queue(maxsize=None),"
+            " the default, uses the stored one",
             "exact_sync_view": (
                 "qsize()/empty()/full() and the _nowait methods cannot do network I/O; they "
                 "use the last known shared state"

@@ -28,6 +28,8 @@ register(
             "objects are refused); pickle is opt-in",
             "asyncio_repr": "the items live in the file: repr() shows the last known size "
             "and counts, not the items",
+            "none_maxsize_refused": "the bound is stored with the queue: open_queue(maxsize=None),"
+            " the default, uses the stored one",
             "exact_sync_view": "the shared state lives in the file: qsize()/empty()/full() and "
             "put_nowait()/get_nowait() use the last known state (exact in one process after "
             "each awaited operation); await aqsize() reads it",

@@ -223,7 +223,7 @@ async def test_the_store_retracts_all_or_none_and_only_undelivered_items(
     durable_url: str, open_durable: OpenDurable
 ) -> None:
     store = (await open_durable())._store
-    stored, ids = await store.put_returning_ids([b'"a"', b'"b"'], 0)
+    stored, ids = await store.put_returning_ids([b'"a"', b'"b"'])
     assert stored
     assert ids is not None
     assert len(ids) == 2
@@ -244,7 +244,7 @@ async def test_the_store_retracts_all_or_none_and_only_undelivered_items(
 
 async def test_an_item_once_claimed_is_never_retracted(open_durable: OpenDurable) -> None:
     store = (await open_durable())._store
-    stored, ids = await store.put_returning_ids([b'"a"'], 0)
+    stored, ids = await store.put_returning_ids([b'"a"'])
     assert stored
     assert ids is not None
     (delivery,) = await store.claim(1, 30.0, None)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import subprocess
+import sys
 from collections.abc import Callable
 
 import conveyor
-from tests.backends._processes import Worker
+from tests.backends._processes import ROOT, Worker
 from tests.backends.durable_fixtures import durable_url, queue_name
 
 __all__ = ["durable_url", "queue_name"]
@@ -165,3 +167,69 @@ async def test_blocked_putter_in_one_process_waits_for_a_get_in_another(
         assert await q.get(timeout=30) == 1
         q.task_done()
         await asyncio.to_thread(producer.finish)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m conveyor ARGS`` in a process of its own, as an operator would."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")]))
+    return subprocess.run(
+        [sys.executable, "-m", "conveyor", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
+        check=False,
+    )
+
+
+async def test_the_bound_and_the_shutdown_belong_to_the_queue_across_processes(
+    durable_url: str, queue_name: str
+) -> None:
+    # One process opens with maxsize=10 and fills the queue.
+    filler = Worker("produce", durable_url, queue_name, "--maxsize", "10", "--count", "10")
+    await asyncio.to_thread(filler.finish)
+    assert filler.values("put") == list(range(10))
+    # Another opens without maxsize: it uses the stored bound, and its put blocks.
+    late = Worker("produce", durable_url, queue_name, "--start", "10", "--count", "1")
+    await asyncio.to_thread(late.wait_for, lambda lines: "trying 10" in lines)
+    assert "maxsize 10" in late.lines
+    async with conveyor.open_queue(durable_url, name=queue_name) as q:
+        assert isinstance(q, conveyor.DurableQueue)
+        # Nothing to synchronise on for "still blocked": give the put time to try.
+        await asyncio.sleep(0.3)
+        assert "put 10" not in late.lines
+        assert await q.aqsize() == 10
+        # A third process changes the bound: the blocked put goes through.
+        done = await asyncio.to_thread(_cli, "maxsize", durable_url, queue_name, "11")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().endswith("maxsize 11 (was 10)")
+        await asyncio.to_thread(late.finish)
+        assert late.values("put") == [10]
+        assert await q.aqsize() == 11
+        assert q.maxsize == 11
+
+    # Shut down by one process: a fleet of consumers drains the queue and stops.
+    done = await asyncio.to_thread(_cli, "shutdown", durable_url, queue_name)
+    assert done.returncode == 0, done.stderr
+    assert "shut down for every process" in done.stdout
+    consumer = Worker("consume", durable_url, queue_name)
+    await asyncio.to_thread(consumer.finish)
+    assert consumer.values("got") == list(range(11))
+    # A rerun of a producer is refused at once: the shutdown is stored.
+    rerun = Worker("produce", durable_url, queue_name, "--start", "11", "--count", "1")
+    await asyncio.to_thread(rerun.finish)
+    assert "shut down" in rerun.lines
+    assert rerun.values("put") == []
+    # Resumed from the command line, the same rerun works.
+    done = await asyncio.to_thread(_cli, "resume", durable_url, queue_name)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("resumed (it was shut down)")
+    rerun = Worker("produce", durable_url, queue_name, "--start", "11", "--count", "1")
+    await asyncio.to_thread(rerun.finish)
+    assert rerun.values("put") == [11]
+    async with conveyor.open_queue(durable_url, name=queue_name) as q:
+        assert isinstance(q, conveyor.DurableQueue)
+        assert await q.get(timeout=10) == 11
+        q.task_done()
+        await q.join(timeout=30)

@@ -343,7 +343,14 @@ async def test_join_and_maxsize_hold_across_network_namespaces(
     namespaces = {peer.label.split()[0]: peer.said("ready")[0] for peer in peers}
     assert len(set(namespaces.values())) == len(CLIENTS), namespaces  # three network stacks
     assert namespaces["produce"] != os.readlink("/proc/self/ns/net")
-    assert after == {"ready": 0, "delayed": 0, "leased": 0, "dead": 0, "is_shutdown": False}
+    assert after == {
+        "ready": 0,
+        "delayed": 0,
+        "leased": 0,
+        "dead": 0,
+        "is_shutdown": False,
+        "maxsize": MAXSIZE,
+    }
     results = [json.loads(c.said("result")[0]) for c in consumers]
     assert all(r["peak"] <= MAXSIZE for r in results), results
     everything = sorted(item for r in results for item in r["got"])

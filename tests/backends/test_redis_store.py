@@ -54,8 +54,8 @@ async def until(condition: Callable[[], Awaitable[bool]], limit: float = 10.0) -
 
 
 async def test_put_claim_ack_fifo(store: Store) -> None:
-    assert await store.put([b"a", b"b"], 0)
-    assert await store.put([b"c"], 0)
+    assert await store.put([b"a", b"b"])
+    assert await store.put([b"c"])
     got = await store.claim(2, 30.0, None)
     assert [d.payload for d in got] == [b"a", b"b"]
     assert all(d.attempts == 1 for d in got)
@@ -73,20 +73,22 @@ async def test_put_claim_ack_fifo(store: Store) -> None:
 
 
 async def test_put_is_all_or_nothing_within_maxsize(store: Store) -> None:
-    assert not await store.put([b"1", b"2", b"3"], 2)
+    await store.set_maxsize(2)
+    assert not await store.put([b"1", b"2", b"3"])
     assert (await store.counts()).ready == 0
-    assert await store.put([b"1", b"2"], 2)
-    assert not await store.put([b"3"], 2)
+    assert await store.put([b"1", b"2"])
+    assert not await store.put([b"3"])
     (first,) = await store.claim(1, 30.0, None)
-    assert await store.put([b"3"], 2)  # leased items do not count against maxsize
+    assert await store.put([b"3"])  # leased items do not count against maxsize
     assert (await store.counts()).ready == 2
     assert first.payload == b"1"
 
 
 async def test_float_maxsize_admits_as_asyncio_does(store: Store) -> None:
-    assert await store.put([b"1", b"2"], 2.5)
-    assert await store.put([b"3"], 2.5)
-    assert not await store.put([b"4"], 2.5)
+    await store.set_maxsize(2.5)
+    assert await store.put([b"1", b"2"])
+    assert await store.put([b"3"])
+    assert not await store.put([b"4"])
 
 
 async def claim_soon(store: Store, lease_timeout: float = 30.0) -> list[Delivery]:
@@ -99,7 +101,7 @@ async def claim_soon(store: Store, lease_timeout: float = 30.0) -> list[Delivery
 
 
 async def test_expired_lease_is_redelivered_and_old_receipt_is_stale(store: Store) -> None:
-    await store.put([b"x"], 0)
+    await store.put([b"x"])
     (first,) = await store.claim(1, 0.05, None)
     (second,) = await claim_soon(store)
     assert second.item_id == first.item_id
@@ -113,7 +115,7 @@ async def test_expired_lease_is_redelivered_and_old_receipt_is_stale(store: Stor
 
 
 async def test_ack_after_deadline_is_refused(store: Store) -> None:
-    await store.put([b"x"], 0)
+    await store.put([b"x"])
     (got,) = await store.claim(1, 0.05, None)
     await asyncio.sleep(0.1)  # the lease must lapse: waiting out a deadline is the point
     assert await store.ack([got.receipt]) == [False]
@@ -122,7 +124,7 @@ async def test_ack_after_deadline_is_refused(store: Store) -> None:
 
 
 async def test_too_many_attempts_go_dead(store: Store) -> None:
-    await store.put([b"x"], 0)
+    await store.put([b"x"])
     (got,) = await store.claim(1, 0.01, 1)
     await asyncio.sleep(0.05)  # past the lease deadline
     assert await store.claim(1, 30.0, 1) == []
@@ -135,7 +137,7 @@ async def test_too_many_attempts_go_dead(store: Store) -> None:
 
 
 async def test_retry_with_delay(store: Store) -> None:
-    await store.put([b"x", b"y"], 0)
+    await store.put([b"x", b"y"])
     (x,) = await store.claim(1, 30.0, None)
     assert await store.retry(x.receipt, 0.2)
     counts = await store.counts()
@@ -149,14 +151,14 @@ async def test_retry_with_delay(store: Store) -> None:
 
 
 async def test_retry_without_delay_keeps_fifo_position(store: Store) -> None:
-    await store.put([b"1", b"2", b"3"], 0)
+    await store.put([b"1", b"2", b"3"])
     (one,) = await store.claim(1, 30.0, None)
     assert await store.retry(one.receipt, 0)
     assert [d.payload for d in await store.claim(3, 30.0, None)] == [b"1", b"2", b"3"]
 
 
 async def test_fail_dead_letters_and_requeue(store: Store) -> None:
-    await store.put([b"a", b"b", b"c"], 0)
+    await store.put([b"a", b"b", b"c"])
     got = await store.claim(3, 30.0, None)
     for delivery in got:
         assert await store.fail(delivery.receipt, f"boom {delivery.payload!r}")
@@ -175,7 +177,7 @@ async def test_fail_dead_letters_and_requeue(store: Store) -> None:
 
 
 async def test_extend(store: Store) -> None:
-    await store.put([b"x"], 0)
+    await store.put([b"x"])
     (got,) = await store.claim(1, 0.5, None)
     deadline = await store.extend(got.receipt, 60)
     assert deadline is not None
@@ -186,20 +188,20 @@ async def test_extend(store: Store) -> None:
 
 
 async def test_shutdown_drains_then_refuses(store: Store, open_named: OpenStore) -> None:
-    await store.put([b"1", b"2"], 0)
+    await store.put([b"1", b"2"])
     assert await store.shutdown(immediate=False) == 0
     other = await open_named(name=None)
     assert not (await other.counts()).is_shutdown  # another name is another queue
     assert (await store.counts()).is_shutdown
     with pytest.raises(QueueShutDown):
-        await store.put([b"3"], 0)
+        await store.put([b"3"])
     assert len(await store.claim(5, 30.0, None)) == 2
     with pytest.raises(QueueShutDown):
         await store.claim(1, 30.0, None)
 
 
 async def test_shutdown_immediate_deletes_waiting_items(store: Store) -> None:
-    await store.put([b"1", b"2", b"3"], 0)
+    await store.put([b"1", b"2", b"3"])
     (leased,) = await store.claim(1, 30.0, None)
     assert await store.shutdown(immediate=True) == 2
     counts = await store.counts()
@@ -213,11 +215,11 @@ async def test_shutdown_is_shared(open_named: OpenStore) -> None:
     await one.shutdown(immediate=False)
     assert (await two.counts()).is_shutdown
     with pytest.raises(QueueShutDown):
-        await two.put([b"x"], 0)
+        await two.put([b"x"])
 
 
 async def test_concurrent_calls_coalesce_in_order(store: Store) -> None:
-    results = await asyncio.gather(*(store.put([str(i).encode()], 0) for i in range(200)))
+    results = await asyncio.gather(*(store.put([str(i).encode()]) for i in range(200)))
     assert all(results)
     claims = await asyncio.gather(*(store.claim(3, 30.0, None) for _ in range(80)))
     payloads = [d.payload for batch in claims for d in batch]
@@ -228,13 +230,15 @@ async def test_concurrent_calls_coalesce_in_order(store: Store) -> None:
 
 
 async def test_concurrent_puts_respect_maxsize_in_order(store: Store) -> None:
-    results = await asyncio.gather(*(store.put([str(i).encode()], 5) for i in range(10)))
+    await store.set_maxsize(5)
+    results = await asyncio.gather(*(store.put([str(i).encode()]) for i in range(10)))
     assert results == [True] * 5 + [False] * 5
 
 
 async def test_put_returning_ids_names_the_items_of_each_put(store: Store) -> None:
+    await store.set_maxsize(4)
     puts = ([b"a"], [b"b", b"c"], [b"x"] * 5, [b"d"], [b"e", b"f"])
-    results = await asyncio.gather(*(store.put_returning_ids(p, 4) for p in puts))
+    results = await asyncio.gather(*(store.put_returning_ids(p) for p in puts))
     # Five never fit in four and block nobody; "e", "f" find no room.
     assert [stored for stored, _ in results] == [True, True, False, True, False]
     assert [ids for stored, ids in results if not stored] == [None, None]
@@ -249,7 +253,7 @@ async def test_put_returning_ids_names_the_items_of_each_put(store: Store) -> No
 
 
 async def test_cancelled_claim_gives_its_items_back(store: Store) -> None:
-    await store.put([b"x"], 0)
+    await store.put([b"x"])
     task = asyncio.ensure_future(store.claim(1, 30.0, None))
     await asyncio.sleep(0)  # the claim's round trip is now under way
     task.cancel()
@@ -274,7 +278,7 @@ async def test_wait_changed_wakes_on_another_client(open_named: OpenStore) -> No
 
     async def put_later() -> None:
         await asyncio.sleep(0.05)
-        await putter.put([b"x"], 0)
+        await putter.put([b"x"])
 
     producer = asyncio.ensure_future(put_later())
     started = time.monotonic()
@@ -301,7 +305,7 @@ async def test_acknowledged_items_leave_no_keys(
 ) -> None:
     name = uuid.uuid4().hex
     store = await open_named(name)
-    await store.put([b"x" * 100] * 50, 0)
+    await store.put([b"x" * 100] * 50)
     got = await store.claim(50, 30.0, None)
     await store.ack([d.receipt for d in got])
     client = aioredis.Redis(port=redis_server.port)
@@ -320,7 +324,7 @@ async def test_leases_stay_in_a_skiplist_and_the_pin_is_never_a_lease(
     # _LEASED_PIN); the pin must not show as a lease, a due time or a delivery.
     name = uuid.uuid4().hex
     store = await open_named(name)
-    await store.put([b"%d" % i for i in range(5)], 0)
+    await store.put([b"%d" % i for i in range(5)])
     got = await store.claim(3, 0.2, None)
     client = aioredis.Redis(port=redis_server.port)
     try:
@@ -344,7 +348,7 @@ async def test_batches_of_thousands_keep_every_receipt_apart(store: Store) -> No
     # Scripts work through ids a thousand at a time: flags must stay with their receipts
     # across the chunks, a stale receipt and a repeated one included.
     payloads = [b"%d" % i for i in range(2500)]
-    assert await store.put(payloads, 0)
+    assert await store.put(payloads)
     got = await store.claim(2500, 30.0, None)
     assert [d.payload for d in got] == payloads
     assert [d.attempts for d in got] == [1] * 2500
@@ -362,7 +366,7 @@ async def test_batches_of_thousands_keep_every_receipt_apart(store: Store) -> No
 
 async def test_binary_payloads_round_trip(store: Store) -> None:
     payload = bytes(range(256)) * 4
-    await store.put([payload, b""], 0)
+    await store.put([payload, b""])
     got = await store.claim(2, 30.0, None)
     assert [d.payload for d in got] == [payload, b""]
 
@@ -374,7 +378,7 @@ async def test_backend_name(store: Store) -> None:
 async def test_a_put_behind_delayed_items_wakes_waiting_getters(open_named: OpenStore) -> None:
     name = uuid.uuid4().hex
     waiter, putter = await open_named(name), await open_named(name)
-    await putter.put([b"later"], 0)
+    await putter.put([b"later"])
     (got,) = await putter.claim(1, 30.0, None)
     assert await putter.retry(got.receipt, 60)  # delayed: not ready, but in the queue
     assert await waiter.claim(1, 30.0, None) == []
@@ -385,7 +389,7 @@ async def test_a_put_behind_delayed_items_wakes_waiting_getters(open_named: Open
 
     async def put_later() -> None:
         await asyncio.sleep(0.05)
-        await putter.put([b"now"], 0)
+        await putter.put([b"now"])
 
     producer = asyncio.ensure_future(put_later())
     started = time.monotonic()
@@ -396,6 +400,6 @@ async def test_a_put_behind_delayed_items_wakes_waiting_getters(open_named: Open
 
 
 async def test_a_receipt_twice_in_one_ack_counts_once(store: Store) -> None:
-    await store.put([b"x"], 0)
+    await store.put([b"x"])
     (got,) = await store.claim(1, 30.0, None)
     assert await store.ack([got.receipt, got.receipt]) == [True, False]

@@ -12,6 +12,7 @@ import pytest
 
 import conveyor
 from conveyor import BackendError, IncompatibleStoreError, InvalidURLError
+from conveyor.backends.sqlite import SCHEMA_VERSION
 
 
 def _url(path: Path) -> str:
@@ -24,7 +25,7 @@ async def test_file_and_schema_are_created_on_first_use(tmp_path: Path) -> None:
         await q.put(1)
     with sqlite3.connect(path) as conn:
         meta = dict(conn.execute("SELECT key, value FROM meta"))
-    assert meta == {"application": "conveyor", "schema_version": "1"}
+    assert meta == {"application": "conveyor", "schema_version": str(SCHEMA_VERSION)}
 
 
 async def test_many_named_queues_share_one_file(tmp_path: Path) -> None:

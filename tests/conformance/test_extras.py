@@ -458,10 +458,16 @@ async def test_statistics_reports_shutdown(make_queue: MakeQueue) -> None:
 # -- bad input ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("maxsize", ["3", None, [1], 1j])
+@pytest.mark.parametrize("maxsize", ["3", [1], 1j])
 async def test_non_numeric_maxsize_raises_type_error(make_queue: MakeQueue, maxsize: Any) -> None:
     with pytest.raises(TypeError, match="maxsize"):
         await make_queue(maxsize=maxsize)
+
+
+@pytest.mark.needs("none_maxsize_refused")
+async def test_none_maxsize_raises_type_error(make_queue: MakeQueue) -> None:
+    with pytest.raises(TypeError, match="maxsize"):
+        await make_queue(maxsize=None)
 
 
 BAD_TIMEOUTS = [

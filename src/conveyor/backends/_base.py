@@ -79,7 +79,9 @@ class StoreCounts:
         delayed: Items waiting for a retry delay to pass.
         leased: Items claimed and not yet acknowledged.
         dead: Items in the dead-letter list.
-        is_shutdown: Whether any process shut the queue down.
+        is_shutdown: Whether any process shut the queue down (and none resumed it since).
+        maxsize: The queue's stored bound (``<= 0`` or infinite: unbounded); ``0`` when
+            none is stored.
     """
 
     ready: int
@@ -87,6 +89,7 @@ class StoreCounts:
     leased: int
     dead: int
     is_shutdown: bool
+    maxsize: float = 0
 
     @property
     def unfinished(self) -> int:
@@ -103,12 +106,15 @@ class Store(abc.ABC):
         """The backend's name, e.g. ``"sqlite"``, as shown by ``statistics()``."""
 
     @abc.abstractmethod
-    async def put(self, payloads: Sequence[bytes], maxsize: float) -> bool:
+    async def put(self, payloads: Sequence[bytes]) -> bool:
         """Append *payloads* as ready items, all or none, if the queue has room for all.
+
+        Room is judged against the bound stored with the queue (see :meth:`bind_maxsize`),
+        read in the same atomic step as the put: never a value cached by the caller, so
+        that a bound changed by another process holds at once.
 
         Args:
             payloads: Serialized items, in order; never empty.
-            maxsize: Bound on ready + delayed items; ``<= 0`` means unbounded.
 
         Returns:
             ``True`` if every payload was stored; ``False`` if there was no room and
@@ -120,9 +126,7 @@ class Store(abc.ABC):
                 put may have been stored (it reached a server that then stopped answering).
         """
 
-    async def put_returning_ids(
-        self, payloads: Sequence[bytes], maxsize: float
-    ) -> tuple[bool, list[str] | None]:
+    async def put_returning_ids(self, payloads: Sequence[bytes]) -> tuple[bool, list[str] | None]:
         """Append *payloads* as :meth:`put` does, and name the items it stored.
 
         The shared layer needs the ids to :meth:`retract` the items of a cancelled put.
@@ -131,7 +135,6 @@ class Store(abc.ABC):
 
         Args:
             payloads: Serialized items, in order; never empty.
-            maxsize: Bound on ready + delayed items; ``<= 0`` means unbounded.
 
         Returns:
             What :meth:`put` returns, and the stored items' ids in the order of
@@ -141,7 +144,7 @@ class Store(abc.ABC):
             QueueShutDown: The queue is shut down; nothing was stored.
             BackendError: As for :meth:`put`.
         """
-        return await self.put(payloads, maxsize), None
+        return await self.put(payloads), None
 
     async def retract(self, item_ids: Sequence[str]) -> list[bool]:
         """Delete items just put, if they are still ready and were never delivered.
@@ -268,6 +271,50 @@ class Store(abc.ABC):
 
         Returns:
             How many items were deleted.
+        """
+
+    @abc.abstractmethod
+    async def resume(self) -> None:
+        """Clear the queue's shutdown mark for every process: puts are taken again.
+
+        Processes blocked on this queue are told of the change (as by any change).
+
+        Raises:
+            BackendError: The store failed; the mark is unchanged.
+        """
+
+    @abc.abstractmethod
+    async def bind_maxsize(self, maxsize: float | None) -> float | None:
+        """Record *maxsize* as the queue's bound unless one is stored; return the stored one.
+
+        The check and the write are one atomic step, so that of two processes opening a
+        new queue with different bounds, exactly one records its own and the other is
+        told the first one's.
+
+        Args:
+            maxsize: The bound an opener asks for (``<= 0`` or infinite: unbounded, and
+                recorded too); ``None`` records nothing and only reads.
+
+        Returns:
+            The bound stored after the call, as it was given, or ``None`` when the
+            queue has none stored (it is unbounded until one is).
+
+        Raises:
+            BackendError: The store failed.
+        """
+
+    @abc.abstractmethod
+    async def set_maxsize(self, maxsize: float) -> None:
+        """Store *maxsize* as the queue's bound, replacing any, for every process.
+
+        Processes blocked on a full queue are told of the change.  Items already
+        beyond a lowered bound stay; puts wait until the queue is below it.
+
+        Args:
+            maxsize: The new bound; ``<= 0`` or infinite for unbounded.
+
+        Raises:
+            BackendError: The store failed; the bound is unchanged.
         """
 
     @abc.abstractmethod

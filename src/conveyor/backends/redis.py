@@ -7,7 +7,10 @@ would keep all of a queue's keys in one slot of a Redis Cluster::
 
     {prefix}:{name}:meta      hash: "format" (layout version), "seq" (last item id),
                               "dseq" (last delivery number), "deadseq" (dead-letter order),
-                              "shutdown" ("1" once any process shut the queue down)
+                              "shutdown" ("1" once any process shut the queue down, until
+                              one resumes it), "maxsize" (the queue's bound, as a number,
+                              "0" unbounded; absent until an opener or set_maxsize stores
+                              one, so queues of earlier versions need no migration)
     {prefix}:{name}:items     hash: item id -> payload, for every item not yet acknowledged
     {prefix}:{name}:attempts  hash: item id -> deliveries so far; absent until the item is
                               first claimed, and "0" (not absent) after a claim given back or
@@ -158,9 +161,10 @@ local function to_dead(dead, deadinfo, id, reason)
 end
 """
 
-# KEYS: meta ops items ready delayed.  ARGV[5] maxsize (0: none); ARGV[6] the number of
-# groups, then each group's size, then every payload; or, when every group holds one item
-# (each put() is one), minus the number of groups and then the payloads alone.
+# KEYS: meta ops items ready delayed.  ARGV[5] the number of groups, then each group's
+# size, then every payload; or, when every group holds one item (each put() is one), minus
+# the number of groups and then the payloads alone.  The bound is the one stored in meta,
+# read here, so that a bound changed by any process holds for the very next put.
 # Reply, one string as the hot path parses it fastest: "<id of the first item stored (0:
 # none)> <a flag a group: 1 stored, 0 no room> <1 if published, else 0>"; the stored
 # groups' items have consecutive ids, in order.  "shutdown" when shut down.
@@ -170,14 +174,16 @@ _PUT = (
     _PRELUDE
     + """
 if redis.call('HGET', meta, 'shutdown') == '1' then return record('shutdown') end
-local maxsize = tonumber(ARGV[5])
-local groups = tonumber(ARGV[6])
+-- As in asyncio, a queue is full once it holds maxsize items: 2.5 admits a third.
+local maxsize = tonumber(redis.call('HGET', meta, 'maxsize') or '0') or 0
+if maxsize <= 0 or maxsize == math.huge then maxsize = 0 else maxsize = math.ceil(maxsize) end
+local groups = tonumber(ARGV[5])
 local sizes = nil
-local pos = 7
+local pos = 6
 if groups >= 0 then
   sizes = {}
-  for g = 1, groups do sizes[g] = tonumber(ARGV[6 + g]) end
-  pos = 7 + groups
+  for g = 1, groups do sizes[g] = tonumber(ARGV[5 + g]) end
+  pos = 6 + groups
 else
   groups = -groups
 end
@@ -471,6 +477,34 @@ return finish({deleted})
 """
 )
 
+# KEYS: meta ops.  Reply: {1}.  Wakes every waiter: blocked puts may go on.
+_RESUME = (
+    _PRELUDE
+    + """
+redis.call('HDEL', meta, 'shutdown')
+changed = true
+return finish({1})
+"""
+)
+
+# KEYS: meta ops.  ARGV[5] the new bound ("0": unbounded).  Reply: {1}.  Wakes every
+# waiter: puts blocked on the old bound re-check against the new one.
+_SET_MAXSIZE = (
+    _PRELUDE
+    + """
+redis.call('HSET', meta, 'maxsize', ARGV[5])
+changed = true
+return finish({1})
+"""
+)
+
+# KEYS: meta.  ARGV[1] a bound to store if none is ("" to only read).  Reply: the stored
+# bound, "" for none.  Set-if-absent, so that of two openers of a new queue one wins.
+_BIND_MAXSIZE = """
+if ARGV[1] ~= '' then redis.call('HSETNX', KEYS[1], 'maxsize', ARGV[1]) end
+return redis.call('HGET', KEYS[1], 'maxsize') or ''
+"""
+
 # KEYS: meta ops ready dead deadinfo attempts.  ARGV[5] "*" for all, else ids from ARGV[6].
 _REQUEUE = (
     _PRELUDE
@@ -531,7 +565,8 @@ return finish(res)
 )
 
 # Read-only.  KEYS: meta ready delayed leased dead.
-# Reply: {ready, delayed already due, delayed, leased, dead, shut down (0/1)}.
+# Reply: {ready, delayed already due, delayed, leased, dead, shut down (0/1), maxsize ("":
+# none stored)}.
 _COUNTS = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -542,6 +577,7 @@ return {
   redis.call('ZCOUNT', KEYS[4], '-inf', '(inf'),
   redis.call('ZCARD', KEYS[5]),
   redis.call('HGET', KEYS[1], 'shutdown') == '1' and 1 or 0,
+  redis.call('HGET', KEYS[1], 'maxsize') or '',
 }
 """
 
@@ -742,6 +778,9 @@ class RedisStore(Store):
         self._fail_script = register(_FAIL)
         self._extend_script = register(_EXTEND)
         self._shutdown_script = register(_SHUTDOWN)
+        self._resume_script = register(_RESUME)
+        self._set_maxsize_script = register(_SET_MAXSIZE)
+        self._bind_maxsize_script = register(_BIND_MAXSIZE)
         self._requeue_script = register(_REQUEUE)
         self._release_script = register(_RELEASE)
         self._counts_script = register(_COUNTS)
@@ -749,14 +788,14 @@ class RedisStore(Store):
         self._format_script = register(_CHECK_FORMAT)
         self._retract_script = register(_RETRACT)
         # The parts of a put's EVALSHA that never change, encoded once: before the batch
-        # token, and between it and the bound (see _put_groups).
+        # token, and after it (see _put_groups).
         self._put_keys = [self._meta, self._ops, self._items, self._ready, self._delayed]
         self._put_before = _pack_args(["EVALSHA", self._put_script.sha, 5, *self._put_keys, "put"])
         self._put_after = _pack_args([self._ops_ttl, self._channel])
         # A put's result: the id of its first item (stored), 0 (no room) or None (shut down).
         # The durable layer's writer is the only caller of put(), one batch at a time, and
         # is never cancelled mid-commit: its round trips run in it, with no runner task.
-        self._puts: _Coalescer[tuple[Sequence[bytes], float], int | None] = _Coalescer(
+        self._puts: _Coalescer[Sequence[bytes], int | None] = _Coalescer(
             self._flush_puts, inline=True
         )
         self._retracts: _Coalescer[list[str], bool] = _Coalescer(self._flush_retracts)
@@ -984,7 +1023,7 @@ class RedisStore(Store):
 
     # -- put ---------------------------------------------------------------------------
 
-    async def put(self, payloads: Sequence[bytes], maxsize: float) -> bool:
+    async def put(self, payloads: Sequence[bytes]) -> bool:
         """Append *payloads* as ready items, all or none, if the queue has room for all.
 
         Concurrent calls share one round trip.  A call whose caller is cancelled before
@@ -994,9 +1033,10 @@ class RedisStore(Store):
         mid-commit).  Calls that queued behind it go together in a round trip of their
         own, which stores them even if their callers are cancelled meanwhile.
 
+        Room is judged against the queue's stored bound, read by the put's script.
+
         Args:
             payloads: Serialized items, in order; never empty.
-            maxsize: Bound on ready + delayed items; ``<= 0`` means unbounded.
 
         Returns:
             ``True`` if every payload was stored; ``False`` if there was no room.
@@ -1007,21 +1047,18 @@ class RedisStore(Store):
                 that the put may have been stored (it was sent and no reply came).
         """
         self._touch()
-        first = await self._puts.submit((payloads, maxsize))
+        first = await self._puts.submit(payloads)
         if first is None:
             raise QueueShutDown
         return first > 0
 
-    async def put_returning_ids(
-        self, payloads: Sequence[bytes], maxsize: float
-    ) -> tuple[bool, list[str] | None]:
+    async def put_returning_ids(self, payloads: Sequence[bytes]) -> tuple[bool, list[str] | None]:
         """Append *payloads* as :meth:`put` does, and name the items it stored.
 
         Ids come from a counter that only grows, so a name never means another item.
 
         Args:
             payloads: Serialized items, in order; never empty.
-            maxsize: Bound on ready + delayed items; ``<= 0`` means unbounded.
 
         Returns:
             Whether the items were stored, and their ids in the order of *payloads*
@@ -1032,7 +1069,7 @@ class RedisStore(Store):
             BackendError: As for :meth:`put`.
         """
         self._touch()
-        first = await self._puts.submit((payloads, maxsize))
+        first = await self._puts.submit(payloads)
         if first is None:
             raise QueueShutDown
         if first <= 0:
@@ -1072,29 +1109,11 @@ class RedisStore(Store):
         )
         return [bool(flag) for flag in reply]
 
-    async def _flush_puts(self, batch: list[tuple[Sequence[bytes], float]]) -> list[int | None]:
-        # Calls with different bounds (rare: one queue object has one maxsize) each get a
-        # round trip of their own, in order.
-        results: list[int | None] = []
-        start = 0
-        while start < len(batch):
-            bound = batch[start][1]
-            end = start
-            while end < len(batch) and batch[end][1] == bound:
-                end += 1
-            results += await self._put_groups([p for p, _ in batch[start:end]], bound)
-            start = end
-        return results
-
-    async def _put_groups(self, groups: list[Sequence[bytes]], maxsize: float) -> list[int | None]:
-        # As in asyncio, a queue is full once it holds maxsize items: 2.5 admits a third.
-        bound = 0 if maxsize <= 0 or math.isinf(maxsize) else math.ceil(maxsize)
-        # Encoded here rather than by _pack, as the hot path: only the token, the bound,
-        # the shape and the payloads vary.
+    async def _flush_puts(self, groups: list[Sequence[bytes]]) -> list[int | None]:
+        # Encoded here rather than by _pack, as the hot path: only the token, the shape
+        # and the payloads vary.
         token = self._token().encode()
-        limit = str(bound).encode()
         parts = [b"", self._put_before, b"$%d\r\n%b\r\n" % (len(token), token), self._put_after]
-        parts.append(b"$%d\r\n%b\r\n" % (len(limit), limit))
         count = sum(len(group) for group in groups)
         if count == len(groups):  # every group holds one item: no sizes
             shape = [-len(groups)]
@@ -1102,8 +1121,8 @@ class RedisStore(Store):
             shape = [len(groups), *(len(group) for group in groups)]
         parts.append(_pack_args(shape))
         parts += [b"$%d\r\n%b\r\n" % (len(p), p) for group in groups for p in group]
-        # EVALSHA, sha, 5, five keys, field, token, ttl, channel, bound: 13 arguments.
-        parts[0] = b"*%d\r\n" % (13 + len(shape) + count)
+        # EVALSHA, sha, 5, five keys, field, token, ttl, channel: 12 arguments.
+        parts[0] = b"*%d\r\n" % (12 + len(shape) + count)
         command = b"".join(parts)
         keys = self._put_keys
         args: list[Any] = []  # in command already; _eval packs them only when it is empty
@@ -1380,13 +1399,14 @@ class RedisStore(Store):
     async def _flush_counts(self, batch: list[None]) -> list[StoreCounts]:
         keys = [self._meta, self._ready, self._delayed, self._leased, self._dead]
         reply = await self._call(lambda: self._eval(self._counts_script, keys, []))
-        ready, due, delayed, leased, dead, shut = (int(x) for x in reply)
+        ready, due, delayed, leased, dead, shut = (int(x) for x in reply[:6])
         counts = StoreCounts(
             ready=ready + due,
             delayed=delayed - due,
             leased=leased,
             dead=dead,
             is_shutdown=bool(shut),
+            maxsize=_bound(reply[6]) or 0,
         )
         return [counts] * len(batch)
 
@@ -1409,6 +1429,54 @@ class RedisStore(Store):
             "the shutdown may or may not have been recorded",
         )
         return int(reply[0])
+
+    async def resume(self) -> None:
+        """Clear the queue's shutdown mark for every process, and wake their waiters.
+
+        Raises:
+            BackendError: The store failed; the mark is unchanged, unless the message
+                says that the resume may have been recorded.
+        """
+        keys = [self._meta, self._ops]
+        args = self._head("", "")
+        await self._call(
+            lambda: self._change(self._resume_script, keys, args),
+            "the resume may or may not have been recorded",
+        )
+
+    async def bind_maxsize(self, maxsize: float | None) -> float | None:
+        """Record *maxsize* as the queue's bound unless one is stored; return the stored one.
+
+        Args:
+            maxsize: The bound an opener asks for (``<= 0``: unbounded); ``None`` only reads.
+
+        Returns:
+            The stored bound after the call, or ``None`` when none is stored.
+
+        Raises:
+            BackendError: The store failed.
+        """
+        # Set-if-absent is idempotent: a resend after a lost reply is harmless.
+        arg = "" if maxsize is None else repr(maxsize)
+        reply = await self._call(lambda: self._eval(self._bind_maxsize_script, [self._meta], [arg]))
+        return _bound(reply)
+
+    async def set_maxsize(self, maxsize: float) -> None:
+        """Store *maxsize* as the queue's bound, replacing any, and wake every waiter.
+
+        Args:
+            maxsize: The new bound; ``<= 0`` (or infinite) for unbounded.
+
+        Raises:
+            BackendError: The store failed; the bound is unchanged, unless the message
+                says that it may have been stored.
+        """
+        keys = [self._meta, self._ops]
+        args: list[Any] = [*self._head("", ""), repr(maxsize)]
+        await self._call(
+            lambda: self._change(self._set_maxsize_script, keys, args),
+            "the new maxsize may or may not have been stored",
+        )
 
     async def dead_letters(self, limit: int) -> list[DeadLetter]:
         """Return up to *limit* dead items, oldest first.
@@ -1569,6 +1637,14 @@ def _certificate_error(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _bound(stored: bytes | str | None) -> float | None:
+    """Read a stored bound: ``None`` when none is stored, an ``int`` when it is whole."""
+    if not stored:
+        return None
+    value = float(stored)
+    return int(value) if value.is_integer() else value
 
 
 def _split_receipt(receipt: str) -> list[str]:

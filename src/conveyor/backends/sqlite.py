@@ -23,12 +23,15 @@ worker thread checks ``PRAGMA data_version`` (which changes when another connect
 commits) every 20 ms; with nobody waiting it sleeps.  Changes made through stores of this
 process wake their waiters at once.
 
-Schema (version 1): ``meta`` (key/value: ``application = conveyor``, ``schema_version``),
-``queues`` (one row per queue name, with its shutdown flag) and ``items`` (one row per item;
+Schema (version 2): ``meta`` (key/value: ``application = conveyor``, ``schema_version``),
+``queues`` (one row per queue name, with its shutdown flag and its stored ``maxsize``: NULL
+until an opener or ``set_maxsize`` records one, <= 0: none) and ``items`` (one row per item;
 ``state`` 0 = ready from ``available_at`` on, 1 = leased until ``lease_deadline`` under
 ``lease_token``, 2 = dead; a ready item never claimed may keep there the token of the put
 that stored it, for :meth:`SQLiteStore.retract`).  A file that is not a conveyor database,
 or whose schema is newer, raises :class:`~conveyor.IncompatibleStoreError` and is left untouched.
+A file of an older schema is migrated when opened, in one transaction (version 1 to 2 adds
+``queues.maxsize``, NULL for the queues it holds: no bound stored yet).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import collections
 import contextlib
 import functools
 import itertools
+import math
 import os
 import queue
 import secrets
@@ -62,7 +66,7 @@ __all__ = ["SCHEMA_VERSION", "SQLiteStore", "open_store"]
 
 R = TypeVar("R")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION = "conveyor"
 _WATCH_INTERVAL = 0.02
 _LOCK_RETRIES = 8
@@ -81,6 +85,12 @@ _SCHEMA = (
     "CREATE INDEX items_by_state ON items (queue, state, id)",
     "CREATE INDEX items_by_lease ON items (queue, lease_deadline) WHERE state = 1",
 )
+
+# The statements that take a file from the version before each key to that version.  A new
+# file is created at version 1 and migrated, so that every file goes the same way.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: ("ALTER TABLE queues ADD COLUMN maxsize REAL",),
+}
 
 _INSERT_CHUNK = 256
 _HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35)
@@ -466,18 +476,43 @@ class SQLiteStore(Store):
             # Another process may have created it since the check above.
             existing = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
             if existing:
-                self._check_meta(conn, existing)
+                version = self._read_version(conn, existing)
+                if version < SCHEMA_VERSION:
+                    self._migrate(conn, version)
                 return
             for statement in _SCHEMA:
                 conn.execute(statement)
             conn.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
-                [("application", APPLICATION), ("schema_version", str(SCHEMA_VERSION))],
+                [("application", APPLICATION), ("schema_version", "1")],
             )
+            self._migrate(conn, 1)
 
         self._transaction(create)
 
+    def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
+        # In the caller's write transaction: a process killed meanwhile leaves the file
+        # wholly at its old version.
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in _MIGRATIONS[target]:
+                conn.execute(statement)
+        conn.execute(
+            "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+        )
+
     def _check_meta(self, conn: sqlite3.Connection, tables: set[str]) -> None:
+        version = self._read_version(conn, tables)
+        if version < SCHEMA_VERSION:
+
+            def migrate(conn: sqlite3.Connection) -> None:
+                # Another process may have migrated it since the check above.
+                current = self._read_version(conn, tables)
+                if current < SCHEMA_VERSION:
+                    self._migrate(conn, current)
+
+            self._transaction(migrate)
+
+    def _read_version(self, conn: sqlite3.Connection, tables: set[str]) -> int:
         if "meta" not in tables:
             raise IncompatibleStoreError(
                 f"{self._path!r} is an SQLite database of another application (no conveyor "
@@ -498,11 +533,12 @@ class SQLiteStore(Store):
                 f"{self._path!r} was written by a newer conveyor (schema {version}; this one "
                 f"reads up to {SCHEMA_VERSION}): upgrade conveyor; the file was left untouched"
             )
-        if version != SCHEMA_VERSION:
+        if version < 1:
             raise IncompatibleStoreError(
                 f"{self._path!r} has an unknown conveyor schema version "
                 f"{meta.get('schema_version')!r}; it was left untouched"
             )
+        return version
 
     def _queue_id(self, conn: sqlite3.Connection) -> int:
         conn.execute("INSERT OR IGNORE INTO queues (name) VALUES (?)", (self._name,))
@@ -511,12 +547,13 @@ class SQLiteStore(Store):
 
     # -- the Store interface -----------------------------------------------------------
 
-    async def put(self, payloads: Sequence[bytes], maxsize: float) -> bool:
+    async def put(self, payloads: Sequence[bytes]) -> bool:
         """Append *payloads* as ready items, all or none, if the queue has room for all.
+
+        Room is judged against the queue's stored bound, read in the put's transaction.
 
         Args:
             payloads: Serialized items, in order; never empty.
-            maxsize: Bound on ready + delayed items; ``<= 0`` means unbounded.
 
         Returns:
             ``True`` if stored; ``False`` if there was no room and nothing was stored.
@@ -526,11 +563,9 @@ class SQLiteStore(Store):
             BackendError: The store failed; nothing was stored.
         """
         rows = [(self._qid, bytes(p)) for p in payloads]
-        return await self._call(self._transaction, lambda c: self._put(c, rows, maxsize))
+        return await self._call(self._transaction, lambda c: self._put(c, rows))
 
-    async def put_returning_ids(
-        self, payloads: Sequence[bytes], maxsize: float
-    ) -> tuple[bool, list[str] | None]:
+    async def put_returning_ids(self, payloads: Sequence[bytes]) -> tuple[bool, list[str] | None]:
         """Append *payloads* as :meth:`put` does, and name the items it stored.
 
         Each name is ``"<item id>:<token of this put>"``: SQLite may give the id of a
@@ -539,7 +574,6 @@ class SQLiteStore(Store):
 
         Args:
             payloads: Serialized items, in order; never empty.
-            maxsize: Bound on ready + delayed items; ``<= 0`` means unbounded.
 
         Returns:
             Whether the items were stored, and their names in the order of *payloads*
@@ -551,15 +585,15 @@ class SQLiteStore(Store):
         """
         token = f"{self._token_prefix}{next(self._token_count):x}"
         rows = [(self._qid, bytes(p), token) for p in payloads]
-        ids = await self._call(self._transaction, lambda c: self._put_ids(c, rows, maxsize))
+        ids = await self._call(self._transaction, lambda c: self._put_ids(c, rows))
         if ids is None:
             return False, None
         return True, [f"{item_id}:{token}" for item_id in ids] if ids else None
 
     def _put_ids(
-        self, conn: sqlite3.Connection, rows: list[tuple[int, bytes, str]], maxsize: float
+        self, conn: sqlite3.Connection, rows: list[tuple[int, bytes, str]]
     ) -> list[int] | None:
-        if not self._has_room(conn, len(rows), maxsize):
+        if not self._has_room(conn, len(rows)):
             return None
         ids: list[int] | None = []
         for start in range(0, len(rows), _INSERT_CHUNK):
@@ -578,12 +612,14 @@ class SQLiteStore(Store):
                 ids = None
         return ids or []
 
-    def _has_room(self, conn: sqlite3.Connection, count: int, maxsize: float) -> bool:
+    def _has_room(self, conn: sqlite3.Connection, count: int) -> bool:
         qid = self._qid
-        (shutdown,) = conn.execute("SELECT shutdown FROM queues WHERE id = ?", (qid,)).fetchone()
+        shutdown, maxsize = conn.execute(
+            "SELECT shutdown, maxsize FROM queues WHERE id = ?", (qid,)
+        ).fetchone()
         if shutdown:
             raise QueueShutDown
-        if maxsize > 0:
+        if maxsize is not None and 0 < maxsize < math.inf:
             (size,) = conn.execute(
                 "SELECT COUNT(*) FROM items WHERE queue = ? AND state = 0", (qid,)
             ).fetchone()
@@ -627,8 +663,8 @@ class SQLiteStore(Store):
             conn.execute("DELETE FROM items" + where, row)
         return [True] * len(rows)
 
-    def _put(self, conn: sqlite3.Connection, rows: list[tuple[int, bytes]], maxsize: float) -> bool:
-        if not self._has_room(conn, len(rows), maxsize):
+    def _put(self, conn: sqlite3.Connection, rows: list[tuple[int, bytes]]) -> bool:
+        if not self._has_room(conn, len(rows)):
             return False
         # One multi-row INSERT per chunk: a quarter faster than executemany per commit.
         for start in range(0, len(rows), _INSERT_CHUNK):
@@ -918,10 +954,10 @@ class SQLiteStore(Store):
                 leased += count
             else:
                 dead += count
-        (shutdown,) = conn.execute(
-            "SELECT shutdown FROM queues WHERE id = ?", (self._qid,)
+        shutdown, maxsize = conn.execute(
+            "SELECT shutdown, maxsize FROM queues WHERE id = ?", (self._qid,)
         ).fetchone()
-        return StoreCounts(ready, delayed, leased, dead, bool(shutdown))
+        return StoreCounts(ready, delayed, leased, dead, bool(shutdown), _bound(maxsize) or 0)
 
     async def shutdown(self, immediate: bool) -> int:
         """Mark the queue shut down for every process; with *immediate*, empty it.
@@ -941,6 +977,59 @@ class SQLiteStore(Store):
         return conn.execute(
             "DELETE FROM items WHERE queue = ? AND state = 0", (self._qid,)
         ).rowcount
+
+    async def resume(self) -> None:
+        """Clear the queue's shutdown mark for every process.
+
+        Raises:
+            BackendError: The store failed; the mark is unchanged.
+        """
+
+        def resume(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE queues SET shutdown = 0 WHERE id = ?", (self._qid,))
+
+        await self._call(self._transaction, resume)
+
+    async def bind_maxsize(self, maxsize: float | None) -> float | None:
+        """Record *maxsize* as the queue's bound unless one is stored; return the stored one.
+
+        Args:
+            maxsize: The bound an opener asks for (``<= 0``: unbounded); ``None`` only reads.
+
+        Returns:
+            The stored bound after the call, or ``None`` when none is stored.
+
+        Raises:
+            BackendError: The store failed.
+        """
+
+        def bind(conn: sqlite3.Connection) -> float | None:
+            if maxsize is not None:
+                conn.execute(
+                    "UPDATE queues SET maxsize = ? WHERE id = ? AND maxsize IS NULL",
+                    (maxsize, self._qid),
+                )
+            (stored,) = conn.execute(
+                "SELECT maxsize FROM queues WHERE id = ?", (self._qid,)
+            ).fetchone()
+            return _bound(stored)
+
+        return await self._call(self._transaction, bind, maxsize is not None)
+
+    async def set_maxsize(self, maxsize: float) -> None:
+        """Store *maxsize* as the queue's bound, replacing any, for every process.
+
+        Args:
+            maxsize: The new bound; ``<= 0`` (or infinite) for unbounded.
+
+        Raises:
+            BackendError: The store failed; the bound is unchanged.
+        """
+
+        def store(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE queues SET maxsize = ? WHERE id = ?", (maxsize, self._qid))
+
+        await self._call(self._transaction, store)
 
     async def dead_letters(self, limit: int) -> list[DeadLetter]:
         """Return up to *limit* dead items, oldest first.
@@ -1038,6 +1127,13 @@ def _settle(
         future.set_result(result)
     else:
         future.set_exception(result)
+
+
+def _bound(stored: float | None) -> float | None:
+    # REAL gives 10.0 back for 10: shown as the int it was given as.
+    if stored is None:
+        return None
+    return int(stored) if float(stored).is_integer() else float(stored)
 
 
 def _resolve(future: asyncio.Future[Any], value: Any) -> None:

@@ -1,4 +1,4 @@
-"""The ``conveyor`` command line: ``conveyor demo`` and ``conveyor bench``.
+"""The ``conveyor`` command line: ``demo``, ``bench``, and ``shutdown|resume|maxsize``.
 
 The core never imports this package; ``rich`` (the ``cli`` extra) is imported only when
 the live view is shown, and the benchmark's contenders only when ``bench`` runs.
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
     from ..examples import EXAMPLES
     from ..examples._common import ROLES, positive_float
+    from ._operate import bound
 
     parser = argparse.ArgumentParser(
         prog="conveyor",
@@ -104,7 +105,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--rounds", type=int, default=None, help=argparse.SUPPRESS)
     bench.add_argument("--scale", type=positive_float, default=1.0, help=argparse.SUPPRESS)
+
+    shutdown = commands.add_parser(
+        "shutdown",
+        help="shut a durable queue down for every process, until `conveyor resume`",
+        description="Shut the queue down for every process: puts are refused, and getters"
+        " drain what is left, then stop.  It is stored with the queue, so it also refuses"
+        " programs started later, until `conveyor resume URL NAME`.",
+    )
+    _queue_arguments(shutdown)
+    shutdown.add_argument(
+        "--immediate",
+        action="store_true",
+        help="also delete the items waiting in the queue (getters stop at once)",
+    )
+    resume = commands.add_parser(
+        "resume",
+        help="undo a shutdown: the queue takes items again, for every process",
+        description="Undo a stored shutdown: the queue takes items again, for every process"
+        " (running ones see it at their next put or get).",
+    )
+    _queue_arguments(resume)
+    maxsize = commands.add_parser(
+        "maxsize",
+        help="show or change the bound stored with a durable queue",
+        description="Show the queue's bound, or change it for every process at once:"
+        " blocked puts re-check against the new bound.",
+    )
+    _queue_arguments(maxsize)
+    maxsize.add_argument(
+        "n",
+        nargs="?",
+        type=bound,
+        default=None,
+        metavar="N",
+        help="the new bound, 0 for unbounded (default: show the current one)",
+    )
     return parser
+
+
+def _queue_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "url", metavar="URL", help="where the queue lives: sqlite:///file.db, redis://host:6379/0"
+    )
+    command.add_argument("name", metavar="NAME", help="the queue's name")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -137,5 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             scale=args.scale,
             command=" ".join(["conveyor", *(sys.argv[1:] if argv is None else argv)]),
         )
+    if args.command in ("shutdown", "resume", "maxsize"):
+        from ._operate import run_operation
+
+        return run_operation(args)
     parser.print_help(sys.stderr)
     return 2
