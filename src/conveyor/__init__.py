@@ -21,7 +21,9 @@ from ._exceptions import (
     QueueEmpty,
     QueueFull,
     QueueShutDown,
+    QueueTimeoutError,
     SerializationError,
+    SyncQueueShutDown,
 )
 from ._open import open_queue
 from ._queue import LifoQueue, PriorityQueue, Queue
@@ -49,9 +51,11 @@ __all__ = [
     "QueueFull",
     "QueueShutDown",
     "QueueStatistics",
+    "QueueTimeoutError",
     "Receipt",
     "SerializationError",
     "Serializer",
+    "SyncQueueShutDown",
     "ThreadQueue",
     "open_queue",
 ]

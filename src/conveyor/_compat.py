@@ -1,4 +1,8 @@
-"""Version-dependent names, kept in one place so no other module checks versions."""
+"""Version-dependent names, kept in one place so no other module checks versions.
+
+Classes defined here are re-exported by :mod:`conveyor` and carry its module name, so a
+traceback shows the name a user can import (``conveyor.QueueShutDown``), not this module.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +17,17 @@ if sys.version_info >= (3, 13):
     SyncQueueShutDown = queue.ShutDown
 else:  # pragma: no cover - exercised on 3.10-3.12 only
 
-    class AsyncQueueShutDown(Exception):  # noqa: N818 - the asyncio name
+    class QueueShutDown(Exception):  # noqa: N818 - the asyncio name
         """Raised when putting on to or getting from a queue that is shut down."""
+
+        __module__ = "conveyor"
 
     class SyncQueueShutDown(Exception):  # noqa: N818 - the queue module's name
         """Raised when put/get with shut-down queue."""
+
+        __module__ = "conveyor"
+
+    AsyncQueueShutDown = QueueShutDown
 
 
 if sys.version_info >= (3, 11):
@@ -26,3 +36,5 @@ else:  # pragma: no cover - exercised on 3.10 only
 
     class QueueTimeoutError(asyncio.TimeoutError, TimeoutError):
         """A timeout that both ``except TimeoutError`` and ``except asyncio.TimeoutError`` catch."""
+
+        __module__ = "conveyor"

@@ -575,12 +575,6 @@ _LOOKED: contextvars.ContextVar[tuple[int, int]] = contextvars.ContextVar(
 )
 
 
-class _OutcomeUnknownError(BackendUnavailableError):
-    """Redis stayed unreachable after a change was sent: it may have been applied."""
-
-    outcome_unknown = True  # what the durable layer checks, e.g. for a retract
-
-
 class _SentError(rexc.ConnectionError):
     """The connection failed after a command was sent: it may have run, or may still."""
 
@@ -832,12 +826,14 @@ class RedisStore(Store):
                     outcome = ""
                     if doubt:
                         outcome = f"; {doubt}" if in_doubt else "; it never reached the server"
-                    error = _OutcomeUnknownError if doubt and in_doubt else BackendUnavailableError
-                    raise error(
+                    error = BackendUnavailableError(
                         f"Redis at {self._where} is unreachable: {exc or type(exc).__name__}"
                         f" (gave up after retrying for {self._retry_timeout:g} s;"
                         f" the retry_timeout option sets this budget){outcome}"
-                    ) from exc
+                    )
+                    # What the durable layer checks, e.g. before a retract.
+                    error.outcome_unknown = bool(doubt and in_doubt)
+                    raise error from exc
                 await asyncio.sleep(min(pause, deadline - now))
                 pause = min(pause * 2, 0.5)
             except rexc.ResponseError as exc:
