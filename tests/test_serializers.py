@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -74,3 +75,21 @@ def test_pickle_is_chosen_by_name_only() -> None:
         resolve_serializer("yaml")
     with pytest.raises(TypeError, match="dumps/loads"):
         resolve_serializer(42)  # type: ignore[arg-type]
+
+
+def test_json_refuses_an_int_too_long_to_write_and_says_why() -> None:
+    limit = sys.get_int_max_str_digits()
+    if not limit:
+        pytest.skip("this interpreter converts ints of any length")
+    for item in (10 ** (limit + 10), [1, -(10 ** (limit + 10))], {"n": 10 ** (limit + 10)}):
+        with pytest.raises(SerializationError, match="digits") as caught:
+            JSONSerializer().dumps(item)
+        assert isinstance(caught.value.__cause__, ValueError)
+
+
+def test_json_refuses_an_item_nested_too_deep_to_write() -> None:
+    item: Any = []
+    for _ in range(sys.getrecursionlimit() + 100):
+        item = [item]
+    with pytest.raises(SerializationError, match="recursion limit"):
+        JSONSerializer().dumps(item)

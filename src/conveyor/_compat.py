@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import queue
 import sys
+from typing import Any
 
-__all__ = ["AsyncQueueShutDown", "QueueTimeoutError", "SyncQueueShutDown"]
+__all__ = ["AsyncQueueShutDown", "QueueTimeoutError", "SyncQueueShutDown", "int_max_str_digits"]
 
 if sys.version_info >= (3, 13):
     AsyncQueueShutDown = asyncio.QueueShutDown
@@ -38,3 +39,10 @@ else:  # pragma: no cover - exercised on 3.10 only
         """A timeout that both ``except TimeoutError`` and ``except asyncio.TimeoutError`` catch."""
 
         __module__ = "conveyor"
+
+
+def int_max_str_digits() -> int:
+    """Return the most digits this process converts between int and text; 0: no limit."""
+    # The limit came with 3.11 and 3.10.7: an older 3.10 has none.
+    get: Any = getattr(sys, "get_int_max_str_digits", None)
+    return int(get()) if get is not None else 0

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import pickle
+import sys
 from typing import Any, Protocol, runtime_checkable
 
+from ._compat import int_max_str_digits
 from ._exceptions import SerializationError
 
 __all__ = ["JSONSerializer", "PickleSerializer", "Serializer", "resolve_serializer"]
@@ -61,16 +63,12 @@ class JSONSerializer:
         Raises:
             SerializationError: The item is not JSON data.
         """
-        if type(item) is int:  # ids and counters: JSON writes an int as Python does
-            return b"%d" % item
         try:
+            if type(item) is int:  # ids and counters: JSON writes an int as Python does
+                return b"%d" % item
             return self._encoder.encode(item).encode()
         except (TypeError, ValueError, RecursionError) as exc:
-            raise SerializationError(
-                f"cannot encode {type(item).__name__!s} item as JSON: {exc}; "
-                "put JSON data (dict, list, str, int, float, bool, None), "
-                "or open the queue with serializer='pickle' if every writer is trusted"
-            ) from exc
+            raise SerializationError(_encode_failure(item, exc)) from exc
 
     def loads(self, data: bytes) -> Any:
         """Decode one JSON item.
@@ -84,6 +82,33 @@ class JSONSerializer:
             return self._decoder.decode(data.decode())
         except (UnicodeDecodeError, ValueError) as exc:
             raise SerializationError(f"stored item is not valid JSON: {exc}") from exc
+
+
+def _is_digit_limit(exc: BaseException) -> bool:
+    # Python refuses to convert ints longer than sys.get_int_max_str_digits() (a guard
+    # against quadratic time), with a ValueError told apart only by its text.
+    return isinstance(exc, ValueError) and "integer string conversion" in str(exc)
+
+
+def _encode_failure(item: Any, exc: BaseException) -> str:
+    kind = type(item).__name__
+    if isinstance(exc, RecursionError):
+        return (
+            f"cannot encode {kind} item as JSON: it nests deeper than the recursion limit "
+            f"({sys.getrecursionlimit()}); flatten it"
+        )
+    if _is_digit_limit(exc):
+        return (
+            f"cannot encode {kind} item as JSON: it holds an int of more than "
+            f"{int_max_str_digits()} digits, the limit of this process "
+            "(sys.get_int_max_str_digits()); store big numbers as strings, so that "
+            "every reader can decode them whatever its own limit"
+        )
+    return (
+        f"cannot encode {kind} item as JSON: {exc}; "
+        "put JSON data (dict, list, str, int, float, bool, None), "
+        "or open the queue with serializer='pickle' if every writer is trusted"
+    )
 
 
 def _not_json(constant: str) -> Any:
