@@ -93,3 +93,22 @@ def test_json_refuses_an_item_nested_too_deep_to_write() -> None:
         item = [item]
     with pytest.raises(SerializationError, match="recursion limit"):
         JSONSerializer().dumps(item)
+
+
+UNREADABLE = {
+    "deep list": (b"[" * 100_000 + b"]" * 100_000, "recursion limit"),
+    "deep object": (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "recursion limit"),
+    "long int": (b"9" * 5000, "digits"),
+    "long int inside": (b'{"n":[' + b"9" * 5000 + b"]}", "digits"),
+}
+
+
+@pytest.mark.parametrize(("data", "reason"), UNREADABLE.values(), ids=list(UNREADABLE))
+def test_json_valid_but_beyond_this_process_limits_is_a_serialization_error(
+    data: bytes, reason: str
+) -> None:
+    # Written by a process with other limits: valid JSON this one cannot read.
+    if reason == "digits" and not 0 < sys.get_int_max_str_digits() < 5000:
+        pytest.skip("this interpreter reads ints of 5000 digits")
+    with pytest.raises(SerializationError, match=reason):
+        JSONSerializer().loads(data)

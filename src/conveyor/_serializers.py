@@ -74,14 +74,16 @@ class JSONSerializer:
         """Decode one JSON item.
 
         Raises:
-            SerializationError: The bytes are not UTF-8 JSON.
+            SerializationError: The bytes are not UTF-8 JSON, or are JSON this process
+                cannot read (nested deeper than its recursion limit, or an int longer
+                than ``sys.get_int_max_str_digits()``).
         """
-        if data.isdigit() and (data[0] != 0x30 or len(data) == 1):  # a plain int, as JSON
-            return int(data)
         try:
+            if data.isdigit() and (data[0] != 0x30 or len(data) == 1):  # a plain int
+                return int(data)
             return self._decoder.decode(data.decode())
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise SerializationError(f"stored item is not valid JSON: {exc}") from exc
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            raise SerializationError(_decode_failure(exc)) from exc
 
 
 def _is_digit_limit(exc: BaseException) -> bool:
@@ -109,6 +111,21 @@ def _encode_failure(item: Any, exc: BaseException) -> str:
         "put JSON data (dict, list, str, int, float, bool, None), "
         "or open the queue with serializer='pickle' if every writer is trusted"
     )
+
+
+def _decode_failure(exc: BaseException) -> str:
+    # Valid JSON that this process cannot read, written by one with other limits.
+    if isinstance(exc, RecursionError):
+        return (
+            "stored item nests deeper than this process can decode (recursion limit "
+            f"{sys.getrecursionlimit()}): {exc}"
+        )
+    if _is_digit_limit(exc):
+        return (
+            f"stored item holds an int of more than {int_max_str_digits()} digits, "
+            f"the limit of this process (sys.get_int_max_str_digits()): {exc}"
+        )
+    return f"stored item is not valid JSON: {exc}"
 
 
 def _not_json(constant: str) -> Any:
