@@ -80,7 +80,7 @@ from .._exceptions import (
     InvalidURLError,
     QueueShutDown,
 )
-from .._open import redacted
+from .._urls import redacted
 from ._base import DeadLetter, Delivery, Store, StoreCounts
 
 __all__ = ["RedisStore", "open_store"]
@@ -1609,15 +1609,17 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
     try:
         host = url.hostname or "localhost"
         port = url.port or _DEFAULT_PORT
-    except ValueError as exc:
+    except ValueError:
+        # Not chained: urllib's message quotes what it took for the port.
         raise InvalidURLError(
-            f"bad host or port in Redis URL {redacted(url.geturl())!r}: {exc}"
-        ) from exc
+            f"bad host or port in Redis URL {redacted(url.geturl())!r}: the port must be a"
+            " number from 0 to 65535"
+        ) from None
     db_text = url.path.strip("/") or "0"
     if not db_text.isdigit():
         raise InvalidURLError(
-            f"the path of a Redis URL is the database number, not {url.path!r}"
-            f" (e.g. redis://{host}:{port}/0)"
+            f"the path of a Redis URL is the database number (e.g. redis://{host}:{port}/0),"
+            f" not that of {redacted(url.geturl())!r}"
         )
     in_url = _url_options(url)
     twice = set(in_url) & set(options)
@@ -1695,8 +1697,12 @@ def _url_options(url: urllib.parse.SplitResult) -> dict[str, Any]:
     # Messages quote the query, never the whole URL: it may hold a password.
     try:
         pairs = urllib.parse.parse_qsl(url.query, keep_blank_values=True, strict_parsing=True)
-    except ValueError as exc:
-        raise InvalidURLError(f"malformed query in Redis URL: {url.query!r}") from exc
+    except ValueError:
+        # Not chained, and the query not quoted: it may hold a password.
+        raise InvalidURLError(
+            f"malformed query in Redis URL {redacted(url.geturl())!r}: give options as "
+            "name=value pairs joined by '&', values percent-encoded"
+        ) from None
     found: dict[str, Any] = {}
     for key, text in pairs:
         if key not in _OPTIONS:

@@ -56,6 +56,7 @@ from .._exceptions import (
     InvalidURLError,
     QueueShutDown,
 )
+from .._urls import redacted
 from ._base import DeadLetter, Delivery, Store, StoreCounts
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "open_store"]
@@ -117,12 +118,12 @@ def _path_from_url(url: urllib.parse.SplitResult) -> str:
     if url.netloc:
         raise InvalidURLError(
             f"sqlite URL must have an empty host: sqlite:///relative.db or "
-            f"sqlite:////absolute.db, not {url.geturl()!r}"
+            f"sqlite:////absolute.db, not {redacted(url.geturl())!r}"
         )
     if url.query or url.fragment:
         raise InvalidURLError(
             f"sqlite URL takes no query or fragment (pass options as keyword arguments): "
-            f"{url.geturl()!r}"
+            f"{redacted(url.geturl())!r}"
         )
     path = urllib.parse.unquote(url.path)
     if path.startswith("/"):
@@ -130,7 +131,7 @@ def _path_from_url(url: urllib.parse.SplitResult) -> str:
     if not path or path == ":memory:" or path.endswith("/"):
         raise InvalidURLError(
             f"sqlite URL must name a file: sqlite:///relative.db or sqlite:////absolute.db "
-            f"(use memory:// for an in-memory queue), not {url.geturl()!r}"
+            f"(use memory:// for an in-memory queue), not {redacted(url.geturl())!r}"
         )
     return path
 
