@@ -24,10 +24,11 @@ commits) every 20 ms; with nobody waiting it sleeps.  Changes made through store
 process wake their waiters at once.
 
 Schema (version 1): ``meta`` (key/value: ``application = conveyor``, ``schema_version``),
-``queues`` (one row per queue name, with its shutdown flag) and ``items`` (one row per item;
-``state`` 0 = ready from ``available_at`` on, 1 = leased until ``lease_deadline`` under
-``lease_token``, 2 = dead; a ready item never claimed may keep there the token of the put
-that stored it, for :meth:`SQLiteStore.retract`).  A file that is not a conveyor database,
+``queues`` (one row per queue name, with its shutdown flag) and ``items`` (one row per item,
+its id never given twice in the file; ``state`` 0 = ready from ``available_at`` on,
+1 = leased until ``lease_deadline`` under ``lease_token``, 2 = dead; a ready item never
+claimed may keep there the token of the put that stored it, for
+:meth:`SQLiteStore.retract`).  A file that is not a conveyor database,
 or whose schema is newer, raises :class:`~conveyor.IncompatibleStoreError` and is left untouched.
 """
 
@@ -71,16 +72,31 @@ _SYNCHRONOUS = {"process": "NORMAL", "power": "FULL"}
 
 _READY, _LEASED, _DEAD = 0, 1, 2
 
+# AUTOINCREMENT: an id is never given twice in a file, so an id read earlier (a dead
+# letter listed, then requeued by id) can never name another item.  Files made before it
+# have their items table rebuilt once (see SQLiteStore._upgrade); the columns are the
+# same, so conveyor versions without it still read and write the file.
+_ITEMS_TABLE = (
+    "CREATE TABLE {table} (id INTEGER PRIMARY KEY AUTOINCREMENT, queue INTEGER NOT NULL,"
+    " state INTEGER NOT NULL, available_at REAL NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0, lease_token TEXT, lease_deadline REAL,"
+    " error TEXT, failed_at REAL, payload BLOB NOT NULL)"
+)
+_ITEMS_COLUMNS = (
+    "id, queue, state, available_at, attempts, lease_token, lease_deadline, error,"
+    " failed_at, payload"
+)
+_ITEMS_INDEXES = (
+    "CREATE INDEX items_by_state ON items (queue, state, id)",
+    "CREATE INDEX items_by_lease ON items (queue, lease_deadline) WHERE state = 1",
+)
+
 _SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
     "CREATE TABLE queues (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
     " shutdown INTEGER NOT NULL DEFAULT 0)",
-    "CREATE TABLE items (id INTEGER PRIMARY KEY, queue INTEGER NOT NULL,"
-    " state INTEGER NOT NULL, available_at REAL NOT NULL DEFAULT 0,"
-    " attempts INTEGER NOT NULL DEFAULT 0, lease_token TEXT, lease_deadline REAL,"
-    " error TEXT, failed_at REAL, payload BLOB NOT NULL)",
-    "CREATE INDEX items_by_state ON items (queue, state, id)",
-    "CREATE INDEX items_by_lease ON items (queue, lease_deadline) WHERE state = 1",
+    _ITEMS_TABLE.format(table="items"),
+    *_ITEMS_INDEXES,
 )
 
 _INSERT_CHUNK = 256
@@ -461,6 +477,8 @@ class SQLiteStore(Store):
             ) from exc
         if tables:
             self._check_meta(conn, tables)
+            if not self._ids_never_reused(conn):
+                self._transaction(self._upgrade)
             return
 
         def create(conn: sqlite3.Connection) -> None:
@@ -505,6 +523,28 @@ class SQLiteStore(Store):
                 f"{meta.get('schema_version')!r}; it was left untouched"
             )
 
+    @staticmethod
+    def _ids_never_reused(conn: sqlite3.Connection) -> bool:
+        row = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'items'"
+        ).fetchone()
+        return row is not None and "AUTOINCREMENT" in str(row[0]).upper()
+
+    def _upgrade(self, conn: sqlite3.Connection) -> None:
+        # Under the write lock: another process may have rebuilt it since the check.
+        if self._ids_never_reused(conn):
+            return
+        # Ids already freed by acknowledged items are unknown: numbering goes on from
+        # the largest id still stored, and never back from then on.
+        conn.execute(_ITEMS_TABLE.format(table="items_rebuilt"))
+        conn.execute(
+            f"INSERT INTO items_rebuilt ({_ITEMS_COLUMNS}) SELECT {_ITEMS_COLUMNS} FROM items"
+        )
+        conn.execute("DROP TABLE items")
+        conn.execute("ALTER TABLE items_rebuilt RENAME TO items")
+        for statement in _ITEMS_INDEXES:
+            conn.execute(statement)
+
     def _queue_id(self, conn: sqlite3.Connection) -> int:
         conn.execute("INSERT OR IGNORE INTO queues (name) VALUES (?)", (self._name,))
         row = conn.execute("SELECT id FROM queues WHERE name = ?", (self._name,)).fetchone()
@@ -534,9 +574,9 @@ class SQLiteStore(Store):
     ) -> tuple[bool, list[str] | None]:
         """Append *payloads* as :meth:`put` does, and name the items it stored.
 
-        Each name is ``"<item id>:<token of this put>"``: SQLite may give the id of a
-        deleted item to a new one, and the token keeps :meth:`retract` from taking that
-        one.  The token waits in the item's ``lease_token``, which every claim replaces.
+        Each name is ``"<item id>:<token of this put>"``: the token shows that the item
+        was never claimed since.  It waits in the item's ``lease_token``, which every
+        claim replaces.
 
         Args:
             payloads: Serialized items, in order; never empty.
@@ -568,10 +608,9 @@ class SQLiteStore(Store):
             cursor = conn.execute(
                 _insert_token_sql(len(chunk)), [value for row in chunk for value in row]
             )
-            # Under the write lock each new row gets the largest id + 1, so the chunk
-            # ends at lastrowid, in VALUES order.  Only once ids run out does SQLite pick
-            # them at random; a name is then wrong, and the token makes retract() refuse
-            # it rather than delete another put's item.
+            # Under the write lock each new row gets the next id (AUTOINCREMENT), so the
+            # chunk ends at lastrowid, in VALUES order.  The token still guards retract()
+            # against a name that would be wrong for any other reason.
             last = cursor.lastrowid
             if ids is not None and last is not None:
                 ids.extend(range(last - len(chunk) + 1, last + 1))
