@@ -6,10 +6,17 @@ conveyor refuses is left byte for byte as it was.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sqlite3
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 import conveyor
+from conveyor import BackendError, IncompatibleStoreError
 
 # The first layout conveyor wrote (schema 1), kept here verbatim: files made by earlier
 # versions look exactly like this.
@@ -87,8 +94,6 @@ async def test_a_schema_1_file_keeps_its_items_and_never_reuses_an_id(tmp_path: 
 
 
 async def test_many_openers_of_a_schema_1_file_at_once(tmp_path: Path) -> None:
-    import asyncio
-
     path = tmp_path / "old.db"
     _make_schema_1_file(path)
     openers = [conveyor.open_queue(_url(path), name="jobs") for _ in range(6)]
@@ -99,3 +104,112 @@ async def test_many_openers_of_a_schema_1_file_at_once(tmp_path: Path) -> None:
     finally:
         for q in queues:
             await q.aclose()
+
+
+# -- files conveyor refuses: each failure says what it is, and the file is left untouched --
+
+
+def _side_files(path: Path) -> list[Path]:
+    return [p for p in (Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+
+
+async def _make_queue_file(path: Path, items: int = 300) -> bytes:
+    async with conveyor.open_queue(_url(path), name="jobs") as q:
+        await q.put_many([{"n": i, "pad": "x" * 200} for i in range(items)])
+    assert not _side_files(path)  # the last close checkpoints and removes them
+    return await asyncio.to_thread(path.read_bytes)
+
+
+@pytest.mark.parametrize("keep", [50, 4096, 0.5], ids=["header", "first-page", "half"])
+async def test_a_truncated_queue_file_is_reported_corrupt(tmp_path: Path, keep: float) -> None:
+    path = tmp_path / "q.db"
+    whole = await _make_queue_file(path)
+    truncated = whole[: int(len(whole) * keep) if keep < 1 else int(keep)]
+    path.write_bytes(truncated)
+    with pytest.raises(BackendError, match="is corrupt") as caught:
+        await conveyor.open_queue(_url(path), name="jobs")
+    assert not isinstance(caught.value, IncompatibleStoreError)
+    assert "not an SQLite database" not in str(caught.value)
+    assert "left untouched" in str(caught.value)
+    assert path.read_bytes() == truncated
+    assert not _side_files(path)
+
+
+async def test_a_damaged_header_is_reported_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "q.db"
+    content = b"SQLite format 3\x00" + b"\x07" * 200
+    path.write_bytes(content)
+    with pytest.raises(BackendError, match="is corrupt"):
+        await conveyor.open_queue(_url(path))
+    assert path.read_bytes() == content
+
+
+async def test_a_meta_table_of_another_application_is_reported_foreign(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("CREATE TABLE meta (name TEXT, version INTEGER)")
+        conn.execute("INSERT INTO meta VALUES ('settings', 3)")
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(IncompatibleStoreError, match="another application") as caught:
+        await conveyor.open_queue(_url(path))
+    assert "no such column" in str(caught.value)  # the cause, kept in the message
+    assert path.read_bytes() == before
+    assert not _side_files(path)
+
+
+def _mount(*args: str) -> None:
+    done = subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"mount {' '.join(args)} is not permitted here: {done.stderr.strip()}")
+
+
+def _umount(target: Path) -> None:
+    subprocess.run(["umount", str(target)], capture_output=True, check=False)
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory on a read-only tmpfs holding an empty file ``q.db`` to bind a file on."""
+    directory = tmp_path / "ro"
+    directory.mkdir()
+    _mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", str(directory))
+    try:
+        (directory / "q.db").touch()
+        _mount("-o", "remount,ro", str(directory))
+        yield directory
+    finally:
+        _umount(directory / "q.db")  # if a test bound a file there
+        _umount(directory)
+
+
+async def test_a_writable_file_in_a_read_only_directory_names_the_directory(
+    tmp_path: Path, read_only_dir: Path
+) -> None:
+    real = tmp_path / "real.db"
+    before = await _make_queue_file(real)
+    shown = read_only_dir / "q.db"
+    # Root ignores permission bits, not a read-only mount: the file (bound from a
+    # writable one) can be written, its directory cannot.
+    _mount("--bind", str(real), str(shown))
+    try:
+        assert os.access(shown, os.W_OK)
+        assert not os.access(read_only_dir, os.W_OK)
+        with pytest.raises(BackendError, match="not writable") as caught:
+            await conveyor.open_queue(_url(shown), name="jobs")
+        message = str(caught.value)
+        assert repr(str(read_only_dir)) in message
+        assert "-wal" in message
+        assert not isinstance(caught.value, IncompatibleStoreError)
+    finally:
+        _umount(shown)
+    assert real.read_bytes() == before
+
+
+async def test_a_new_file_in_a_read_only_directory_names_the_directory(
+    read_only_dir: Path,
+) -> None:
+    with pytest.raises(BackendError, match="not writable") as caught:
+        await conveyor.open_queue(_url(read_only_dir / "new.db"))
+    assert repr(str(read_only_dir)) in str(caught.value)

@@ -201,6 +201,40 @@ def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+# Primary result codes by the words of their messages, for Pythons whose exceptions do
+# not carry sqlite_errorname (before 3.11).
+_ERROR_WORDS = (
+    ("malformed", "SQLITE_CORRUPT"),
+    ("not a database", "SQLITE_NOTADB"),
+    ("disk is full", "SQLITE_FULL"),
+    ("readonly", "SQLITE_READONLY"),
+    ("unable to open", "SQLITE_CANTOPEN"),
+)
+
+
+def _error_kind(exc: sqlite3.Error) -> str:
+    """Return the primary SQLite result code of *exc*, e.g. ``"SQLITE_FULL"``, or ``""``."""
+    name = getattr(exc, "sqlite_errorname", None)
+    if isinstance(name, str) and name.startswith("SQLITE_"):
+        # Extended codes name their primary one first: SQLITE_CORRUPT_INDEX, ...
+        for _, kind in _ERROR_WORDS:
+            if name == kind or name.startswith(kind + "_"):
+                return kind
+        return name
+    text = str(exc).lower()
+    return next((kind for words, kind in _ERROR_WORDS if words in text), "")
+
+
+def _has_sqlite_header(path: str) -> bool:
+    try:
+        with open(path, "rb") as file:
+            return file.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError:
+        return False
+
+
 class SQLiteStore(Store):
     """One named queue in one SQLite file, worked on by a private thread.
 
@@ -393,9 +427,9 @@ class SQLiteStore(Store):
                     raise BackendUnavailableError(
                         f"SQLite database {self._path!r} stayed locked by another process: {exc}"
                     ) from exc
-                raise BackendError(f"SQLite database {self._path!r} failed: {exc}") from exc
+                raise self._failure(exc) from exc
             except sqlite3.Error as exc:
-                raise BackendError(f"SQLite database {self._path!r} failed: {exc}") from exc
+                raise self._failure(exc) from exc
             if write:
                 self._notify_peers()
             return result
@@ -428,7 +462,7 @@ class SQLiteStore(Store):
                 cached_statements=256,
             )
         except sqlite3.Error as exc:
-            raise BackendError(f"cannot open SQLite queue file {path!r}: {exc}") from exc
+            raise self._open_error(exc) from exc
         self._conn = conn
         delay = 0.01
         for attempt in range(_LOCK_RETRIES + 1):
@@ -454,27 +488,68 @@ class SQLiteStore(Store):
         self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
 
     def _open_error(self, exc: sqlite3.Error) -> BackendError:
-        text = str(exc)
-        if "readonly" in text or "read-only" in text or "unable to open" in text:
+        # Called on the worker thread: the file checks below are blocking I/O.
+        path, text, kind = self._path, str(exc), _error_kind(exc)
+        directory = os.path.dirname(os.path.abspath(path))
+        if kind in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+            if not _has_sqlite_header(path):
+                return IncompatibleStoreError(
+                    f"{path!r} is not a conveyor queue file (not an SQLite database: "
+                    f"{text}); it was left untouched"
+                )
+            return self._corrupt(exc, "it was left untouched: ")
+        if not os.access(directory, os.W_OK | os.X_OK):
             return BackendError(
-                f"cannot write SQLite queue file {self._path!r}: {text}; "
-                "check that the file and its directory are writable"
+                f"cannot use SQLite queue file {path!r}: its directory {directory!r} is not "
+                "writable, and SQLite keeps a queue's -wal and -shm files next to it; make "
+                f"the directory writable or move the file to one that is ({text}); the file "
+                "was left untouched"
             )
-        return BackendError(f"cannot open SQLite queue file {self._path!r}: {text}")
+        if kind == "SQLITE_READONLY" or (os.path.exists(path) and not os.access(path, os.W_OK)):
+            return BackendError(
+                f"cannot write SQLite queue file {path!r}: the file is read-only ({text}); "
+                "it was left untouched"
+            )
+        if kind == "SQLITE_FULL":
+            return self._full(exc)
+        if kind == "SQLITE_CANTOPEN":
+            return BackendError(
+                f"cannot open SQLite queue file {path!r}: {text}; check that the file and "
+                "its directory are readable and writable"
+            )
+        return BackendError(f"cannot open SQLite queue file {path!r}: {text}")
+
+    def _corrupt(self, exc: sqlite3.Error, untouched: str = "") -> BackendError:
+        return BackendError(
+            f"SQLite queue file {self._path!r} is corrupt ({exc}), e.g. truncated or "
+            f"overwritten; {untouched}restore it from a backup, or copy what can still be "
+            "read into a new file with the sqlite3 shell's .recover command"
+        )
+
+    def _full(self, exc: sqlite3.Error) -> BackendError:
+        directory = os.path.dirname(os.path.abspath(self._path))
+        return BackendError(
+            f"the disk holding SQLite queue file {self._path!r} is full ({exc}): this "
+            f"call changed nothing; free space in {directory!r} (the queue works again as "
+            "soon as there is room)"
+        )
+
+    def _failure(self, exc: sqlite3.Error) -> BackendError:
+        kind = _error_kind(exc)
+        if kind in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+            return self._corrupt(exc)
+        if kind == "SQLITE_FULL":
+            return self._full(exc)
+        return BackendError(f"SQLite database {self._path!r} failed: {exc}")
 
     def _check_or_create(self, conn: sqlite3.Connection) -> None:
         # Read-only checks first: nothing is written to a file that is not ours.
         try:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and (
-                "unable to open" in str(exc) or _is_lock_error(exc)
-            ):
+            if isinstance(exc, sqlite3.OperationalError) and _is_lock_error(exc):
                 raise
-            raise IncompatibleStoreError(
-                f"{self._path!r} is not a conveyor queue file (not an SQLite database: {exc}); "
-                "it was left untouched"
-            ) from exc
+            raise self._open_error(exc) from exc
         if tables:
             self._check_meta(conn, tables)
             if not self._ids_never_reused(conn):
@@ -502,7 +577,15 @@ class SQLiteStore(Store):
                 f"{self._path!r} is an SQLite database of another application (no conveyor "
                 "meta table); it was left untouched"
             )
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.OperationalError as exc:  # e.g. no such column: key
+            if _is_lock_error(exc):
+                raise
+            raise IncompatibleStoreError(
+                f"{self._path!r} is an SQLite database of another application (its meta "
+                f"table is not conveyor's: {exc}); it was left untouched"
+            ) from exc
         if meta.get("application") != APPLICATION:
             raise IncompatibleStoreError(
                 f"{self._path!r} is an SQLite database of another application "
