@@ -7,11 +7,13 @@ conveyor refuses is left byte for byte as it was.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -213,3 +215,62 @@ async def test_a_new_file_in_a_read_only_directory_names_the_directory(
     with pytest.raises(BackendError, match="not writable") as caught:
         await conveyor.open_queue(_url(read_only_dir / "new.db"))
     assert repr(str(read_only_dir)) in str(caught.value)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A directory on a 3 MiB tmpfs of its own, to fill up."""
+    directory = tmp_path / "small"
+    directory.mkdir()
+    _mount("-t", "tmpfs", "-o", "size=3m", "tmpfs", str(directory))
+    try:
+        yield directory
+    finally:
+        _umount(directory)
+
+
+async def _try(operation: Any, tries: int) -> Any:
+    """Run *operation* until it succeeds, at most *tries* times; return its result."""
+    for _ in range(tries - 1):
+        with contextlib.suppress(BackendError):
+            return await operation()
+    return await operation()
+
+
+async def _fill(q: Any) -> tuple[int, str]:
+    """Put items until the disk is full; return how many were stored, and the error."""
+    for n in range(100_000):
+        try:
+            await q.put({"n": n, "pad": "x" * 1000})
+        except BackendError as exc:
+            message = str(exc)
+            break
+    else:
+        raise AssertionError("the disk never filled up")
+    return n, message
+
+
+async def test_a_full_disk_fails_clearly_and_recovers_once_space_is_freed(
+    small_disk: Path,
+) -> None:
+    filler = small_disk / "filler"
+    await asyncio.to_thread(filler.write_bytes, b"\0" * 512 * 1024)
+    async with conveyor.open_queue(_url(small_disk / "q.db"), name="jobs") as q:
+        assert isinstance(q, conveyor.DurableQueue)
+        stored, message = await _fill(q)
+        assert stored > 0
+        assert "is full" in message
+        assert "changed nothing" in message
+        assert repr(str(small_disk)) in message  # where to free space
+        assert await q.aqsize() == stored  # the failed put stored nothing
+
+        await asyncio.to_thread(filler.unlink)
+        # Each operation works again within a bounded number of tries: every item is
+        # there, in order, and acknowledging frees room for new ones.
+        for n in range(stored):
+            receipt = await _try(lambda: q.get_with_receipt(timeout=30), tries=2)
+            assert receipt.item["n"] == n
+            await _try(lambda: q.ack(receipt), tries=2)  # noqa: B023 - awaited at once
+        for n in range(stored):
+            await _try(lambda: q.put(n), tries=2)  # noqa: B023 - awaited at once
+        assert await q.aqsize() == stored

@@ -18,6 +18,11 @@ Durability (option ``durability``): the file is in WAL mode.
 * ``"power"`` (``synchronous=FULL``): every commit is flushed to the disk before it
   returns, so it also survives a power loss, at a large cost in speed.
 
+A full disk makes writes fail with a :class:`~conveyor.BackendError` that says so and names
+the directory to free space in (the failed call changed nothing).  The store then empties
+the WAL into the file as soon as a write fits again, so that the queue works again once
+some space is free, rather than filling it back up with WAL.
+
 Wake-ups across processes: while a task waits in :meth:`SQLiteStore.wait_changed`, the
 worker thread checks ``PRAGMA data_version`` (which changes when another connection
 commits) every 20 ms; with nobody waiting it sleeps.  Changes made through stores of this
@@ -258,6 +263,7 @@ class SQLiteStore(Store):
         self._data_version = 0
         self._waiters: set[asyncio.Future[None]] = set()
         self._closed = False
+        self._disk_was_full = False  # until the WAL could be emptied again (_make_room)
         self._stopped: asyncio.Future[None] = self._loop.create_future()
         # Results travel back through a pipe the loop watches (see _deliver); None: the
         # loop cannot watch one (Windows), call_soon_threadsafe instead.
@@ -408,6 +414,7 @@ class SQLiteStore(Store):
         conn = self._conn
         assert conn is not None
         delay = 0.01
+        made_room = False
         for attempt in range(_LOCK_RETRIES + 1):
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -427,13 +434,33 @@ class SQLiteStore(Store):
                     raise BackendUnavailableError(
                         f"SQLite database {self._path!r} stayed locked by another process: {exc}"
                     ) from exc
+                if not made_room and _error_kind(exc) == "SQLITE_FULL":
+                    made_room = True
+                    self._disk_was_full = True
+                    if self._make_room(conn):
+                        continue
                 raise self._failure(exc) from exc
             except sqlite3.Error as exc:
                 raise self._failure(exc) from exc
             if write:
+                if self._disk_was_full:
+                    # The first commit that fits again: empty the WAL while there is
+                    # room to, before it fills what was freed.
+                    self._disk_was_full = not self._make_room(conn)
                 self._notify_peers()
             return result
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _make_room(self, conn: sqlite3.Connection) -> bool:
+        # On a full disk the WAL keeps growing and is never copied back: the automatic
+        # checkpoint runs only after a commit, only past 1000 pages, and needs room to
+        # grow the main file.  Copying it and truncating it to zero gives its space back.
+        # Returns whether the WAL is now empty.
+        try:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error:
+            return False
+        return not busy
 
     # -- opening -----------------------------------------------------------------------
 
