@@ -131,6 +131,8 @@ def test_open_queue_errors_never_show_a_password(case: tuple[str, list[str]]) ->
         ("redis:/:QXZJ@h", "redis:/***@h"),
         ("redis://bob@h/0", "redis://***@h/0"),
         ("redis://h:1/0", "redis://h:1/0"),
+        ("redis://h:QXZJ/0", "redis://h:***/0"),  # a password typed without its "@"
+        ("redis://[::1]:6379/0", "redis://[::1]:6379/0"),
         ("sqlite:////tmp/queue.db", "sqlite:////tmp/queue.db"),
     ],
 )

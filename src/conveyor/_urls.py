@@ -37,7 +37,7 @@ def redacted(url: str) -> str:
     url = _SECRET_PARAM.sub(lambda m: m.group("name") + _HIDDEN, url)
     at = url.rfind("@")
     if at < 0:
-        return url
+        return _port_hidden(url)
     scheme = _SCHEME.match(url)
     start = scheme.end() if scheme else 0
     while start < at and url[start] == "/":
@@ -52,3 +52,24 @@ def redacted(url: str) -> str:
     else:
         shown = _HIDDEN
     return f"{url[:start]}{shown}{url[at:]}"
+
+
+def _port_hidden(url: str) -> str:
+    # No "@": no credentials by the URL's form, but a "port" that is not a number may be
+    # a password typed without its "@" ("redis://host:secret"): hidden as well.
+    scheme = _SCHEME.match(url)
+    start = scheme.end() if scheme else 0
+    while start < len(url) and url[start] == "/":
+        start += 1
+    end = start
+    while end < len(url) and url[end] not in "/?#":
+        end += 1
+    authority = url[start:end]
+    if authority.startswith("[") and "]" not in authority:
+        return url  # an unclosed IPv6 host: all colons are its own
+    bracket = authority.rfind("]")  # an IPv6 host holds colons of its own
+    colon = authority.find(":", bracket + 1)
+    port = authority[colon + 1 :]
+    if colon < 0 or not port or port.isdigit():
+        return url
+    return f"{url[: start + colon + 1]}{_HIDDEN}{url[end:]}"
