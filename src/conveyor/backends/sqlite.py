@@ -455,9 +455,14 @@ class SQLiteStore(Store):
         # On a full disk the WAL keeps growing and is never copied back: the automatic
         # checkpoint runs only after a commit, only past 1000 pages, and needs room to
         # grow the main file.  Copying it and truncating it to zero gives its space back.
-        # Returns whether the WAL is now empty.
+        # Returns whether the WAL is now empty.  Never waits for other processes' readers
+        # (a busy timeout of 0): when they hold the WAL, the next commit tries again.
         try:
-            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
         except sqlite3.Error:
             return False
         return not busy
