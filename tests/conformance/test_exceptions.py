@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import pickle
 import pkgutil
 import queue
 import sys
@@ -143,3 +144,16 @@ def test_traceback_names_the_exception_conveyor_exports() -> None:
         assert "._" not in line.split(":")[0], line
         cls = caught.type
         assert _resolve(cls.__module__, cls.__qualname__) is cls
+
+
+def test_exceptions_pickle_by_their_public_name() -> None:
+    # Across processes (a worker pool, a multiprocessing queue) an exception travels pickled:
+    # by reference to its class, which must resolve in the public module.
+    for cls in _conveyor_exception_classes():
+        if cls.__module__.partition(".")[0] != "conveyor":
+            continue  # builtins, asyncio, queue: theirs
+        error = cls("boom")
+        assert pickle.dumps(error).find(b"conveyor._") == -1
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is cls
+        assert again.args == ("boom",)
