@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -74,3 +75,40 @@ def test_pickle_is_chosen_by_name_only() -> None:
         resolve_serializer("yaml")
     with pytest.raises(TypeError, match="dumps/loads"):
         resolve_serializer(42)  # type: ignore[arg-type]
+
+
+def test_json_refuses_an_int_too_long_to_write_and_says_why() -> None:
+    limit = sys.get_int_max_str_digits()
+    if not limit:
+        pytest.skip("this interpreter converts ints of any length")
+    for item in (10 ** (limit + 10), [1, -(10 ** (limit + 10))], {"n": 10 ** (limit + 10)}):
+        with pytest.raises(SerializationError, match="digits") as caught:
+            JSONSerializer().dumps(item)
+        assert isinstance(caught.value.__cause__, ValueError)
+
+
+def test_json_refuses_an_item_nested_too_deep_to_write() -> None:
+    item: Any = []
+    for _ in range(sys.getrecursionlimit() + 100):
+        item = [item]
+    with pytest.raises(SerializationError, match="recursion limit"):
+        JSONSerializer().dumps(item)
+
+
+UNREADABLE = {
+    "deep list": (b"[" * 100_000 + b"]" * 100_000, "recursion limit"),
+    "deep object": (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "recursion limit"),
+    "long int": (b"9" * 5000, "digits"),
+    "long int inside": (b'{"n":[' + b"9" * 5000 + b"]}", "digits"),
+}
+
+
+@pytest.mark.parametrize(("data", "reason"), UNREADABLE.values(), ids=list(UNREADABLE))
+def test_json_valid_but_beyond_this_process_limits_is_a_serialization_error(
+    data: bytes, reason: str
+) -> None:
+    # Written by a process with other limits: valid JSON this one cannot read.
+    if reason == "digits" and not 0 < sys.get_int_max_str_digits() < 5000:
+        pytest.skip("this interpreter reads ints of 5000 digits")
+    with pytest.raises(SerializationError, match=reason):
+        JSONSerializer().loads(data)

@@ -22,7 +22,9 @@ from ._exceptions import (
     QueueEmpty,
     QueueFull,
     QueueShutDown,
+    QueueTimeoutError,
     SerializationError,
+    SyncQueueShutDown,
 )
 from ._open import open_queue
 from ._queue import LifoQueue, PriorityQueue, Queue
@@ -51,9 +53,11 @@ __all__ = [
     "QueueFull",
     "QueueShutDown",
     "QueueStatistics",
+    "QueueTimeoutError",
     "Receipt",
     "SerializationError",
     "Serializer",
+    "SyncQueueShutDown",
     "ThreadQueue",
     "open_queue",
 ]

@@ -1,23 +1,34 @@
-"""Version-dependent names, kept in one place so no other module checks versions."""
+"""Version-dependent names, kept in one place so no other module checks versions.
+
+Classes defined here are re-exported by :mod:`conveyor` and carry its module name, so a
+traceback shows the name a user can import (``conveyor.QueueShutDown``), not this module.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import queue
 import sys
+from typing import Any
 
-__all__ = ["AsyncQueueShutDown", "QueueTimeoutError", "SyncQueueShutDown"]
+__all__ = ["AsyncQueueShutDown", "QueueTimeoutError", "SyncQueueShutDown", "int_max_str_digits"]
 
 if sys.version_info >= (3, 13):
     AsyncQueueShutDown = asyncio.QueueShutDown
     SyncQueueShutDown = queue.ShutDown
 else:  # pragma: no cover - exercised on 3.10-3.12 only
 
-    class AsyncQueueShutDown(Exception):  # noqa: N818 - the asyncio name
+    class QueueShutDown(Exception):  # noqa: N818 - the asyncio name
         """Raised when putting on to or getting from a queue that is shut down."""
+
+        __module__ = "conveyor"
 
     class SyncQueueShutDown(Exception):  # noqa: N818 - the queue module's name
         """Raised when put/get with shut-down queue."""
+
+        __module__ = "conveyor"
+
+    AsyncQueueShutDown = QueueShutDown
 
 
 if sys.version_info >= (3, 11):
@@ -26,3 +37,12 @@ else:  # pragma: no cover - exercised on 3.10 only
 
     class QueueTimeoutError(asyncio.TimeoutError, TimeoutError):
         """A timeout that both ``except TimeoutError`` and ``except asyncio.TimeoutError`` catch."""
+
+        __module__ = "conveyor"
+
+
+def int_max_str_digits() -> int:
+    """Return the most digits this process converts between int and text; 0: no limit."""
+    # The limit came with 3.11 and 3.10.7: an older 3.10 has none.
+    get: Any = getattr(sys, "get_int_max_str_digits", None)
+    return int(get()) if get is not None else 0

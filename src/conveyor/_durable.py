@@ -172,6 +172,12 @@ def _get_shut_down(immediate: bool) -> QueueShutDown:
     return QueueShutDown("the queue is shut down and empty: nothing left to get")
 
 
+def _decode_error(exc: Exception) -> SerializationError:
+    if isinstance(exc, SerializationError):
+        return exc
+    return SerializationError(f"stored item cannot be decoded: {type(exc).__name__}: {exc}")
+
+
 def _current_task() -> object:
     try:
         return asyncio.current_task()
@@ -993,12 +999,17 @@ class DurableQueue(AsyncQueue[T]):
                 continue
             try:
                 item = self._serializer.loads(delivery.payload)
-            except SerializationError as exc:
+            except Exception as exc:
+                # Whatever a serializer raises, the item can never be read here: to the
+                # dead letters at once, not redelivered forever.
+                error = _decode_error(exc)
                 self._v_leased += 1
-                self._spawn(self._bury(delivery, exc))
+                self._spawn(self._bury(delivery, error))
                 if taken:
                     break
-                raise
+                if error is exc:
+                    raise
+                raise error from exc
             self._v_leased += 1
             taken.append((item, delivery))
         self._taken_since_claim += len(taken)
@@ -1478,7 +1489,7 @@ class DurableQueue(AsyncQueue[T]):
         for dead in await self._store.dead_letters(limit):
             try:
                 item: Any = self._serializer.loads(dead.payload)
-            except SerializationError:
+            except Exception:  # e.g. the very item that died of it: shown raw
                 item = dead.payload
             result.append(DeadItem(dead.item_id, item, dead.attempts, dead.error, dead.failed_at))
         return result

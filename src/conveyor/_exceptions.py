@@ -4,6 +4,9 @@ The queue exceptions are the asyncio ones (or subclasses of them), so code writt
 ``asyncio.Queue`` keeps catching what it caught before.  Errors of conveyor's own derive
 from :class:`ConveyorError`, and say whether *you* did something wrong (``ValueError`` and
 friends) or the backend broke (:class:`BackendError`).
+
+Every class here says ``__module__ = "conveyor"``: tracebacks and reprs then show the name
+a user imports (``conveyor.SerializationError``), not this private module.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import queue
 
-from ._compat import AsyncQueueShutDown, SyncQueueShutDown
+from . import _compat
 
 __all__ = [
     "BackendError",
@@ -25,6 +28,7 @@ __all__ = [
     "QueueEmpty",
     "QueueFull",
     "QueueShutDown",
+    "QueueTimeoutError",
     "SerializationError",
     "SyncQueueShutDown",
 ]
@@ -37,6 +41,8 @@ class QueueEmpty(asyncio.QueueEmpty, queue.Empty):
     ``except`` clause catches it.
     """
 
+    __module__ = "conveyor"
+
 
 class QueueFull(asyncio.QueueFull, queue.Full):
     """Raised when ``put_nowait()`` is called on a full queue.
@@ -44,24 +50,45 @@ class QueueFull(asyncio.QueueFull, queue.Full):
     It is both an :class:`asyncio.QueueFull` and a :class:`queue.Full`.
     """
 
+    __module__ = "conveyor"
 
-QueueShutDown = AsyncQueueShutDown
+
+QueueShutDown = _compat.AsyncQueueShutDown
 """Raised when putting on to or getting from a queue that has been shut down.
 
 On Python 3.13 and later this *is* :class:`asyncio.QueueShutDown`.
+"""
+
+SyncQueueShutDown = _compat.SyncQueueShutDown
+"""Raised by the blocking face of a :class:`~conveyor.ThreadQueue` once it is shut down.
+
+On Python 3.13 and later this *is* :class:`queue.ShutDown`.
+"""
+
+QueueTimeoutError = _compat.QueueTimeoutError
+"""Raised by ``get``/``put``/``join`` with a timeout that runs out.
+
+On Python 3.11 and later this *is* the builtin :class:`TimeoutError`; on 3.10 it is both
+that and :class:`asyncio.TimeoutError`.
 """
 
 
 class ConveyorError(Exception):
     """Base class of the errors that are conveyor's own (not the asyncio queue ones)."""
 
+    __module__ = "conveyor"
+
 
 class InvalidURLError(ConveyorError, ValueError):
     """Raised by ``open_queue()`` for a URL it cannot use: unknown scheme or malformed."""
 
+    __module__ = "conveyor"
+
 
 class MissingDependencyError(ConveyorError, ImportError):
     """Raised by ``open_queue()`` when the backend needs an extra that is not installed."""
+
+    __module__ = "conveyor"
 
 
 class MaxsizeConflictError(ConveyorError, ValueError):
@@ -72,6 +99,8 @@ class MaxsizeConflictError(ConveyorError, ValueError):
     ``conveyor maxsize URL NAME N``.
     """
 
+    __module__ = "conveyor"
+
 
 class SerializationError(ConveyorError, ValueError):
     """Raised when an item cannot be encoded (by ``put``) or decoded (by ``get``).
@@ -79,17 +108,31 @@ class SerializationError(ConveyorError, ValueError):
     When ``put()`` raises it, nothing was stored.
     """
 
+    __module__ = "conveyor"
+
 
 class LeaseExpiredError(ConveyorError):
     """Raised when a receipt is used after its lease expired and the item was redelivered."""
+
+    __module__ = "conveyor"
 
 
 class BackendError(ConveyorError):
     """Raised when the storage behind a durable queue fails (it broke, not you)."""
 
+    __module__ = "conveyor"
+
 
 class BackendUnavailableError(BackendError, ConnectionError):
-    """Raised when the backend cannot be reached within the configured retry budget."""
+    """Raised when the backend cannot be reached within the configured retry budget.
+
+    Attributes:
+        outcome_unknown: ``True`` when a change was sent and its reply never came: it may
+            or may not have been applied.
+    """
+
+    __module__ = "conveyor"
+    outcome_unknown: bool = False
 
 
 class IncompatibleStoreError(BackendError):
@@ -97,3 +140,5 @@ class IncompatibleStoreError(BackendError):
 
     The store is left untouched.
     """
+
+    __module__ = "conveyor"

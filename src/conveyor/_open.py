@@ -27,8 +27,9 @@ from ._durable import DurableQueue
 from ._exceptions import InvalidURLError, MaxsizeConflictError, MissingDependencyError
 from ._queue import Queue
 from ._serializers import Serializer, resolve_serializer
+from ._urls import redacted
 
-__all__ = ["open_queue"]
+__all__ = ["open_queue", "redacted"]
 
 # scheme -> (backend module, the pip extra its driver comes with, or None)
 _BACKENDS: dict[str, tuple[str, str | None]] = {
@@ -122,19 +123,6 @@ def open_queue(
     return _Opening(_open)
 
 
-def redacted(url: str) -> str:
-    """Return *url* with the password, if any, replaced by ``***``: safe for messages."""
-    scheme, sep, rest = url.partition("://")
-    netloc, slash, tail = rest.partition("/")
-    userinfo, at, host = netloc.rpartition("@")
-    if not sep or not at:
-        return url
-    # "user:password@" keeps the user; a lone "secret@" may be a password: all hidden.
-    user, colon, _ = userinfo.partition(":")
-    shown = f"{user}:***" if colon else "***"
-    return f"{scheme}{sep}{shown}@{host}{slash}{tail}"
-
-
 def _parse(url: object) -> urllib.parse.SplitResult:
     if not isinstance(url, str):
         raise TypeError(f"url must be a str such as 'sqlite:///jobs.db', not {url!r}")
@@ -142,12 +130,31 @@ def _parse(url: object) -> urllib.parse.SplitResult:
         parts = urllib.parse.urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a malformed port
     except ValueError as exc:
+        # Not chained: urllib's message quotes the netloc, and with a password holding
+        # an unencoded "/" or ":" what it takes for a port is part of the password.
         raise InvalidURLError(
-            f"malformed queue URL {redacted(url)!r}: {exc}; accepted: {_ACCEPTED}"
-        ) from exc
+            f"malformed queue URL {redacted(url)!r}: {_malformed(exc)}; accepted: {_ACCEPTED}"
+        ) from None
     if not parts.scheme or "://" not in url:
         raise InvalidURLError(f"queue URL {redacted(url)!r} has no scheme; accepted: {_ACCEPTED}")
+    if parts.netloc and "@" in parts.path + parts.query + parts.fragment:
+        # The rest of a password holding an unencoded "/", "?" or "#" would otherwise
+        # be read as the path or the query, and quoted by messages about them.
+        raise InvalidURLError(
+            f"queue URL {redacted(url)!r} has an '@' after its host: percent-encode "
+            "'/', '?', '#', '@' and ':' in a user name or password (e.g. %2F for '/', "
+            "%40 for '@') and '@' in a query value"
+        )
     return parts
+
+
+def _malformed(exc: ValueError) -> str:
+    text = str(exc)
+    if "Port" in text or "port" in text:
+        return "the port is not a number from 0 to 65535 (percent-encode a ':' in a password)"
+    if "IPv6" in text:
+        return "the host has an unbalanced '[' or ']'"
+    return "it cannot be split into scheme, host, path and query"
 
 
 async def _open_queue(
@@ -175,7 +182,7 @@ async def _open_queue(
         return Queue(0 if maxsize is None else maxsize)
     if scheme not in _BACKENDS:
         raise InvalidURLError(
-            f"unknown queue URL scheme {parts.scheme!r} in {url!r}; accepted: {_ACCEPTED}"
+            f"unknown queue URL scheme {parts.scheme!r} in {redacted(url)!r}; accepted: {_ACCEPTED}"
         )
     module_name, extra = _BACKENDS[scheme]
     queue_options = {k: options.pop(k) for k in _QUEUE_OPTIONS if k in options}

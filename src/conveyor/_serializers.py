@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import pickle
+import sys
 from typing import Any, Protocol, runtime_checkable
 
+from ._compat import int_max_str_digits
 from ._exceptions import SerializationError
 
 __all__ = ["JSONSerializer", "PickleSerializer", "Serializer", "resolve_serializer"]
@@ -61,29 +63,69 @@ class JSONSerializer:
         Raises:
             SerializationError: The item is not JSON data.
         """
-        if type(item) is int:  # ids and counters: JSON writes an int as Python does
-            return b"%d" % item
         try:
+            if type(item) is int:  # ids and counters: JSON writes an int as Python does
+                return b"%d" % item
             return self._encoder.encode(item).encode()
         except (TypeError, ValueError, RecursionError) as exc:
-            raise SerializationError(
-                f"cannot encode {type(item).__name__!s} item as JSON: {exc}; "
-                "put JSON data (dict, list, str, int, float, bool, None), "
-                "or open the queue with serializer='pickle' if every writer is trusted"
-            ) from exc
+            raise SerializationError(_encode_failure(item, exc)) from exc
 
     def loads(self, data: bytes) -> Any:
         """Decode one JSON item.
 
         Raises:
-            SerializationError: The bytes are not UTF-8 JSON.
+            SerializationError: The bytes are not UTF-8 JSON, or are JSON this process
+                cannot read (nested deeper than its recursion limit, or an int longer
+                than ``sys.get_int_max_str_digits()``).
         """
-        if data.isdigit() and (data[0] != 0x30 or len(data) == 1):  # a plain int, as JSON
-            return int(data)
         try:
+            if data.isdigit() and (data[0] != 0x30 or len(data) == 1):  # a plain int
+                return int(data)
             return self._decoder.decode(data.decode())
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise SerializationError(f"stored item is not valid JSON: {exc}") from exc
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            raise SerializationError(_decode_failure(exc)) from exc
+
+
+def _is_digit_limit(exc: BaseException) -> bool:
+    # Python refuses to convert ints longer than sys.get_int_max_str_digits() (a guard
+    # against quadratic time), with a ValueError told apart only by its text.
+    return isinstance(exc, ValueError) and "integer string conversion" in str(exc)
+
+
+def _encode_failure(item: Any, exc: BaseException) -> str:
+    kind = type(item).__name__
+    if isinstance(exc, RecursionError):
+        return (
+            f"cannot encode {kind} item as JSON: it nests deeper than the recursion limit "
+            f"({sys.getrecursionlimit()}); flatten it"
+        )
+    if _is_digit_limit(exc):
+        return (
+            f"cannot encode {kind} item as JSON: it holds an int of more than "
+            f"{int_max_str_digits()} digits, the limit of this process "
+            "(sys.get_int_max_str_digits()); store big numbers as strings, so that "
+            "every reader can decode them whatever its own limit"
+        )
+    return (
+        f"cannot encode {kind} item as JSON: {exc}; "
+        "put JSON data (dict, list, str, int, float, bool, None), "
+        "or open the queue with serializer='pickle' if every writer is trusted"
+    )
+
+
+def _decode_failure(exc: BaseException) -> str:
+    # Valid JSON that this process cannot read, written by one with other limits.
+    if isinstance(exc, RecursionError):
+        return (
+            "stored item nests deeper than this process can decode (recursion limit "
+            f"{sys.getrecursionlimit()}): {exc}"
+        )
+    if _is_digit_limit(exc):
+        return (
+            f"stored item holds an int of more than {int_max_str_digits()} digits, "
+            f"the limit of this process (sys.get_int_max_str_digits()): {exc}"
+        )
+    return f"stored item is not valid JSON: {exc}"
 
 
 def _not_json(constant: str) -> Any:

@@ -325,8 +325,8 @@ class SyncFace(_Face[T]):
     """The blocking face of a :class:`ThreadQueue`: the API of :class:`queue.Queue`.
 
     Use it from threads (or, for the non-blocking methods, from anywhere).  Its
-    ``shutdown`` exception is :class:`queue.ShutDown` on Python 3.13 and later, and a
-    class of the same name from ``conveyor._compat`` before.
+    ``shutdown`` exception is :class:`conveyor.SyncQueueShutDown`, which *is*
+    :class:`queue.ShutDown` on Python 3.13 and later.
     """
 
     __slots__ = ()

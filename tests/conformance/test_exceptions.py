@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import pickle
+import pkgutil
 import queue
 import sys
+import traceback
 
 import pytest
 
@@ -76,3 +80,80 @@ async def test_timeouts_raise_what_both_timeout_clauses_catch(make_queue: MakeQu
     with pytest.raises(TimeoutError) as info:
         await q.put(2, timeout=0)
     assert isinstance(info.value, asyncio.TimeoutError)
+
+
+def _conveyor_exception_classes() -> set[type[BaseException]]:
+    """Every exception class conveyor exports, defines publicly, or derives from its own."""
+    found: set[type[BaseException]] = set()
+    modules = [conveyor]
+    for info in pkgutil.walk_packages(conveyor.__path__, "conveyor."):
+        try:
+            modules.append(importlib.import_module(info.name))
+        except ImportError:  # an optional extra (rich, uvloop...) that is not installed
+            continue
+    for module in modules:
+        for name, value in vars(module).items():
+            if (
+                isinstance(value, type)
+                and issubclass(value, BaseException)
+                and not name.startswith("_")
+            ):
+                found.add(value)
+    # Private subclasses of conveyor's own errors escape to users just the same.
+    roots = [cls for cls in found if cls.__module__.partition(".")[0] == "conveyor"]
+    while roots:
+        for sub in roots.pop().__subclasses__():
+            if sub not in found:
+                found.add(sub)
+                roots.append(sub)
+    return found
+
+
+def _resolve(dotted_module: str, qualname: str) -> object:
+    target: object = importlib.import_module(dotted_module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def test_every_exception_conveyor_raises_shows_a_public_name() -> None:
+    classes = _conveyor_exception_classes()
+    assert conveyor.SerializationError in classes
+    assert conveyor.QueueShutDown in classes
+    for cls in classes:
+        module = cls.__module__
+        assert (
+            module in ("conveyor", "builtins", "queue") or module.partition(".")[0] == "asyncio"
+        ), f"{module}.{cls.__qualname__} is not a public name"
+        assert _resolve(module, cls.__qualname__) is cls, f"{module}.{cls.__qualname__}"
+
+
+def test_traceback_names_the_exception_conveyor_exports() -> None:
+    q = conveyor.Queue[int]()
+    q.shutdown()
+    with pytest.raises(conveyor.QueueShutDown) as shut:
+        q.put_nowait(1)
+    thread_queue = conveyor.ThreadQueue[int]()
+    thread_queue.shutdown()
+    with pytest.raises(conveyor.SyncQueueShutDown) as sync_shut:
+        thread_queue.sync_q.put_nowait(1)
+    with pytest.raises(conveyor.QueueEmpty) as empty:
+        conveyor.Queue[int]().get_nowait()
+    for caught in (shut, sync_shut, empty):
+        line = "".join(traceback.format_exception_only(caught.type, caught.value))
+        assert "._" not in line.split(":")[0], line
+        cls = caught.type
+        assert _resolve(cls.__module__, cls.__qualname__) is cls
+
+
+def test_exceptions_pickle_by_their_public_name() -> None:
+    # Across processes (a worker pool, a multiprocessing queue) an exception travels pickled:
+    # by reference to its class, which must resolve in the public module.
+    for cls in _conveyor_exception_classes():
+        if cls.__module__.partition(".")[0] != "conveyor":
+            continue  # builtins, asyncio, queue: theirs
+        error = cls("boom")
+        assert pickle.dumps(error).find(b"conveyor._") == -1
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is cls
+        assert again.args == ("boom",)

@@ -83,7 +83,7 @@ from .._exceptions import (
     InvalidURLError,
     QueueShutDown,
 )
-from .._open import redacted
+from .._urls import redacted
 from ._base import DeadLetter, Delivery, Store, StoreCounts
 
 __all__ = ["RedisStore", "open_store"]
@@ -611,12 +611,6 @@ _LOOKED: contextvars.ContextVar[tuple[int, int]] = contextvars.ContextVar(
 )
 
 
-class _OutcomeUnknownError(BackendUnavailableError):
-    """Redis stayed unreachable after a change was sent: it may have been applied."""
-
-    outcome_unknown = True  # what the durable layer checks, e.g. for a retract
-
-
 class _SentError(rexc.ConnectionError):
     """The connection failed after a command was sent: it may have run, or may still."""
 
@@ -871,12 +865,14 @@ class RedisStore(Store):
                     outcome = ""
                     if doubt:
                         outcome = f"; {doubt}" if in_doubt else "; it never reached the server"
-                    error = _OutcomeUnknownError if doubt and in_doubt else BackendUnavailableError
-                    raise error(
+                    error = BackendUnavailableError(
                         f"Redis at {self._where} is unreachable: {exc or type(exc).__name__}"
                         f" (gave up after retrying for {self._retry_timeout:g} s;"
                         f" the retry_timeout option sets this budget){outcome}"
-                    ) from exc
+                    )
+                    # What the durable layer checks, e.g. before a retract.
+                    error.outcome_unknown = bool(doubt and in_doubt)
+                    raise error from exc
                 await asyncio.sleep(min(pause, deadline - now))
                 pause = min(pause * 2, 0.5)
             except rexc.ResponseError as exc:
@@ -1695,15 +1691,17 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
     try:
         host = url.hostname or "localhost"
         port = url.port or _DEFAULT_PORT
-    except ValueError as exc:
+    except ValueError:
+        # Not chained: urllib's message quotes what it took for the port.
         raise InvalidURLError(
-            f"bad host or port in Redis URL {redacted(url.geturl())!r}: {exc}"
-        ) from exc
+            f"bad host or port in Redis URL {redacted(url.geturl())!r}: the port must be a"
+            " number from 0 to 65535"
+        ) from None
     db_text = url.path.strip("/") or "0"
     if not db_text.isdigit():
         raise InvalidURLError(
-            f"the path of a Redis URL is the database number, not {url.path!r}"
-            f" (e.g. redis://{host}:{port}/0)"
+            f"the path of a Redis URL is the database number (e.g. redis://{host}:{port}/0),"
+            f" not that of {redacted(url.geturl())!r}"
         )
     in_url = _url_options(url)
     twice = set(in_url) & set(options)
@@ -1782,8 +1780,12 @@ def _url_options(url: urllib.parse.SplitResult) -> dict[str, Any]:
     # Messages quote the query, never the whole URL: it may hold a password.
     try:
         pairs = urllib.parse.parse_qsl(url.query, keep_blank_values=True, strict_parsing=True)
-    except ValueError as exc:
-        raise InvalidURLError(f"malformed query in Redis URL: {url.query!r}") from exc
+    except ValueError:
+        # Not chained, and the query not quoted: it may hold a password.
+        raise InvalidURLError(
+            f"malformed query in Redis URL {redacted(url.geturl())!r}: give options as "
+            "name=value pairs joined by '&', values percent-encoded"
+        ) from None
     found: dict[str, Any] = {}
     for key, text in pairs:
         if key not in _OPTIONS:

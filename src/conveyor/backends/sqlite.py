@@ -18,6 +18,11 @@ Durability (option ``durability``): the file is in WAL mode.
 * ``"power"`` (``synchronous=FULL``): every commit is flushed to the disk before it
   returns, so it also survives a power loss, at a large cost in speed.
 
+A full disk makes writes fail with a :class:`~conveyor.BackendError` that says so and names
+the directory to free space in (the failed call changed nothing).  The store then empties
+the WAL into the file as soon as a write fits again, so that the queue works again once
+some space is free, rather than filling it back up with WAL.
+
 Wake-ups across processes: while a task waits in :meth:`SQLiteStore.wait_changed`, the
 worker thread checks ``PRAGMA data_version`` (which changes when another connection
 commits) every 20 ms; with nobody waiting it sleeps.  Changes made through stores of this
@@ -25,13 +30,15 @@ process wake their waiters at once.
 
 Schema (version 2): ``meta`` (key/value: ``application = conveyor``, ``schema_version``),
 ``queues`` (one row per queue name, with its shutdown flag and its stored ``maxsize``: NULL
-until an opener or ``set_maxsize`` records one, <= 0: none) and ``items`` (one row per item;
-``state`` 0 = ready from ``available_at`` on, 1 = leased until ``lease_deadline`` under
-``lease_token``, 2 = dead; a ready item never claimed may keep there the token of the put
-that stored it, for :meth:`SQLiteStore.retract`).  A file that is not a conveyor database,
+until an opener or ``set_maxsize`` records one, <= 0: none) and ``items`` (one row per item,
+its id never given twice in the file; ``state`` 0 = ready from ``available_at`` on,
+1 = leased until ``lease_deadline`` under ``lease_token``, 2 = dead; a ready item never
+claimed may keep there the token of the put that stored it, for
+:meth:`SQLiteStore.retract`).  A file that is not a conveyor database,
 or whose schema is newer, raises :class:`~conveyor.IncompatibleStoreError` and is left untouched.
 A file of an older schema is migrated when opened, in one transaction (version 1 to 2 adds
-``queues.maxsize``, NULL for the queues it holds: no bound stored yet).
+``queues.maxsize``, NULL for the queues it holds: no bound stored yet), and an items table
+made before ids were never reused (no ``AUTOINCREMENT``) is rebuilt once, likewise.
 """
 
 from __future__ import annotations
@@ -60,6 +67,7 @@ from .._exceptions import (
     InvalidURLError,
     QueueShutDown,
 )
+from .._urls import redacted
 from ._base import DeadLetter, Delivery, Store, StoreCounts
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "open_store"]
@@ -74,16 +82,31 @@ _SYNCHRONOUS = {"process": "NORMAL", "power": "FULL"}
 
 _READY, _LEASED, _DEAD = 0, 1, 2
 
+# AUTOINCREMENT: an id is never given twice in a file, so an id read earlier (a dead
+# letter listed, then requeued by id) can never name another item.  Files made before it
+# have their items table rebuilt once (see SQLiteStore._upgrade); the columns are the
+# same, so conveyor versions without it still read and write the file.
+_ITEMS_TABLE = (
+    "CREATE TABLE {table} (id INTEGER PRIMARY KEY AUTOINCREMENT, queue INTEGER NOT NULL,"
+    " state INTEGER NOT NULL, available_at REAL NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0, lease_token TEXT, lease_deadline REAL,"
+    " error TEXT, failed_at REAL, payload BLOB NOT NULL)"
+)
+_ITEMS_COLUMNS = (
+    "id, queue, state, available_at, attempts, lease_token, lease_deadline, error,"
+    " failed_at, payload"
+)
+_ITEMS_INDEXES = (
+    "CREATE INDEX items_by_state ON items (queue, state, id)",
+    "CREATE INDEX items_by_lease ON items (queue, lease_deadline) WHERE state = 1",
+)
+
 _SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
     "CREATE TABLE queues (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
     " shutdown INTEGER NOT NULL DEFAULT 0)",
-    "CREATE TABLE items (id INTEGER PRIMARY KEY, queue INTEGER NOT NULL,"
-    " state INTEGER NOT NULL, available_at REAL NOT NULL DEFAULT 0,"
-    " attempts INTEGER NOT NULL DEFAULT 0, lease_token TEXT, lease_deadline REAL,"
-    " error TEXT, failed_at REAL, payload BLOB NOT NULL)",
-    "CREATE INDEX items_by_state ON items (queue, state, id)",
-    "CREATE INDEX items_by_lease ON items (queue, lease_deadline) WHERE state = 1",
+    _ITEMS_TABLE.format(table="items"),
+    *_ITEMS_INDEXES,
 )
 
 # The statements that take a file from the version before each key to that version.  A new
@@ -127,12 +150,12 @@ def _path_from_url(url: urllib.parse.SplitResult) -> str:
     if url.netloc:
         raise InvalidURLError(
             f"sqlite URL must have an empty host: sqlite:///relative.db or "
-            f"sqlite:////absolute.db, not {url.geturl()!r}"
+            f"sqlite:////absolute.db, not {redacted(url.geturl())!r}"
         )
     if url.query or url.fragment:
         raise InvalidURLError(
             f"sqlite URL takes no query or fragment (pass options as keyword arguments): "
-            f"{url.geturl()!r}"
+            f"{redacted(url.geturl())!r}"
         )
     path = urllib.parse.unquote(url.path)
     if path.startswith("/"):
@@ -140,7 +163,7 @@ def _path_from_url(url: urllib.parse.SplitResult) -> str:
     if not path or path == ":memory:" or path.endswith("/"):
         raise InvalidURLError(
             f"sqlite URL must name a file: sqlite:///relative.db or sqlite:////absolute.db "
-            f"(use memory:// for an in-memory queue), not {url.geturl()!r}"
+            f"(use memory:// for an in-memory queue), not {redacted(url.geturl())!r}"
         )
     return path
 
@@ -194,6 +217,40 @@ def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+# Primary result codes by the words of their messages, for Pythons whose exceptions do
+# not carry sqlite_errorname (before 3.11).
+_ERROR_WORDS = (
+    ("malformed", "SQLITE_CORRUPT"),
+    ("not a database", "SQLITE_NOTADB"),
+    ("disk is full", "SQLITE_FULL"),
+    ("readonly", "SQLITE_READONLY"),
+    ("unable to open", "SQLITE_CANTOPEN"),
+)
+
+
+def _error_kind(exc: sqlite3.Error) -> str:
+    """Return the primary SQLite result code of *exc*, e.g. ``"SQLITE_FULL"``, or ``""``."""
+    name = getattr(exc, "sqlite_errorname", None)
+    if isinstance(name, str) and name.startswith("SQLITE_"):
+        # Extended codes name their primary one first: SQLITE_CORRUPT_INDEX, ...
+        for _, kind in _ERROR_WORDS:
+            if name == kind or name.startswith(kind + "_"):
+                return kind
+        return name
+    text = str(exc).lower()
+    return next((kind for words, kind in _ERROR_WORDS if words in text), "")
+
+
+def _has_sqlite_header(path: str) -> bool:
+    try:
+        with open(path, "rb") as file:
+            return file.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError:
+        return False
+
+
 class SQLiteStore(Store):
     """One named queue in one SQLite file, worked on by a private thread.
 
@@ -217,6 +274,7 @@ class SQLiteStore(Store):
         self._data_version = 0
         self._waiters: set[asyncio.Future[None]] = set()
         self._closed = False
+        self._disk_was_full = False  # until the WAL could be emptied again (_make_room)
         self._stopped: asyncio.Future[None] = self._loop.create_future()
         # Results travel back through a pipe the loop watches (see _deliver); None: the
         # loop cannot watch one (Windows), call_soon_threadsafe instead.
@@ -367,6 +425,7 @@ class SQLiteStore(Store):
         conn = self._conn
         assert conn is not None
         delay = 0.01
+        made_room = False
         for attempt in range(_LOCK_RETRIES + 1):
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -386,13 +445,38 @@ class SQLiteStore(Store):
                     raise BackendUnavailableError(
                         f"SQLite database {self._path!r} stayed locked by another process: {exc}"
                     ) from exc
-                raise BackendError(f"SQLite database {self._path!r} failed: {exc}") from exc
+                if not made_room and _error_kind(exc) == "SQLITE_FULL":
+                    made_room = True
+                    self._disk_was_full = True
+                    if self._make_room(conn):
+                        continue
+                raise self._failure(exc) from exc
             except sqlite3.Error as exc:
-                raise BackendError(f"SQLite database {self._path!r} failed: {exc}") from exc
+                raise self._failure(exc) from exc
             if write:
+                if self._disk_was_full:
+                    # The first commit that fits again: empty the WAL while there is
+                    # room to, before it fills what was freed.
+                    self._disk_was_full = not self._make_room(conn)
                 self._notify_peers()
             return result
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _make_room(self, conn: sqlite3.Connection) -> bool:
+        # On a full disk the WAL keeps growing and is never copied back: the automatic
+        # checkpoint runs only after a commit, only past 1000 pages, and needs room to
+        # grow the main file.  Copying it and truncating it to zero gives its space back.
+        # Returns whether the WAL is now empty.  Never waits for other processes' readers
+        # (a busy timeout of 0): when they hold the WAL, the next commit tries again.
+        try:
+            conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+        except sqlite3.Error:
+            return False
+        return not busy
 
     # -- opening -----------------------------------------------------------------------
 
@@ -421,7 +505,7 @@ class SQLiteStore(Store):
                 cached_statements=256,
             )
         except sqlite3.Error as exc:
-            raise BackendError(f"cannot open SQLite queue file {path!r}: {exc}") from exc
+            raise self._open_error(exc) from exc
         self._conn = conn
         delay = 0.01
         for attempt in range(_LOCK_RETRIES + 1):
@@ -447,29 +531,72 @@ class SQLiteStore(Store):
         self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
 
     def _open_error(self, exc: sqlite3.Error) -> BackendError:
-        text = str(exc)
-        if "readonly" in text or "read-only" in text or "unable to open" in text:
+        # Called on the worker thread: the file checks below are blocking I/O.
+        path, text, kind = self._path, str(exc), _error_kind(exc)
+        directory = os.path.dirname(os.path.abspath(path))
+        if kind in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+            if not _has_sqlite_header(path):
+                return IncompatibleStoreError(
+                    f"{path!r} is not a conveyor queue file (not an SQLite database: "
+                    f"{text}); it was left untouched"
+                )
+            return self._corrupt(exc, "it was left untouched: ")
+        if not os.access(directory, os.W_OK | os.X_OK):
             return BackendError(
-                f"cannot write SQLite queue file {self._path!r}: {text}; "
-                "check that the file and its directory are writable"
+                f"cannot use SQLite queue file {path!r}: its directory {directory!r} is not "
+                "writable, and SQLite keeps a queue's -wal and -shm files next to it; make "
+                f"the directory writable or move the file to one that is ({text}); the file "
+                "was left untouched"
             )
-        return BackendError(f"cannot open SQLite queue file {self._path!r}: {text}")
+        if kind == "SQLITE_READONLY" or (os.path.exists(path) and not os.access(path, os.W_OK)):
+            return BackendError(
+                f"cannot write SQLite queue file {path!r}: the file is read-only ({text}); "
+                "it was left untouched"
+            )
+        if kind == "SQLITE_FULL":
+            return self._full(exc)
+        if kind == "SQLITE_CANTOPEN":
+            return BackendError(
+                f"cannot open SQLite queue file {path!r}: {text}; check that the file and "
+                "its directory are readable and writable"
+            )
+        return BackendError(f"cannot open SQLite queue file {path!r}: {text}")
+
+    def _corrupt(self, exc: sqlite3.Error, untouched: str = "") -> BackendError:
+        return BackendError(
+            f"SQLite queue file {self._path!r} is corrupt ({exc}), e.g. truncated or "
+            f"overwritten; {untouched}restore it from a backup, or copy what can still be "
+            "read into a new file with the sqlite3 shell's .recover command"
+        )
+
+    def _full(self, exc: sqlite3.Error) -> BackendError:
+        directory = os.path.dirname(os.path.abspath(self._path))
+        return BackendError(
+            f"the disk holding SQLite queue file {self._path!r} is full ({exc}): this "
+            f"call changed nothing; free space in {directory!r} (the queue works again as "
+            "soon as there is room)"
+        )
+
+    def _failure(self, exc: sqlite3.Error) -> BackendError:
+        kind = _error_kind(exc)
+        if kind in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+            return self._corrupt(exc)
+        if kind == "SQLITE_FULL":
+            return self._full(exc)
+        return BackendError(f"SQLite database {self._path!r} failed: {exc}")
 
     def _check_or_create(self, conn: sqlite3.Connection) -> None:
         # Read-only checks first: nothing is written to a file that is not ours.
         try:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and (
-                "unable to open" in str(exc) or _is_lock_error(exc)
-            ):
+            if isinstance(exc, sqlite3.OperationalError) and _is_lock_error(exc):
                 raise
-            raise IncompatibleStoreError(
-                f"{self._path!r} is not a conveyor queue file (not an SQLite database: {exc}); "
-                "it was left untouched"
-            ) from exc
+            raise self._open_error(exc) from exc
         if tables:
             self._check_meta(conn, tables)
+            if not self._ids_never_reused(conn):
+                self._transaction(self._upgrade)
             return
 
         def create(conn: sqlite3.Connection) -> None:
@@ -518,7 +645,15 @@ class SQLiteStore(Store):
                 f"{self._path!r} is an SQLite database of another application (no conveyor "
                 "meta table); it was left untouched"
             )
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.OperationalError as exc:  # e.g. no such column: key
+            if _is_lock_error(exc):
+                raise
+            raise IncompatibleStoreError(
+                f"{self._path!r} is an SQLite database of another application (its meta "
+                f"table is not conveyor's: {exc}); it was left untouched"
+            ) from exc
         if meta.get("application") != APPLICATION:
             raise IncompatibleStoreError(
                 f"{self._path!r} is an SQLite database of another application "
@@ -539,6 +674,28 @@ class SQLiteStore(Store):
                 f"{meta.get('schema_version')!r}; it was left untouched"
             )
         return version
+
+    @staticmethod
+    def _ids_never_reused(conn: sqlite3.Connection) -> bool:
+        row = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'items'"
+        ).fetchone()
+        return row is not None and "AUTOINCREMENT" in str(row[0]).upper()
+
+    def _upgrade(self, conn: sqlite3.Connection) -> None:
+        # Under the write lock: another process may have rebuilt it since the check.
+        if self._ids_never_reused(conn):
+            return
+        # Ids already freed by acknowledged items are unknown: numbering goes on from
+        # the largest id still stored, and never back from then on.
+        conn.execute(_ITEMS_TABLE.format(table="items_rebuilt"))
+        conn.execute(
+            f"INSERT INTO items_rebuilt ({_ITEMS_COLUMNS}) SELECT {_ITEMS_COLUMNS} FROM items"
+        )
+        conn.execute("DROP TABLE items")
+        conn.execute("ALTER TABLE items_rebuilt RENAME TO items")
+        for statement in _ITEMS_INDEXES:
+            conn.execute(statement)
 
     def _queue_id(self, conn: sqlite3.Connection) -> int:
         conn.execute("INSERT OR IGNORE INTO queues (name) VALUES (?)", (self._name,))
@@ -568,9 +725,9 @@ class SQLiteStore(Store):
     async def put_returning_ids(self, payloads: Sequence[bytes]) -> tuple[bool, list[str] | None]:
         """Append *payloads* as :meth:`put` does, and name the items it stored.
 
-        Each name is ``"<item id>:<token of this put>"``: SQLite may give the id of a
-        deleted item to a new one, and the token keeps :meth:`retract` from taking that
-        one.  The token waits in the item's ``lease_token``, which every claim replaces.
+        Each name is ``"<item id>:<token of this put>"``: the token shows that the item
+        was never claimed since.  It waits in the item's ``lease_token``, which every
+        claim replaces.
 
         Args:
             payloads: Serialized items, in order; never empty.
@@ -601,10 +758,9 @@ class SQLiteStore(Store):
             cursor = conn.execute(
                 _insert_token_sql(len(chunk)), [value for row in chunk for value in row]
             )
-            # Under the write lock each new row gets the largest id + 1, so the chunk
-            # ends at lastrowid, in VALUES order.  Only once ids run out does SQLite pick
-            # them at random; a name is then wrong, and the token makes retract() refuse
-            # it rather than delete another put's item.
+            # Under the write lock each new row gets the next id (AUTOINCREMENT), so the
+            # chunk ends at lastrowid, in VALUES order.  The token still guards retract()
+            # against a name that would be wrong for any other reason.
             last = cursor.lastrowid
             if ids is not None and last is not None:
                 ids.extend(range(last - len(chunk) + 1, last + 1))

@@ -9,8 +9,20 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
+
+from .._urls import redacted
 
 __all__ = ["build_parser", "main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors never quote a password of a URL argument."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print a usage error, with URLs redacted, and exit with status 2."""
+        # e.g. "unrecognized arguments: redis://:secret@host" for a mistyped option.
+        super().error(" ".join(redacted(word) for word in message.split(" ")))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..examples._common import ROLES, positive_float
     from ._operate import bound
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="conveyor",
         description="asyncio.Queue, drop-in and faster: see it work, and measure it.",
     )
@@ -179,7 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             markdown=args.markdown,
             rounds=args.rounds,
             scale=args.scale,
-            command=" ".join(["conveyor", *(sys.argv[1:] if argv is None else argv)]),
+            # Quoted in the Markdown file: --redis-url may carry a password.
+            command=" ".join(["conveyor", *map(redacted, sys.argv[1:] if argv is None else argv)]),
         )
     if args.command in ("shutdown", "resume", "maxsize"):
         from ._operate import run_operation

@@ -9,6 +9,7 @@ from typing import Any
 
 from .._durable import DurableQueue
 from .._exceptions import ConveyorError
+from .._urls import redacted
 from ..examples import Example, Run, find
 from ..examples._common import check_role_fits
 
@@ -34,16 +35,17 @@ def run_demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             import rich  # noqa: F401
         except ImportError:
             live, rich_missing = False, True
+    shown = redacted(args.backend)
     header = (
         f"conveyor demo: program {example.number} ({example.name}): {example.summary}"
-        f" | backend {args.backend} | role {args.role} | speed {speed:g}x"
+        f" | backend {shown} | role {args.role} | speed {speed:g}x"
     )
     try:
         if live:
             from ._live import run_live
 
             title = (
-                f"conveyor demo {example.number} ({example.name}) | {args.backend}"
+                f"conveyor demo {example.number} ({example.name}) | {shown}"
                 f" | {args.role} | {speed:g}x"
             )
             run = asyncio.run(

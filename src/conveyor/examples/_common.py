@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol, TextIO
 from .._abc import AsyncQueue
 from .._exceptions import ConveyorError
 from .._open import open_queue
+from .._urls import redacted
 
 __all__ = [
     "ROLES",
@@ -62,7 +63,7 @@ def check_role_fits(url: str, role: str) -> None:
     if role != "both" and url.split(":", 1)[0].lower() == "memory":
         raise ValueError(
             f"--role {role} needs a queue other processes can reach (sqlite:///file.db or"
-            f" redis://host:6379/0); {url} lives and dies with one process"
+            f" redis://host:6379/0); {redacted(url)} lives and dies with one process"
         )
 
 
