@@ -1,7 +1,12 @@
-"""The five classic programs, run scaled down on every backend in ``EXAMPLE_BACKENDS``."""
+"""The five classic programs, run scaled down on every backend in ``EXAMPLE_BACKENDS``.
+
+The programs are plain asyncio programs; the tests run them on a :class:`Stage`, which
+paces their sleeps, hears what they print and knows the random values they draw.
+"""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import importlib
 import itertools
@@ -12,14 +17,14 @@ import sys
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 import conveyor
 from conveyor._durable import DurableQueue
 from conveyor.backends._base import Store
-from conveyor.examples import EXAMPLES, Run, basic, bounded, find, join, nowait, wait_for
+from conveyor.examples import EXAMPLES, find
+from conveyor.examples._stage import Stage
 from tests.backends.redis_backend import RedisServer, redis_server
 
 __all__ = ["redis_server"]
@@ -64,6 +69,8 @@ DURABLE = frozenset({"sqlite", "redis"})
 SPEED = 100.0
 """Every sleep of the lesson divided by this: a program takes a few tenths of a second."""
 
+PROGRAMS = [example.name for example in EXAMPLES]
+
 
 @pytest.fixture(params=list(EXAMPLE_BACKENDS))
 def queue_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
@@ -72,89 +79,95 @@ def queue_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return factory(request, tmp_path)
 
 
-def quiet_run(speed: float = SPEED, seed: int = 5) -> Run:
-    return Run(speed=speed, seed=seed, quiet=True)
+async def play(name: str, url: str = "memory://", *, speed: float = SPEED, seed: int = 5) -> Stage:
+    stage = Stage(name, speed=speed, seed=seed)
+    await stage.play(url)
+    return stage
 
 
-def got_lines(run: Run) -> list[str]:
-    return [line for line in run.lines if line.startswith(">got ")]
+def got_lines(stage: Stage) -> list[str]:
+    return [line for line in stage.lines if line.startswith(">got ")]
 
 
-def assert_delivered_in_order(run: Run, count: int) -> None:
-    assert len(run.put_order) == count
-    assert run.got_order == run.put_order
-    assert got_lines(run) == [f">got {item}" for item in run.put_order]
-    assert all(isinstance(item, float) and 0 <= item < 1 for item in run.put_order)
+def assert_delivered_in_order(stage: Stage, count: int) -> None:
+    """Check that the consumer got every value the producers drew, in the order put."""
+    assert len(stage.values) == count
+    if stage.example.producers == 1:
+        assert got_lines(stage) == [f">got {value}" for value in stage.values]
+    else:
+        # Five producers draw in turn, and put after sleeps of their own: the order of
+        # the puts is not the order of the draws, but each value arrives once.
+        assert sorted(got_lines(stage)) == sorted(f">got {value}" for value in stage.values)
 
 
-def assert_within_maxsize(run: Run, maxsize: int) -> None:
-    """Check that no qsize() the program saw, nor the queue's own peak, passed maxsize."""
-    if maxsize <= 0:
-        return
-    assert run.peak_size <= maxsize
-    assert run.queue is not None
-    statistics = run.queue.statistics()
-    assert statistics.peak_size <= maxsize
-    assert statistics.current_size <= maxsize
+def assert_within_maxsize(stage: Stage) -> None:
+    """Check that the queue's own peak never passed the program's maxsize."""
+    maxsize = stage.example.maxsize
+    assert stage.queue is not None
+    statistics = stage.queue.statistics()
+    if maxsize > 0:
+        assert statistics.peak_size <= maxsize
+        assert statistics.current_size <= maxsize
 
 
 async def test_basic_delivers_every_value_in_order(queue_url: str) -> None:
-    run = await basic.main(queue_url, run=quiet_run())
-    assert_delivered_in_order(run, 10)
-    assert run.lines[0] == "Producer: Running"
-    assert run.lines[1] == "Consumer: Running"
-    assert run.lines[-1] == "Consumer: Done"
-    assert "Producer: Done" in run.lines
+    stage = await play("basic", queue_url)
+    assert_delivered_in_order(stage, 10)
+    assert stage.lines[:2] == ["Producer: Running", "Consumer: Running"]
+    assert stage.lines[-1] == "Consumer: Done"
+    assert "Producer: Done" in stage.lines
 
 
 async def test_nowait_hits_queue_empty_and_still_gets_everything(queue_url: str) -> None:
-    run = await nowait.main(queue_url, run=quiet_run())
-    assert_delivered_in_order(run, 10)
+    stage = await play("nowait", queue_url)
+    assert_delivered_in_order(stage, 10)
     # The producer sleeps before its first put, so the first poll always finds nothing.
-    assert run.lines[2] == "Consumer: got nothing, waiting a while..."
-    assert run.lines[-1] == "Consumer: Done"
+    assert stage.lines[2] == "Consumer: got nothing, waiting a while..."
+    assert stage.lines[-1] == "Consumer: Done"
 
 
 async def test_wait_for_gives_up_waiting_and_still_gets_everything(queue_url: str) -> None:
     # Seed 5 draws six values above 0.7: the producer then sleeps at least 0.2 lesson
     # seconds longer than the consumer's 0.5 s timeout, and both timers run on one loop,
     # so the earlier deadline (the consumer's) fires first however loaded the machine is.
-    run = await wait_for.main(queue_url, run=quiet_run(speed=20.0, seed=5))
-    assert_delivered_in_order(run, 10)
-    assert run.lines.count("Consumer: gave up waiting...") >= sum(
-        value > 0.7 for value in run.put_order
+    stage = await play("wait_for", queue_url, speed=20.0, seed=5)
+    assert_delivered_in_order(stage, 10)
+    assert stage.lines.count("Consumer: gave up waiting...") >= sum(
+        value > 0.7 for value in stage.values
     )
-    assert run.lines[-1] == "Consumer: Done"
+    assert stage.lines[-1] == "Consumer: Done"
 
 
 async def test_join_returns_once_every_item_is_done(queue_url: str) -> None:
     queue = await conveyor.open_queue(queue_url, name="join-test")
     try:
-        run = await join.main(run=quiet_run(), queue=queue)
-        assert_delivered_in_order(run, 10)
+        stage = Stage("join", speed=SPEED, seed=5)
+        await stage.play(queue=queue)
+        assert_delivered_in_order(stage, 10)
+        assert stage.lines[-1] == "Main: every item is processed"
         assert queue.statistics().unfinished_tasks == 0
         await queue.join(timeout=5)
-        # The consumer runs forever in the lesson: main cancels it after join().
-        assert "Consumer: Done" not in run.lines
-        assert run.lines.index("Producer: Done") < len(run.lines)
     finally:
         await queue.aclose()
 
 
 async def test_bounded_queue_never_holds_more_than_maxsize(queue_url: str) -> None:
-    run = await bounded.main(queue_url, run=quiet_run())
-    assert_delivered_in_order(run, 50)
-    assert run.produced == {f"Producer {i}": 10 for i in range(5)}
-    assert run.consumed == {"Consumer": 50}
-    # Five producers against one slow consumer: the two slots fill, and never overflow.
-    assert run.peak_size == bounded.MAXSIZE
-    assert_within_maxsize(run, bounded.MAXSIZE)
-    assert run.lines.count("Producer: Running") == 5
-    assert {f"Producer {i}: Done" for i in range(5)} <= set(run.lines)
+    stage = await play("bounded", queue_url)
+    assert_delivered_in_order(stage, 50)
+    assert stage.example.maxsize == 2
+    assert_within_maxsize(stage)
+    assert stage.queue is not None
+    if queue_url == "memory://":
+        # Five producers against one slow consumer: the two places fill, and never overflow.
+        assert stage.queue.statistics().peak_size == 2
+    for i in range(5):
+        assert f"Producer {i}: Running" in stage.lines
+        assert f"Producer {i}: Done" in stage.lines
+    assert stage.lines[-1] == "Main: every item is processed"
 
 
 async def test_bounded_producers_really_block_on_a_full_queue() -> None:
-    queue: conveyor.Queue[float | None] = conveyor.Queue(bounded.MAXSIZE)
+    queue: conveyor.Queue[float] = conveyor.Queue(bounded_maxsize())
     blocked: list[int] = []
 
     async def watch() -> None:
@@ -164,40 +177,48 @@ async def test_bounded_producers_really_block_on_a_full_queue() -> None:
 
     watcher = asyncio.create_task(watch())
     try:
-        await bounded.main(run=quiet_run(), queue=queue)
+        await Stage("bounded", speed=SPEED, seed=5).play(queue=queue)
     finally:
         watcher.cancel()
     assert max(blocked) >= 1
     assert queue.qsize() == 0
 
 
-@pytest.mark.parametrize("module", [basic, nowait, wait_for, join, bounded])
-async def test_roles_split_over_one_queue(module: ModuleType, queue_url: str) -> None:
+def bounded_maxsize() -> int:
+    return find("bounded").maxsize
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+async def test_roles_split_over_one_queue(name: str, queue_url: str) -> None:
     """Producer and consumer roles, run side by side, move every item once.
 
     On a durable backend each role opens the queue itself, as separate processes would.
     """
-    main = module.main
-    name = module.NAME
-    first = await conveyor.open_queue(queue_url, name=name, maxsize=module.MAXSIZE)
+    example = find(name)
+    first = await conveyor.open_queue(queue_url, name=name, maxsize=example.maxsize)
     second = first
     if queue_url != "memory://":
-        second = await conveyor.open_queue(queue_url, name=name, maxsize=module.MAXSIZE)
-    producing, consuming = quiet_run(), quiet_run()
+        second = await conveyor.open_queue(queue_url, name=name, maxsize=example.maxsize)
+    producing = Stage(name, speed=SPEED, seed=5)
+    consuming = Stage(name, speed=SPEED, seed=5)
     try:
         await asyncio.gather(
-            main(run=producing, queue=first, role="producer"),
-            main(run=consuming, queue=second, role="consumer"),
+            producing.play(queue=first, role="producer"),
+            consuming.play(queue=second, role="consumer"),
         )
-        assert consuming.got_order == producing.put_order
-        assert not producing.got_order
-        assert not consuming.put_order
-        assert consuming.lines[-1] == "Consumer: Done"
+        assert len(producing.values) == example.items
+        assert not consuming.values
+        assert not got_lines(producing)
+        got = got_lines(consuming)
+        expected = [f">got {value}" for value in producing.values]
+        assert (got if example.producers == 1 else sorted(got)) == (
+            expected if example.producers == 1 else sorted(expected)
+        )
         if isinstance(first, DurableQueue):
             assert await first.aqsize() == 0
         assert first.qsize() == 0
-        assert_within_maxsize(producing, module.MAXSIZE)
-        assert_within_maxsize(consuming, module.MAXSIZE)
+        assert_within_maxsize(producing)
+        assert_within_maxsize(consuming)
     finally:
         await first.aclose()
         if second is not first:
@@ -206,16 +227,16 @@ async def test_roles_split_over_one_queue(module: ModuleType, queue_url: str) ->
 
 async def test_a_given_queue_is_left_open() -> None:
     queue: conveyor.Queue[float | None] = conveyor.Queue()
-    await basic.main(run=quiet_run(), queue=queue)
+    await Stage("basic", speed=SPEED).play(queue=queue)
     queue.put_nowait(1.0)
     assert queue.get_nowait() == 1.0
 
 
 async def test_bad_role_and_speed_are_refused() -> None:
     with pytest.raises(ValueError, match="role must be one of"):
-        await basic.main(role="observer")
+        await Stage("basic").play(role="observer")
     with pytest.raises(ValueError, match="speed must be a positive number"):
-        Run(speed=0)
+        Stage("basic", speed=0)
     with pytest.raises(ValueError, match="no example called 'six'"):
         find("six")
 
@@ -225,7 +246,54 @@ def test_examples_are_found_by_number_and_name() -> None:
     for example in EXAMPLES:
         assert find(str(example.number)) is example
         assert find(example.name) is example
-        assert example.name == example.load().NAME
+
+
+def _program_tree(name: str) -> ast.Module:
+    source = (Path(conveyor.__file__).parent / "examples" / f"{name}.py").read_text()
+    return ast.parse(source)
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+def test_each_program_reads_as_the_lesson(name: str) -> None:
+    """The programs import asyncio, random and conveyor only, and use conveyor for the queue.
+
+    Besides type hints, the one conveyor call is the one that makes the queue; the queue's
+    own methods are asyncio.Queue's.
+    """
+    tree = _program_tree(name)
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    assert imported == {"asyncio", "random", "conveyor"}
+    assert not any(isinstance(node, ast.ImportFrom) for node in ast.walk(tree))
+    calls = [
+        ast.unparse(node.func)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and ast.unparse(node.func).startswith("conveyor.")
+    ]
+    assert calls == ["conveyor.Queue"]
+    queue_methods = {
+        node.func.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and ast.unparse(node.func.value) == "queue"
+    }
+    assert queue_methods <= {"put", "get", "get_nowait", "task_done", "join"}
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+def test_the_program_and_the_demo_agree_on_the_bound(name: str) -> None:
+    (call,) = [
+        node
+        for node in ast.walk(_program_tree(name))
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "conveyor.Queue"
+    ]
+    given = {keyword.arg: ast.literal_eval(keyword.value) for keyword in call.keywords}
+    assert given.get("maxsize", 0) == find(name).maxsize
 
 
 def _python_env() -> dict[str, str]:
@@ -234,25 +302,33 @@ def _python_env() -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize("name", [e.name for e in EXAMPLES])
-def test_each_program_runs_on_its_own(name: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", f"conveyor.examples.{name}", "--speed", "100", "--seed", "5"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=_python_env(),
-    )
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert lines[0] in ("Producer: Running", "Consumer: Running")
-    expected = bounded.ITEMS if name == "bounded" else 10
-    assert sum(line.startswith(">got ") for line in lines) == expected
+@pytest.mark.slow
+def test_each_program_runs_on_its_own() -> None:
+    """``python -m conveyor.examples.NAME`` is the plain program, at the lesson's pace.
+
+    All five at once (the longest, bounded, takes about 25 s at that pace).
+    """
+    running = {
+        example.name: subprocess.Popen(
+            [sys.executable, "-m", f"conveyor.examples.{example.name}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_python_env(),
+        )
+        for example in EXAMPLES
+    }
+    for name, process in running.items():
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        lines = out.splitlines()
+        assert lines[0].startswith(("Producer", "Consumer")), lines
+        assert sum(line.startswith(">got ") for line in lines) == find(name).items
 
 
 def test_a_split_role_on_a_memory_queue_is_refused() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "conveyor.examples.bounded", "--role", "producer"],
+        [sys.executable, "-m", "conveyor", "demo", "bounded", "--role", "producer"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -265,7 +341,7 @@ def test_a_split_role_on_a_memory_queue_is_refused() -> None:
 @pytest.mark.parametrize(
     "store", sorted(name for name in EXAMPLE_BACKENDS if name in DURABLE) or ["none yet"]
 )
-@pytest.mark.parametrize("name", [e.name for e in EXAMPLES])
+@pytest.mark.parametrize("name", PROGRAMS)
 def test_producers_and_consumer_in_separate_processes(
     store: str, name: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
@@ -281,17 +357,16 @@ def test_producers_and_consumer_in_separate_processes(
         for role in ("consumer", "producer")
     ]
     consumer, producer = processes
-    module = find(name).load()
+    example = find(name)
     # Meanwhile this process watches the shared queue, as a third process would.
     sizes = asyncio.run(_watch_sizes(url, name, processes))
     _, producer_err = producer.communicate(timeout=120)
     out, err = consumer.communicate(timeout=120)
     assert producer.returncode == 0, producer_err
     assert consumer.returncode == 0, err
-    expected = bounded.ITEMS if name == "bounded" else 10
-    assert sum(">got " in line for line in out.splitlines()) == expected
-    if module.MAXSIZE > 0:
-        assert max(sizes) <= module.MAXSIZE, sizes
+    assert sum(">got " in line for line in out.splitlines()) == example.items
+    if example.maxsize > 0:
+        assert max(sizes) <= example.maxsize, sizes
 
 
 async def _watch_sizes(url: str, name: str, processes: list[subprocess.Popen[str]]) -> list[int]:

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the parser for every ``conveyor`` command."""
     from .. import __version__
     from ..examples import EXAMPLES
-    from ..examples._common import ROLES, positive_float
+    from ..examples._stage import ROLES, positive_float
     from ._operate import bound
 
     parser = _Parser(

@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any
+import time
 
 from .._durable import DurableQueue
 from .._exceptions import ConveyorError
 from .._urls import redacted
-from ..examples import Example, Run, find
-from ..examples._common import check_role_fits
+from ..examples import find
+from ..examples._stage import Stage, check_role_fits
 
-__all__ = ["run_demo"]
+__all__ = ["run_demo", "summary"]
 
 
 def run_demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -36,10 +36,7 @@ def run_demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         except ImportError:
             live, rich_missing = False, True
     shown = redacted(args.backend)
-    header = (
-        f"conveyor demo: program {example.number} ({example.name}): {example.summary}"
-        f" | backend {shown} | role {args.role} | speed {speed:g}x"
-    )
+    stage: Stage
     try:
         if live:
             from ._live import run_live
@@ -48,17 +45,20 @@ def run_demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 f"conveyor demo {example.number} ({example.name}) | {shown}"
                 f" | {args.role} | {speed:g}x"
             )
-            run = asyncio.run(
-                run_live(example, args.backend, args.role, speed, args.seed, title, example.summary)
+            stage = asyncio.run(
+                run_live(example.name, args.backend, args.role, speed, args.seed, title)
             )
-            print(summary(run), flush=True)
         else:
-            print(header, flush=True)
+            print(
+                f"conveyor demo: program {example.number} ({example.name}): {example.summary}"
+                f" | backend {shown} | role {args.role} | speed {speed:g}x",
+                flush=True,
+            )
             if rich_missing:
                 print("(for the live view: pip install 'conveyor[cli]')", flush=True)
-            plain = Run(speed=speed, seed=args.seed, timestamps=True)
-            asyncio.run(_play(example, args.backend, args.role, plain))
-            print(summary(plain), flush=True)
+            stage = Stage(example.name, speed=speed, seed=args.seed, on_line=_timestamped)
+            asyncio.run(stage.play(args.backend, args.role))
+        print(summary(stage), flush=True)
     except KeyboardInterrupt:
         return 130
     except (ConveyorError, ValueError, ImportError, OSError) as exc:
@@ -68,22 +68,22 @@ def run_demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-async def _play(example: Example, url: str, role: str, run: Run) -> Run:
-    main: Any = example.load().main
-    result: Run = await main(url, role=role, run=run)
-    return result
+def _timestamped(line: str) -> None:
+    now = time.time()
+    stamp = time.strftime("%H:%M:%S", time.localtime(now))
+    print(f"{stamp}.{int(now % 1 * 1000):03d} {line}", flush=True)
 
 
-def summary(run: Run) -> str:
+def summary(stage: Stage) -> str:
     """Return the closing line of a demo: what moved, how long it took, how full it got."""
-    put = sum(run.produced.values())
-    got = sum(run.consumed.values())
-    text = f"done in {run.elapsed():.1f} s: {put} items put, {got} got"
-    if run.queue is None or isinstance(run.queue, DurableQueue):
+    text = f"done in {stage.elapsed():.1f} s"
+    if stage.queue is None:
+        return text
+    stats = stage.queue.statistics()
+    text += f": {stats.total_put} items put, {stats.total_got} got"
+    if isinstance(stage.queue, DurableQueue):
         # A durable queue's sizes are this process's last view of a shared count (and
         # include items it claimed ahead): a peak made of them would claim too much.
         return text
-    maxsize = run.queue.maxsize
-    peak = max(run.peak_size, run.queue.statistics().peak_size)
-    capacity = f"/{maxsize:g}" if maxsize > 0 else " (unbounded)"
-    return f"{text}, peak depth {peak}{capacity}"
+    capacity = f"/{stats.max_size:g}" if stats.max_size > 0 else " (unbounded)"
+    return f"{text}, peak depth {stats.peak_size}{capacity}"

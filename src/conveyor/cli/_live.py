@@ -13,26 +13,25 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..examples import Example, Run
+from ..examples import find
+from ..examples._stage import Stage
 
-__all__ = ["LiveRun", "render", "run_live"]
+__all__ = ["LiveStage", "render", "run_live"]
 
 _BAR_WIDTH = 30
 _REFRESH_SECONDS = 0.1
 _SHARED_REFRESH_SECONDS = 0.5
 
 
-class LiveRun(Run):
-    """A :class:`Run` that keeps its last messages for the view instead of printing them."""
+class LiveStage(Stage):
+    """A :class:`Stage` that keeps the program's last lines for the view instead of printing."""
 
-    def __init__(self, *, speed: float, seed: int | None, keep: int = 8) -> None:
-        super().__init__(speed=speed, seed=seed, quiet=True)
+    def __init__(self, name: str, *, speed: float, seed: int | None, keep: int = 8) -> None:
+        super().__init__(name, speed=speed, seed=seed, on_line=self._keep)
         self.recent: deque[str] = deque(maxlen=keep)
 
-    def say(self, text: str) -> None:
-        """Keep one of the lesson's messages for the view."""
-        super().say(text)
-        self.recent.append(f"{self.elapsed():6.2f}s  {text}")
+    def _keep(self, line: str) -> None:
+        self.recent.append(f"{self.elapsed():6.2f}s  {line}")
 
 
 def _bar(value: float, full: float, width: int = _BAR_WIDTH) -> Text:
@@ -42,11 +41,11 @@ def _bar(value: float, full: float, width: int = _BAR_WIDTH) -> Text:
     return bar
 
 
-def render(run: LiveRun, title: str, subtitle: str = "", finished: bool = False) -> Panel:
-    """Build one frame of the live view from *run* and its queue's statistics.
+def render(stage: LiveStage, title: str, subtitle: str = "", finished: bool = False) -> Panel:
+    """Build one frame of the live view from *stage* and its queue's statistics.
 
     Args:
-        run: The run being shown; its queue must be attached.
+        stage: The run being shown.
         title: The panel's title.
         subtitle: A line under the title (what the program shows).
         finished: Whether the program has ended (changes the status line).
@@ -55,7 +54,7 @@ def render(run: LiveRun, title: str, subtitle: str = "", finished: bool = False)
         A renderable panel.
     """
     parts: list[Any] = [Text(subtitle, style="italic")] if subtitle else []
-    queue = run.queue
+    queue = stage.queue
     if queue is None:
         parts.append(Text("opening the queue..."))
     else:
@@ -75,26 +74,24 @@ def render(run: LiveRun, title: str, subtitle: str = "", finished: bool = False)
         waiting.append(f"{stats.tasks_waiting_get} blocked in get()", style="cyan")
         waiting.append(f"   unfinished tasks {stats.unfinished_tasks}")
         parts.append(waiting)
-        most_put = max([*run.produced.values(), 1])
-        all_put = max(sum(run.produced.values()), *run.consumed.values(), 1)
+        # The program's items, None sentinels included, as this process moved them.
+        planned = max(stage.example.items, stats.total_put, stats.total_got, 1)
         table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
-        table.add_column("task")
-        table.add_column("items", justify="right")
+        table.add_column("items")
+        table.add_column("", justify="right")
         table.add_column("")
-        for who, count in sorted(run.produced.items()):
-            table.add_row(f"{who} put", str(count), _bar(count, most_put, 20))
-        for who, count in sorted(run.consumed.items()):
-            table.add_row(f"{who} got", str(count), _bar(count, all_put, 20))
+        table.add_row("put", str(stats.total_put), _bar(stats.total_put, planned, 20))
+        table.add_row("got", str(stats.total_got), _bar(stats.total_got, planned, 20))
         parts.append(Text(""))
         parts.append(table)
     parts.append(Text(""))
-    parts.append(Text("\n".join(run.recent), style="dim"))
+    parts.append(Text("\n".join(stage.recent), style="dim"))
     status = "finished" if finished else "running"
-    parts.append(Text(f"\n{status}, elapsed {run.elapsed():.1f} s", style="bold"))
+    parts.append(Text(f"\n{status}, elapsed {stage.elapsed():.1f} s", style="bold"))
     return Panel(Group(*parts), title=title, expand=False)
 
 
-async def _refresh_shared_counts(run: LiveRun) -> None:
+async def _refresh_shared_counts(stage: LiveStage) -> None:
     """Re-read a durable queue's shared counters now and then, so the view shows them.
 
     Other processes change a durable queue; its ``statistics()`` only knows what this
@@ -102,7 +99,7 @@ async def _refresh_shared_counts(run: LiveRun) -> None:
     """
     while True:
         await asyncio.sleep(_SHARED_REFRESH_SECONDS)
-        refresh = getattr(run.queue, "refresh", None)
+        refresh = getattr(stage.queue, "refresh", None)
         if refresh is not None:
             # A failed read only leaves the view stale; the program reports real errors.
             with contextlib.suppress(Exception):
@@ -110,42 +107,40 @@ async def _refresh_shared_counts(run: LiveRun) -> None:
 
 
 async def run_live(
-    example: Example,
+    name: str,
     url: str,
     role: str,
     speed: float,
     seed: int | None,
     title: str,
-    subtitle: str = "",
     console: Console | None = None,
-) -> LiveRun:
-    """Run *example* while redrawing the live view about ten times a second.
+) -> LiveStage:
+    """Run the program *name* while redrawing the live view about ten times a second.
 
     Args:
-        example: The program to run.
+        name: The program to run (``"bounded"``...).
         url: The queue's URL.
         role: ``"producer"``, ``"consumer"`` or ``"both"``.
         speed: Divides every sleep of the lesson.
         seed: Seed for the random values, or ``None``.
         title: The view's title.
-        subtitle: A line under the title.
         console: Where to draw; a console on standard output by default.
 
     Returns:
-        The finished run.
+        The finished stage.
     """
-    run = LiveRun(speed=speed, seed=seed)
-    main: Any = example.load().main
+    stage = LiveStage(name, speed=speed, seed=seed)
+    subtitle = find(name).summary
     console = console if console is not None else Console()
     # The view is redrawn from the event loop, not from rich's refresh thread: the queue
     # and the counters are not meant to be read from another thread.
-    with Live(render(run, title, subtitle), console=console, auto_refresh=False) as live:
-        program = asyncio.ensure_future(main(url, role=role, run=run))
-        refresher = asyncio.ensure_future(_refresh_shared_counts(run))
+    with Live(render(stage, title, subtitle), console=console, auto_refresh=False) as live:
+        program = asyncio.ensure_future(stage.play(url, role))
+        refresher = asyncio.ensure_future(_refresh_shared_counts(stage))
         try:
             while not program.done():
                 await asyncio.wait({program}, timeout=_REFRESH_SECONDS)
-                live.update(render(run, title, subtitle, finished=program.done()), refresh=True)
+                live.update(render(stage, title, subtitle, finished=program.done()), refresh=True)
             program.result()
         finally:
             refresher.cancel()
@@ -158,4 +153,4 @@ async def run_live(
     if not console.is_terminal:
         # Off a terminal, rich leaves the cursor after the last frame's border.
         console.line()
-    return run
+    return stage

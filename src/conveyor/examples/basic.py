@@ -1,56 +1,44 @@
-"""Program 1: a producer, a consumer, and None to say "no more".
+"""Program 1: a producer puts ten random values, then None; a consumer reports them.
 
-The producer makes ten random values, sleeping each value's seconds before putting it,
-then puts ``None``.  The consumer reports each item until it gets ``None``.
-
-Run it: ``python -m conveyor.examples.basic [--speed 50] [--backend URL] [--role ROLE]``.
+Run it: ``python -m conveyor.examples.basic`` (about five seconds), or watch it with
+``conveyor demo basic``.  On a durable queue, make the queue with
+``queue = await conveyor.open_queue("sqlite:///demo.db", name="basic")`` instead.
 """
 
-from __future__ import annotations
-
-import sys
-from typing import Any
+import asyncio
+import random
 
 import conveyor
 
-from ._common import Run, sentinel_main, standalone
 
-NAME = "basic"
-MAXSIZE = 0
-ITEMS = 10
-
-
-async def producer(queue: conveyor.AsyncQueue[Any], run: Run) -> None:
-    """Put ten random values, each after sleeping its value in seconds, then ``None``."""
-    run.say("Producer: Running")
-    for _ in range(ITEMS):
-        value = run.random()
-        await run.sleep(value)
+async def producer(queue: conveyor.AsyncQueue[float | None]) -> None:
+    print("Producer: Running")
+    for _ in range(10):
+        value = random.random()
+        await asyncio.sleep(value)  # the work of making a value
         await queue.put(value)
-        run.put_done("Producer", value)
-    await queue.put(None)
-    run.say("Producer: Done")
+    await queue.put(None)  # tell the consumer there is no more
+    print("Producer: Done")
 
 
-async def consumer(queue: conveyor.AsyncQueue[Any], run: Run) -> None:
-    """Report every item until ``None`` arrives."""
-    run.say("Consumer: Running")
+async def consumer(queue: conveyor.AsyncQueue[float | None]) -> None:
+    print("Consumer: Running")
     while True:
         item = await queue.get()
-        # Not in the lesson: on a durable queue task_done() acknowledges the item, which
-        # would otherwise be delivered again once its lease runs out.
+        # On a durable queue, task_done() acknowledges the item; without it the item
+        # is delivered again once its lease runs out.  In memory it changes nothing.
         queue.task_done()
         if item is None:
             break
-        run.got("Consumer", item)
-        run.say(f">got {item}")
-    run.say("Consumer: Done")
+        print(f">got {item}")
+    print("Consumer: Done")
 
 
-# The lesson's main(): asyncio.gather(producer(queue), consumer(queue)) on a queue that
-# open_queue() opens; _common adds closing it and the --role split over processes.
-main = sentinel_main(NAME, MAXSIZE, producer, consumer)
+async def main(queue: conveyor.AsyncQueue[float | None] | None = None) -> None:
+    if queue is None:  # conveyor demo passes its own queue in
+        queue = conveyor.Queue()
+    await asyncio.gather(producer(queue), consumer(queue))
 
 
 if __name__ == "__main__":
-    sys.exit(standalone(main, __doc__))
+    asyncio.run(main())

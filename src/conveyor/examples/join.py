@@ -1,58 +1,48 @@
 """Program 4: no sentinel; the consumer marks each item done and main waits with join().
 
 The producer puts ten random values, sleeping each value's seconds first.  The consumer
-runs forever in its own task, sleeping each item's seconds to "process" it and then
-calling ``task_done()``.  Once the producer is done, ``main`` waits on ``queue.join()``
-for every item to be processed.
+runs forever in a task of its own, "processes" each item by sleeping its value, then
+calls ``task_done()``.  Once the producer is done, ``main`` waits on ``queue.join()``
+until every item is processed; the consumer is still waiting for more when the program
+ends.
 
-Run it: ``python -m conveyor.examples.join [--speed 50] [--backend URL] [--role ROLE]``.
-With ``--role consumer`` the consumer stops after the ten items instead of running forever.
+Run it: ``python -m conveyor.examples.join``, or watch it with ``conveyor demo join``.
 """
 
-from __future__ import annotations
-
-import sys
-from typing import Any
+import asyncio
+import random
 
 import conveyor
 
-from ._common import Run, join_main, standalone
 
-NAME = "join"
-MAXSIZE = 0
-ITEMS = 10
-
-
-async def producer(queue: conveyor.AsyncQueue[Any], run: Run) -> None:
-    """Put ten random values, each after sleeping its value in seconds."""
-    run.say("Producer: Running")
-    for _ in range(ITEMS):
-        value = run.random()
-        await run.sleep(value)
+async def producer(queue: conveyor.AsyncQueue[float]) -> None:
+    print("Producer: Running")
+    for _ in range(10):
+        value = random.random()
+        await asyncio.sleep(value)  # the work of making a value
         await queue.put(value)
-        run.put_done("Producer", value)
-    run.say("Producer: Done")
+    print("Producer: Done")
 
 
-async def consumer(queue: conveyor.AsyncQueue[Any], run: Run, items: int | None = None) -> None:
-    """Process items (sleep their value) and mark each done; stop after *items* if given."""
-    run.say("Consumer: Running")
-    count = 0
-    while items is None or count < items:
+async def consumer(queue: conveyor.AsyncQueue[float]) -> None:
+    print("Consumer: Running")
+    while True:
         item = await queue.get()
-        run.got("Consumer", item)
-        run.say(f">got {item}")
+        print(f">got {item}")
         if item:
-            await run.sleep(item)
+            await asyncio.sleep(item)  # the work of processing it
         queue.task_done()
-        count += 1
-    run.say("Consumer: Done")
 
 
-# The lesson's main(): the consumer in its own task, then the producer, then
-# queue.join(); _common adds opening and closing the queue and the --role split.
-main = join_main(NAME, MAXSIZE, ITEMS, producer, consumer)
+async def main(queue: conveyor.AsyncQueue[float] | None = None) -> None:
+    if queue is None:  # conveyor demo passes its own queue in
+        queue = conveyor.Queue()
+    worker = asyncio.create_task(consumer(queue))
+    await producer(queue)
+    await queue.join()
+    print("Main: every item is processed")
+    worker.cancel()  # it would wait forever for one more item
 
 
 if __name__ == "__main__":
-    sys.exit(standalone(main, __doc__))
+    asyncio.run(main())

@@ -1,62 +1,50 @@
-"""Program 2: the consumer polls with get_nowait() instead of waiting.
+"""Program 2: the consumer polls with get_nowait() and sleeps when nothing is there.
 
-The producer is program 1's.  The consumer never blocks in the queue: when
+The producer is program 1's.  The consumer never waits inside the queue: when
 ``get_nowait()`` raises ``QueueEmpty`` it says so and sleeps half a second.
 
-Run it: ``python -m conveyor.examples.nowait [--speed 50] [--backend URL] [--role ROLE]``.
+Run it: ``python -m conveyor.examples.nowait``, or watch it with ``conveyor demo nowait``.
 """
 
-from __future__ import annotations
-
 import asyncio
-import sys
-from typing import Any
+import random
 
 import conveyor
 
-from ._common import Run, sentinel_main, standalone
 
-NAME = "nowait"
-MAXSIZE = 0
-ITEMS = 10
-
-
-async def producer(queue: conveyor.AsyncQueue[Any], run: Run) -> None:
-    """Put ten random values, each after sleeping its value in seconds, then ``None``."""
-    run.say("Producer: Running")
-    for _ in range(ITEMS):
-        value = run.random()
-        await run.sleep(value)
+async def producer(queue: conveyor.AsyncQueue[float | None]) -> None:
+    print("Producer: Running")
+    for _ in range(10):
+        value = random.random()
+        await asyncio.sleep(value)  # the work of making a value
         await queue.put(value)
-        run.put_done("Producer", value)
-    await queue.put(None)
-    run.say("Producer: Done")
+    await queue.put(None)  # tell the consumer there is no more
+    print("Producer: Done")
 
 
-async def consumer(queue: conveyor.AsyncQueue[Any], run: Run) -> None:
-    """Poll for items without blocking, sleeping when there is none, until ``None``."""
-    run.say("Consumer: Running")
+async def consumer(queue: conveyor.AsyncQueue[float | None]) -> None:
+    print("Consumer: Running")
     while True:
         try:
             item = queue.get_nowait()
         except asyncio.QueueEmpty:
-            run.say("Consumer: got nothing, waiting a while...")
-            await run.sleep(0.5)
+            print("Consumer: got nothing, waiting a while...")
+            await asyncio.sleep(0.5)
             continue
-        # Not in the lesson: on a durable queue task_done() acknowledges the item, which
-        # would otherwise be delivered again once its lease runs out.
+        # On a durable queue, task_done() acknowledges the item; without it the item
+        # is delivered again once its lease runs out.  In memory it changes nothing.
         queue.task_done()
         if item is None:
             break
-        run.got("Consumer", item)
-        run.say(f">got {item}")
-    run.say("Consumer: Done")
+        print(f">got {item}")
+    print("Consumer: Done")
 
 
-# The lesson's main(): asyncio.gather(producer(queue), consumer(queue)) on a queue that
-# open_queue() opens; _common adds closing it and the --role split over processes.
-main = sentinel_main(NAME, MAXSIZE, producer, consumer)
+async def main(queue: conveyor.AsyncQueue[float | None] | None = None) -> None:
+    if queue is None:  # conveyor demo passes its own queue in
+        queue = conveyor.Queue()
+    await asyncio.gather(producer(queue), consumer(queue))
 
 
 if __name__ == "__main__":
-    sys.exit(standalone(main, __doc__))
+    asyncio.run(main())
