@@ -1,9 +1,42 @@
-"""conveyor: ``asyncio.Queue``, drop-in and faster, from one event loop to many machines.
+"""conveyor: asyncio.Queue, drop-in and faster, from one event loop to many machines.
 
-* :class:`Queue`, :class:`LifoQueue`, :class:`PriorityQueue`: coroutines in one event loop.
-* :class:`ThreadQueue`: threads and any number of event loops in one process.
-* :func:`open_queue`: durable queues shared by processes (``sqlite:///``) and machines
-  (``redis://``), with at-least-once delivery.
+One queue API at four scales; the rest of your code does not change:
+
+    queue = conveyor.Queue(maxsize=100)              # coroutines in one event loop
+    queue = conveyor.ThreadQueue(maxsize=100)        # threads and many event loops:
+                                                     #   .sync_q and .async_q
+    queue = await conveyor.open_queue("sqlite:///jobs.db", name="jobs")   # processes
+    queue = await conveyor.open_queue("redis://host:6379/0", name="jobs")  # machines
+
+Every queue has asyncio.Queue's methods, with its semantics (Python 3.13's shutdown()
+included, on every Python from 3.10): put, get, put_nowait, get_nowait, task_done, join,
+qsize, empty, full, shutdown; and what asyncio users keep asking for: get(timeout=...),
+put(item, timeout=...), get_many, put_many, ``async for item in queue``, join(timeout=...)
+and statistics().
+
+The public names, in the order you need them:
+
+Queues
+    Queue, LifoQueue, PriorityQueue   in memory, one event loop
+    ThreadQueue                       in memory, shared by threads and event loops
+    open_queue(url, name=...)         a durable queue: SQLite file or Redis server
+    AsyncQueue                        what every asyncio-facing queue implements
+    DurableQueue                      what open_queue() returns for sqlite:// and redis://
+    Receipt, DeadItem                 exact acknowledgements, dead letters (durable)
+    QueueStatistics                   the frozen snapshot statistics() returns
+
+Exceptions
+    QueueEmpty, QueueFull, QueueShutDown   asyncio's (or subclasses of them)
+    SyncQueueShutDown, QueueTimeoutError   what the blocking face (.sync_q) raises
+    ConveyorError                          the base of conveyor's own errors:
+        InvalidURLError, MissingDependencyError, MaxsizeConflictError,
+        SerializationError, LeaseExpiredError,
+        BackendError (BackendUnavailableError, IncompatibleStoreError)
+
+Serializers (durable queues)
+    JSONSerializer (the default), PickleSerializer (opt in), Serializer (the protocol)
+
+README.md says what each scale promises, and what it does not.
 """
 
 from __future__ import annotations
@@ -63,3 +96,18 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def _publish() -> None:
+    # Show the names users import, not the private modules that define them, in reprs,
+    # tracebacks and help(): conveyor.Queue, not conveyor._queue.Queue.
+    for name in __all__:
+        obj = globals()[name]
+        if getattr(obj, "__module__", "").startswith(f"{__name__}._"):
+            try:
+                obj.__module__ = __name__
+            except (AttributeError, TypeError):  # a type defined in C keeps its own
+                continue
+
+
+_publish()
