@@ -3,7 +3,10 @@
 ``open_queue("redis://[user:password@]host:port/db", name=...)`` (``rediss://`` for TLS)
 lands here through :func:`open_store`.  The queue named *name* lives in these keys, e.g.
 ``conveyor:{jobs}:ready`` for the queue "jobs": the braces are literal, a hash tag that
-would keep all of a queue's keys in one slot of a Redis Cluster::
+would keep all of a queue's keys in one slot of a Redis Cluster.  In prefix and name,
+``%``, ``{`` and ``}`` are written ``%25``, ``%7B`` and ``%7D`` (:func:`queue_keys`), so
+that no two (prefix, name) pairs share a key and the hash tag is always the name; names
+and prefixes without those characters keep the keys they always had::
 
     {prefix}:{name}:meta      hash: "format" (layout version), "seq" (last item id),
                               "dseq" (last delivery number), "deadseq" (dead-letter order),
@@ -83,7 +86,7 @@ from .._exceptions import (
 from .._open import redacted
 from ._base import DeadLetter, Delivery, Store, StoreCounts
 
-__all__ = ["RedisStore", "open_store"]
+__all__ = ["RedisStore", "open_store", "queue_keys"]
 
 FORMAT = 1
 """Version of the key layout above; a store written by a newer layout is refused."""
@@ -720,18 +723,18 @@ class RedisStore(Store):
         self._name = name
         self._where = where
         self._retry_timeout = retry_timeout
-        base = f"{prefix}:{{{name}}}"
-        self._meta = f"{base}:meta"
-        self._items = f"{base}:items"
-        self._attempts = f"{base}:attempts"
-        self._ready = f"{base}:ready"
-        self._delayed = f"{base}:delayed"
-        self._leased = f"{base}:leased"
-        self._lease = f"{base}:lease"
-        self._dead = f"{base}:dead"
-        self._deadinfo = f"{base}:deadinfo"
-        self._ops = f"{base}:ops:{uuid.uuid4().hex}"
-        self._channel = f"{base}:changed"
+        keys = queue_keys(prefix, name, client=uuid.uuid4().hex)
+        self._meta = keys["meta"]
+        self._items = keys["items"]
+        self._attempts = keys["attempts"]
+        self._ready = keys["ready"]
+        self._delayed = keys["delayed"]
+        self._leased = keys["leased"]
+        self._lease = keys["lease"]
+        self._dead = keys["dead"]
+        self._deadinfo = keys["deadinfo"]
+        self._ops = keys["ops"]
+        self._channel = keys["changed"]
         self._ops_bytes = self._ops.encode()
         self._ops_ttl = str(int(retry_timeout) + 120)
         register = _Script
@@ -1563,6 +1566,33 @@ def _certificate_error(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+_KEY_PARTS = ("meta", "items", "attempts", "ready", "delayed", "leased", "lease", "dead",
+              "deadinfo", "changed")  # fmt: skip
+# Braces decide a key's hash tag and "%" is the escape itself: with these three escaped, a
+# key holds exactly one "{", so prefix, name and suffix read back unambiguously.  Colons
+# need no escaping for that, and names without any of the three keep the keys they had.
+_KEY_ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D"})
+
+
+def queue_keys(prefix: str, name: str, client: str = "") -> dict[str, str]:
+    """Return the Redis keys of queue *name* under *prefix*, by role (see the module docstring).
+
+    Every key is ``<prefix>:{<name>}:<role>`` with ``%``, ``{`` and ``}`` percent-escaped
+    in prefix and name, so that distinct (prefix, name) pairs never share a key, and the
+    hash tag of every key of one queue is its escaped name.
+
+    Args:
+        prefix: The key prefix (option ``prefix``).
+        name: The queue's name.
+        client: The id of one client, for its ``ops`` key (given only when non-empty).
+    """
+    base = f"{prefix.translate(_KEY_ESCAPES)}:{{{name.translate(_KEY_ESCAPES)}}}"
+    keys = {part: f"{base}:{part}" for part in _KEY_PARTS}
+    if client:
+        keys["ops"] = f"{base}:ops:{client}"
+    return keys
 
 
 def _split_receipt(receipt: str) -> list[str]:
