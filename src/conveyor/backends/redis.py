@@ -43,8 +43,10 @@ Throughput comes from batching: concurrent ``put``, ``claim``, ``ack`` and ``cou
 one store that arrive while a round trip of the same kind is in flight are merged into the
 next round trip (group commit), so a busy queue pays one round trip per batch, not per item.
 
-Connection errors are retried, with backoff, for ``retry_timeout`` seconds (default 10), then
-raise :class:`~conveyor.BackendUnavailableError` naming the server; nothing hangs longer.
+Connection errors are retried, with backoff, until ``retry_timeout`` seconds (default 10)
+after the call began, then raise :class:`~conveyor.BackendUnavailableError` naming the
+server.  The last attempt's connect and reads are cut too, so no call (``open_queue``
+included) takes longer than ``retry_timeout`` plus one ``socket_timeout`` (default 5).
 A change that was sent and got no reply (a timeout, a dropped connection) may still run
 (a stopped server runs it when it resumes): its error then says so ("the put may or may
 not have been stored"); one that never left this process says that it never reached the
@@ -578,6 +580,14 @@ _LOOKED: contextvars.ContextVar[tuple[int, int]] = contextvars.ContextVar(
 )
 
 
+# time.monotonic() at which the calling context's current Redis call runs out of time (its
+# retry_timeout plus one socket_timeout); inf outside a call.  A context variable, so that
+# the reads deep in one call see its own budget while other calls run concurrently.
+_CUTOFF: contextvars.ContextVar[float] = contextvars.ContextVar(
+    "conveyor_redis_cutoff", default=math.inf
+)
+
+
 class _OutcomeUnknownError(BackendUnavailableError):
     """Redis stayed unreachable after a change was sent: it may have been applied."""
 
@@ -782,6 +792,7 @@ class RedisStore(Store):
         self._closed = False
         self._idle: list[Any] = []  # connections of this store's own, not in use
         self._tokens = itertools.count(1)
+        self._used_ops = False  # whether a batch may have written the ops key
 
     @property
     def backend(self) -> str:
@@ -807,7 +818,19 @@ class RedisStore(Store):
         """
         if self._closed:
             raise BackendError(f"the Redis queue {self._name!r} is closed")
-        deadline: float | None = None
+        # The budget runs from the call's start, not from its first failure: no attempt
+        # starts after it, and _eval cuts the reads of the last one at one socket_timeout
+        # past it, so a stopped server costs at most retry_timeout + socket_timeout.
+        deadline = time.monotonic() + self._retry_timeout
+        cutoff = _CUTOFF.set(deadline + self._socket_timeout)
+        try:
+            return await self._retrying(operation, doubt, deadline)
+        finally:
+            _CUTOFF.reset(cutoff)
+
+    async def _retrying(
+        self, operation: Callable[[], Awaitable[T]], doubt: str, deadline: float
+    ) -> T:
         pause = 0.02
         in_doubt = False
         while True:
@@ -826,8 +849,6 @@ class RedisStore(Store):
                         " (give the CA with ssl_ca_certs, or check the host name)"
                     ) from exc
                 now = time.monotonic()
-                if deadline is None:
-                    deadline = now + self._retry_timeout
                 # Once sent, a change may run even after this gives up: the server may
                 # be stopped rather than gone, and run it when it resumes.
                 in_doubt = in_doubt or isinstance(exc, _SentError)
@@ -875,20 +896,20 @@ class RedisStore(Store):
         sent = False
         try:
             if not conn.is_connected:
-                conn.socket_timeout = self._socket_timeout  # for the handshake
-                await conn.connect()
-                # Reads get their timeout per call below; a small write never blocks, and
-                # without a socket timeout the client writes it without a helper task.
-                conn.socket_timeout = None
+                await self._connect(conn)
             if not command:
                 command = _pack("EVALSHA", script.sha, len(keys), *keys, *args)
             sent = True
             await self._send(conn, command)
+            timeout = self._socket_timeout
+            left = _CUTOFF.get() - time.monotonic()
+            if left < timeout:
+                timeout = max(left, 0.001)
             try:
                 # Written out rather than through _read: the hot path, one frame less.
-                reply = await conn.read_response(timeout=self._socket_timeout)
+                reply = await conn.read_response(timeout=timeout)
                 if reply is None:
-                    raise rexc.TimeoutError(f"no reply within {self._socket_timeout:g} s")
+                    raise rexc.TimeoutError(f"no reply within {timeout:g} s")
             except rexc.NoScriptError:  # a new or restarted server: load, then run
                 await self._send(conn, _pack("SCRIPT", "LOAD", script.source))
                 await self._read(conn)
@@ -906,13 +927,31 @@ class RedisStore(Store):
         self._idle.append(conn)
         return reply
 
+    def _time_left(self) -> float:
+        """Seconds one more wait may take: socket_timeout, cut at the call's budget."""
+        return max(min(self._socket_timeout, _CUTOFF.get() - time.monotonic()), 0.001)
+
+    async def _connect(self, conn: Any) -> None:
+        # A stopped server accepts connections and never answers the handshake: bound the
+        # whole of it by what is left of the call's budget, not by a timeout a step.
+        limit = self._time_left()
+        conn.socket_timeout = limit  # for the handshake
+        try:
+            await asyncio.wait_for(conn.connect(), limit)
+        except (asyncio.TimeoutError, TimeoutError) as exc:
+            raise rexc.TimeoutError(f"no answer to the connection within {limit:g} s") from exc
+        # Reads get their timeout per call; a small write never blocks, and without a
+        # socket timeout the client writes it without a helper task.
+        conn.socket_timeout = None
+
     async def _read(self, conn: Any) -> Any:
         # With an explicit timeout, redis-py returns None when it passes, leaving the
         # connection open with the reply still due.  No script of this module replies
         # nil, so None can only mean that the time ran out (_eval writes this out too).
-        reply = await conn.read_response(timeout=self._socket_timeout)
+        timeout = self._time_left()
+        reply = await conn.read_response(timeout=timeout)
         if reply is None:
-            raise rexc.TimeoutError(f"no reply within {self._socket_timeout:g} s")
+            raise rexc.TimeoutError(f"no reply within {timeout:g} s")
         return reply
 
     async def _send(self, conn: Any, command: bytes) -> None:
@@ -921,7 +960,7 @@ class RedisStore(Store):
             return
         try:
             await asyncio.wait_for(
-                conn.send_packed_command(command, check_health=False), self._socket_timeout
+                conn.send_packed_command(command, check_health=False), self._time_left()
             )
         except (asyncio.TimeoutError, TimeoutError) as exc:
             raise rexc.TimeoutError("Timeout writing to socket") from exc
@@ -940,6 +979,7 @@ class RedisStore(Store):
 
     def _token(self) -> str:
         # Unique within this client's ops key, which is all a replay record needs.
+        self._used_ops = True
         return str(next(self._tokens))
 
     def _head(self, field: str, token: str) -> list[str]:
@@ -1547,8 +1587,11 @@ class RedisStore(Store):
             self._listener.cancel()
             await asyncio.wait([self._listener])
             self._listener = None
-        with contextlib.suppress(rexc.RedisError, OSError):  # else the key expires on its own
-            await self._client.delete(self._ops)
+        if self._used_ops:
+            # Else the key expires on its own; bounded, so that closing a queue on a stopped
+            # server (or one that failed to open) takes one socket_timeout at most.
+            with contextlib.suppress(rexc.RedisError, OSError, asyncio.TimeoutError, TimeoutError):
+                await asyncio.wait_for(self._client.delete(self._ops), self._socket_timeout)
         idle, self._idle = self._idle, []
         for conn in idle:
             with contextlib.suppress(Exception):
