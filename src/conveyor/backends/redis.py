@@ -65,6 +65,7 @@ import contextvars
 import dataclasses
 import hashlib
 import itertools
+import logging
 import math
 import ssl
 import time
@@ -89,6 +90,8 @@ from .._open import redacted
 from ._base import DeadLetter, Delivery, Store, StoreCounts
 
 __all__ = ["RedisStore", "open_store", "queue_keys"]
+
+_log = logging.getLogger("conveyor")
 
 FORMAT = 1
 """Version of the key layout above; a store written by a newer layout is refused."""
@@ -1019,6 +1022,75 @@ class RedisStore(Store):
                 f" conveyor reads layout {FORMAT} (upgrade conveyor, or use another name)"
             )
 
+    async def check_eviction(self) -> None:
+        """Refuse a server that may evict any key under memory pressure (``allkeys-*``).
+
+        The policy is read with ``CONFIG GET``, or from ``INFO memory`` when that is
+        disabled, renamed or not allowed to this user.  When neither can be read, the
+        queue opens and a warning is logged: refusing would lock out every least-privilege
+        user, and the policy is then the operator's to keep at ``noeviction``.
+
+        Raises:
+            BackendError: The server's ``maxmemory-policy`` is an ``allkeys-*`` one.
+            BackendUnavailableError: Redis is unreachable.
+        """
+        policy = await self._call(self._read_eviction_policy)
+        if policy is None:
+            _log.warning(
+                "conveyor: cannot read the maxmemory-policy of Redis at %s (CONFIG GET and"
+                " INFO are not allowed): make sure it is noeviction, or evicted keys lose"
+                " items of queue %r without a trace",
+                self._where,
+                self._name,
+            )
+        elif policy.startswith("allkeys-"):
+            raise BackendError(
+                f"Redis at {self._where} has maxmemory-policy {policy}: under memory"
+                " pressure it deletes any key, the items of queues included, which are then"
+                " lost without a trace; set maxmemory-policy noeviction (CONFIG SET"
+                " maxmemory-policy noeviction, and in redis.conf), or use a Redis of its own"
+                " for queues"
+            )
+
+    async def _read_eviction_policy(self) -> str | None:
+        try:
+            reply = await self._command("CONFIG", "GET", "maxmemory-policy")
+            if isinstance(reply, list) and len(reply) == 2:
+                return bytes(reply[1]).decode()
+            if isinstance(reply, dict):  # RESP3
+                for value in reply.values():
+                    return bytes(value).decode()
+        except rexc.ResponseError:  # disabled, renamed or forbidden: try INFO
+            pass
+        try:
+            info = await self._command("INFO", "memory")
+        except rexc.ResponseError:
+            return None
+        for line in bytes(info).decode(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key == "maxmemory_policy":
+                return value.strip()
+        return None
+
+    async def _command(self, *args: Any) -> Any:
+        """Run one plain command on a connection of this store's own, as _eval does."""
+        pool = self._client.connection_pool
+        conn = self._idle.pop() if self._idle else pool.make_connection()  # type: ignore[no-untyped-call]
+        try:
+            if not conn.is_connected:
+                await self._connect(conn)
+            await self._send(conn, _pack(*args))
+            reply = await self._read(conn)
+        except rexc.ResponseError:
+            self._idle.append(conn)
+            raise
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await conn.disconnect()
+            raise
+        self._idle.append(conn)
+        return reply
+
     # -- put ---------------------------------------------------------------------------
 
     async def put(self, payloads: Sequence[bytes], maxsize: float) -> bool:
@@ -1752,6 +1824,7 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
         socket_timeout=socket_timeout,
     )
     try:
+        await store.check_eviction()
         await store.check_format()
     except BaseException:
         await store.aclose()
