@@ -1,7 +1,7 @@
 """What ``open_queue`` checks of a Redis server before it hands out a queue.
 
 Real servers with the settings under test: an eviction policy that may delete the queue's
-keys (``allkeys-*``).
+keys (``allkeys-*``), and ACL users that lack a permission the queue needs.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import logging
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -129,3 +130,48 @@ async def test_an_unreadable_policy_opens_with_a_warning(
         await round_trip(url, unique_name(request))
     assert any("maxmemory-policy" in r.getMessage() for r in caplog.records)
     assert all(PASSWORD not in r.getMessage() for r in caplog.records)
+
+
+# -- ACL permissions (#11 item 14) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rules", "missing"),
+    [
+        ("~* &* +@all -subscribe", ["subscribe"]),
+        ("~* &* +@all -publish", ["publish"]),
+        ("~* &* +@all -publish -subscribe", ["publish", "subscribe"]),
+        ("~* &* +@all -zpopmin -hincrby", ["hincrby", "zpopmin"]),
+        ("~* &* +@all -evalsha", ["evalsha"]),
+    ],
+)
+async def test_a_user_without_a_needed_permission_is_refused_at_open(
+    start_server: Any, request: pytest.FixtureRequest, rules: str, missing: list[str]
+) -> None:
+    url = acl_user(start_server(), "app", rules)
+    started = time.monotonic()
+    with pytest.raises(conveyor.BackendError) as caught:
+        await conveyor.open_queue(url, name=unique_name(request))
+    assert time.monotonic() - started < 3  # told at once, not after a silent wait
+    text = str(caught.value)
+    assert "'app'" in text
+    for command in missing:
+        assert f"+{command}" in text
+    assert PASSWORD not in text
+    assert not isinstance(caught.value, conveyor.BackendUnavailableError)
+
+
+async def test_a_user_limited_to_the_channel_pattern_of_other_queues_is_refused(
+    start_server: Any, request: pytest.FixtureRequest
+) -> None:
+    url = acl_user(start_server(), "app", "~* resetchannels &other:* +@all")
+    with pytest.raises(conveyor.BackendError, match=r"\+publish") as caught:
+        await conveyor.open_queue(url, name=unique_name(request))
+    assert "subscribe" in str(caught.value)
+
+
+async def test_a_user_with_just_the_needed_permissions_works(
+    start_server: Any, request: pytest.FixtureRequest
+) -> None:
+    url = acl_user(start_server(), "app", f"resetchannels ~conveyor:* &conveyor:* {NEEDED}")
+    await round_trip(url, unique_name(request))

@@ -31,6 +31,13 @@ and prefixes without those characters keep the keys they always had::
                               key) after every change someone may be blocked on: a put into
                               an empty queue (getters), a claim (putters), the last ack
                               (join), and every retry, failure, requeue and shutdown
+    {prefix}:{name}:probe     never kept: open_queue tries each command the scripts run on
+                              it, so that a permission the ACL user lacks is named at once
+
+``open_queue`` refuses a server whose ``maxmemory-policy`` is ``allkeys-*`` (it would evict
+these keys) and a user that may not run what the queue needs: ``EVALSHA``, ``SCRIPT LOAD``,
+the commands of the scripts, ``PUBLISH`` and ``SUBSCRIBE``, on keys and channels
+``{prefix}:{name}:*``; the error names what is missing.
 
 An acknowledged item is deleted from every key: memory follows the items in flight, not
 the items ever processed.  Every change is one Lua script, so it is atomic and a crash of
@@ -566,13 +573,39 @@ end
 return res
 """
 
-# KEYS: meta leased.  ARGV[1] format.  Reply: the stored format, set to ARGV[1] if there was
-# none; "old server" when Redis lacks ZMSCORE (6.2), which acknowledgements use.
+# KEYS: meta leased probe.  ARGV[1] format, ARGV[2] the channel.
+# Reply: {the stored format, set to ARGV[1] if there was none, or "old server" when Redis
+# lacks ZMSCORE (6.2), which acknowledgements use; then the name of every command the
+# scripts run that this user may not run}.  Scripts run with the user's ACL permissions, so
+# each command is tried once, harmlessly, on a probe key of the queue's own (left absent):
+# a missing permission is named at open, not met by the first put.
 _CHECK_FORMAT = """
-local probe = redis.pcall('ZMSCORE', KEYS[2], '0')
-if type(probe) == 'table' and probe.err then return 'old server' end
-if redis.call('HSETNX', KEYS[1], 'format', ARGV[1]) == 1 then return ARGV[1] end
-return redis.call('HGET', KEYS[1], 'format')
+local denied = "can't run this command"
+local missing = {}
+local zm = redis.pcall('ZMSCORE', KEYS[2], '0')
+if type(zm) == 'table' and zm.err then
+  if not string.find(zm.err, denied, 1, true) then return {'old server'} end
+  missing[1] = 'zmscore'
+end
+local p = KEYS[3]
+local probes = {
+  {'TIME'}, {'EXPIRE', p, 60}, {'HSET', p, 'x', '1'}, {'HSETNX', p, 'y', '1'},
+  {'HGET', p, 'x'}, {'HMGET', p, 'x'}, {'HEXISTS', p, 'x'}, {'HINCRBY', p, 'x', 0},
+  {'HDEL', p, 'x', 'y'}, {'ZADD', p, 1, 'm'}, {'ZCARD', p}, {'ZCOUNT', p, '-inf', '+inf'},
+  {'ZRANGE', p, 0, 0}, {'ZRANGEBYSCORE', p, '-inf', '+inf'}, {'ZSCORE', p, 'm'},
+  {'ZPOPMIN', p}, {'ZREM', p, 'm'}, {'DEL', p}, {'PUBLISH', ARGV[2], '~probe'},
+}
+for _, probe in ipairs(probes) do
+  local r = redis.pcall(unpack(probe))
+  if type(r) == 'table' and r.err and string.find(r.err, denied, 1, true) then
+    missing[#missing + 1] = string.lower(probe[1])
+  end
+end
+local stored = ARGV[1]
+if #missing == 0 and redis.call('HSETNX', KEYS[1], 'format', ARGV[1]) == 0 then
+  stored = redis.call('HGET', KEYS[1], 'format')
+end
+return {stored, unpack(missing)}
 """
 
 # (store id, generation) at the start of the calling context's last operation on a store.
@@ -730,6 +763,7 @@ class RedisStore(Store):
         prefix: str,
         retry_timeout: float,
         socket_timeout: float = 5.0,
+        user: str | None = None,
     ) -> None:
         self._client = client
         self._socket_timeout = socket_timeout
@@ -748,6 +782,9 @@ class RedisStore(Store):
         self._deadinfo = keys["deadinfo"]
         self._ops = keys["ops"]
         self._channel = keys["changed"]
+        self._probe = keys["probe"]
+        self._pattern = keys["meta"][: -len("meta")] + "*"
+        self._user = user
         self._ops_bytes = self._ops.encode()
         self._ops_ttl = str(int(retry_timeout) + 120)
         register = _Script
@@ -789,7 +826,8 @@ class RedisStore(Store):
         # (and on every (re)subscription, since messages may have been missed meanwhile).
         self._generation = 0
         self._changed = asyncio.Event()
-        self._subscribed = asyncio.Event()
+        self._subscribed = asyncio.Event()  # or refused: see _refused
+        self._refused: rexc.ResponseError | None = None
         self._listener: asyncio.Task[None] | None = None
         self._next_due: float | None = None  # loop.time() of the next lease/retry deadline
         self._closed = False
@@ -868,6 +906,9 @@ class RedisStore(Store):
                 await asyncio.sleep(min(pause, deadline - now))
                 pause = min(pause * 2, 0.5)
             except rexc.ResponseError as exc:
+                denied = _denied_command(exc)
+                if denied:
+                    raise self.permission_error([denied], f" ({exc})") from exc
                 if str(exc).startswith("WRONGTYPE"):
                     raise IncompatibleStoreError(
                         f"Redis at {self._where}: the keys of queue {self._name!r} hold data"
@@ -997,21 +1038,29 @@ class RedisStore(Store):
             delay = float(next_due) - float(server_now)
             self._next_due = asyncio.get_running_loop().time() + max(delay, 0.0)
 
-    async def check_format(self) -> None:
+    async def check_format(self) -> list[str]:
         """Check that the queue's keys are a conveyor queue of a layout this code reads.
+
+        Returns:
+            The commands the queue's scripts run that the user may not run (the layout
+            was then not checked); empty when all are allowed.
 
         Raises:
             IncompatibleStoreError: They are not, or were written by a newer conveyor.
-            BackendError: The server is older than Redis 6.2.
+            BackendError: The server is older than Redis 6.2, or the user may not run
+                scripts at all.
             BackendUnavailableError: Redis is unreachable.
         """
-        keys = [self._meta, self._leased]
-        stored = await self._call(lambda: self._eval(self._format_script, keys, [FORMAT]))
+        keys = [self._meta, self._leased, self._probe]
+        args = [FORMAT, self._channel]
+        stored, *denied = await self._call(lambda: self._eval(self._format_script, keys, args))
         if stored == b"old server":
             raise BackendError(
                 f"Redis at {self._where} lacks the ZMSCORE command: conveyor needs Redis 6.2"
                 " or later (or a server that has not renamed or disabled ZMSCORE)"
             )
+        if denied:
+            return [command.decode() for command in denied]
         try:
             version = int(stored)
         except (TypeError, ValueError):
@@ -1021,6 +1070,7 @@ class RedisStore(Store):
                 f"Redis at {self._where}: queue {self._name!r} has layout {stored!r}; this"
                 f" conveyor reads layout {FORMAT} (upgrade conveyor, or use another name)"
             )
+        return []
 
     async def check_eviction(self) -> None:
         """Refuse a server that may evict any key under memory pressure (``allkeys-*``).
@@ -1090,6 +1140,17 @@ class RedisStore(Store):
             raise
         self._idle.append(conn)
         return reply
+
+    def permission_error(self, missing: Sequence[str], detail: str = "") -> BackendError:
+        """Return the error that names the permissions the user lacks for this queue."""
+        user = self._user or "default"
+        grants = " ".join(f"+{command}" for command in missing)
+        return BackendError(
+            f"Redis at {self._where}: user {user!r} may not run {', '.join(missing)}, which"
+            f" queue {self._name!r} needs{detail} (grant it: ACL SETUSER {user} {grants};"
+            " a queue needs +evalsha +script|load, the commands its scripts run, +publish and"
+            f" +subscribe, on keys ~{self._pattern} and channels &{self._pattern})"
+        )
 
     # -- put ---------------------------------------------------------------------------
 
@@ -1617,7 +1678,11 @@ class RedisStore(Store):
             self._listener = asyncio.get_running_loop().create_task(self._listen())
         if wait and not self._subscribed.is_set():
             with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
-                await asyncio.wait_for(self._subscribed.wait(), 5.0)
+                await asyncio.wait_for(self._subscribed.wait(), self._socket_timeout)
+
+    def subscribe_error(self) -> rexc.ResponseError | None:
+        """Return why the server refused the subscription, if it did (e.g. ``NOPERM``)."""
+        return self._refused
 
     def _bump(self) -> None:
         self._generation += 1
@@ -1637,13 +1702,19 @@ class RedisStore(Store):
                     # This store's own changes woke its waiters already (see _change).
                     if message is not None and message.get("data") != self._ops_bytes:
                         self._bump()
+                        self._refused = None
                         self._subscribed.set()
                         pause = 0.02
             except (rexc.ConnectionError, rexc.TimeoutError, OSError):
                 self._bump()
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 0.5)
-            except rexc.RedisError:
+            except rexc.RedisError as exc:
+                if isinstance(exc, rexc.ResponseError):
+                    # Refused (e.g. no permission): open_store reports it rather than
+                    # letting waiters miss every change in silence.
+                    self._refused = exc
+                    self._subscribed.set()
                 await asyncio.sleep(1.0)  # e.g. authentication: commands report it
             finally:
                 with contextlib.suppress(rexc.RedisError, OSError):
@@ -1684,7 +1755,7 @@ def _certificate_error(exc: BaseException) -> bool:
 
 
 _KEY_PARTS = ("meta", "items", "attempts", "ready", "delayed", "leased", "lease", "dead",
-              "deadinfo", "changed")  # fmt: skip
+              "deadinfo", "changed", "probe")  # fmt: skip
 # Braces decide a key's hash tag and "%" is the escape itself: with these three escaped, a
 # key holds exactly one "{", so prefix, name and suffix read back unambiguously.  Colons
 # need no escaping for that, and names without any of the three keep the keys they had.
@@ -1708,6 +1779,19 @@ def queue_keys(prefix: str, name: str, client: str = "") -> dict[str, str]:
     if client:
         keys["ops"] = f"{base}:ops:{client}"
     return keys
+
+
+def _denied_command(exc: rexc.ResponseError) -> str:
+    """Name the command an ACL refused in *exc*, or return "" if it is another error."""
+    text = str(exc)
+    # "NOPERM this user has no permissions to run the 'evalsha' command"; redis-py
+    # strips the code as it raises NoPermissionError.
+    if isinstance(exc, rexc.NoPermissionError) or text.startswith("NOPERM"):
+        quoted = text.split("'")
+        return quoted[1] if len(quoted) >= 3 else "the command"
+    if "can't run this command" in text:  # inside a script: the probe at open names it
+        return "a command of the queue's scripts"
+    return ""
 
 
 def _split_receipt(receipt: str) -> list[str]:
@@ -1803,11 +1887,12 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
     socket_timeout = _seconds(options, "socket_timeout", 5.0)
     if socket_timeout <= 0:
         raise ValueError("option socket_timeout must be a positive number of seconds")
+    user = urllib.parse.unquote(url.username) if url.username else None
     client = aioredis.Redis(
         host=host,
         port=port,
         db=int(db_text),
-        username=urllib.parse.unquote(url.username) if url.username else None,
+        username=user,
         password=urllib.parse.unquote(url.password) if url.password is not None else None,
         socket_timeout=socket_timeout,
         socket_connect_timeout=_seconds(options, "connect_timeout", 5.0),
@@ -1822,14 +1907,21 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
         prefix=str(options.get("prefix", "conveyor")),
         retry_timeout=retry_timeout,
         socket_timeout=socket_timeout,
+        user=user,
     )
     try:
         await store.check_eviction()
-        await store.check_format()
+        missing = await store.check_format()
+        await store.listen(wait=True)
+        refused = store.subscribe_error()
+        if refused is not None:
+            denied = _denied_command(refused) or "subscribe"
+            missing.append(denied if denied in ("subscribe", "ssubscribe") else "subscribe")
+        if missing:
+            raise store.permission_error(missing)
     except BaseException:
         await store.aclose()
         raise
-    await store.listen(wait=True)
     return store
 
 
