@@ -82,6 +82,8 @@ class Receipt(Generic[T]):
     Pass it to :meth:`~DurableQueue.ack`, :meth:`~DurableQueue.retry`,
     :meth:`~DurableQueue.fail` or :meth:`~DurableQueue.extend`.  It names this delivery
     only: once its lease expired and the item was delivered again, it acknowledges nothing.
+    Its token names the queue too: another queue refuses it
+    (:class:`~conveyor.ForeignReceiptError`, nothing changed).
 
     Attributes:
         item: The item.
@@ -1276,6 +1278,7 @@ class DurableQueue(AsyncQueue[T]):
         Raises:
             LeaseExpiredError: The lease expired and the item was delivered again (or it
                 was already settled); this receipt acknowledges nothing.
+            ForeignReceiptError: The receipt is another queue's; nothing was changed.
             BackendError: The store failed.
         """
         self._bind_loop()
@@ -1298,6 +1301,7 @@ class DurableQueue(AsyncQueue[T]):
 
         Raises:
             LeaseExpiredError: The receipt no longer names the item's current lease.
+            ForeignReceiptError: The receipt is another queue's; nothing was changed.
             BackendError: The store failed.
         """
         checked = check_timeout(delay)
@@ -1327,6 +1331,7 @@ class DurableQueue(AsyncQueue[T]):
 
         Raises:
             LeaseExpiredError: The receipt no longer names the item's current lease.
+            ForeignReceiptError: The receipt is another queue's; nothing was changed.
             BackendError: The store failed.
         """
         self._bind_loop()
@@ -1350,6 +1355,7 @@ class DurableQueue(AsyncQueue[T]):
 
         Raises:
             LeaseExpiredError: The receipt no longer names the item's current lease.
+            ForeignReceiptError: The receipt is another queue's; nothing was changed.
             BackendError: The store failed.
         """
         self._bind_loop()

@@ -17,6 +17,7 @@ __all__ = [
     "BackendError",
     "BackendUnavailableError",
     "ConveyorError",
+    "ForeignReceiptError",
     "IncompatibleStoreError",
     "InvalidURLError",
     "LeaseExpiredError",
@@ -72,6 +73,14 @@ class SerializationError(ConveyorError, ValueError):
 
 class LeaseExpiredError(ConveyorError):
     """Raised when a receipt is used after its lease expired and the item was redelivered."""
+
+
+class ForeignReceiptError(ConveyorError, ValueError):
+    """Raised by ``ack``/``retry``/``fail``/``extend`` given a receipt of another queue.
+
+    A receipt names the queue (and the incarnation of its store) that delivered it; any
+    other queue refuses it and changes nothing.
+    """
 
 
 class BackendError(ConveyorError):

@@ -8,9 +8,10 @@ would keep all of a queue's keys in one slot of a Redis Cluster.  In prefix and 
 that no two (prefix, name) pairs share a key and the hash tag is always the name; names
 and prefixes without those characters keep the keys they always had::
 
-    {prefix}:{name}:meta      hash: "format" (layout version), "seq" (last item id),
-                              "dseq" (last delivery number), "deadseq" (dead-letter order),
-                              "shutdown" ("1" once any process shut the queue down)
+    {prefix}:{name}:meta      hash: "format" (layout version), "epoch" (random, written
+                              with the keys: the queue's incarnation), "seq" (last item
+                              id), "dseq" (last delivery number), "deadseq" (dead-letter
+                              order), "shutdown" ("1" once any process shut the queue down)
     {prefix}:{name}:items     hash: item id -> payload, for every item not yet acknowledged
     {prefix}:{name}:attempts  hash: item id -> deliveries so far; absent until the item is
                               first claimed, and "0" (not absent) after a claim given back or
@@ -21,7 +22,8 @@ and prefixes without those characters keep the keys they always had::
     {prefix}:{name}:leased    zset: item id scored by its lease deadline, plus a pin (a
                               member of over 64 bytes scored +inf: see _LEASED_PIN)
     {prefix}:{name}:lease     hash: item id -> number of its current delivery; a receipt is
-                              "id:delivery", so one from an expired lease matches nothing
+                              "epoch:id:delivery", so one from an expired lease matches
+                              nothing, and one of another queue is told apart
     {prefix}:{name}:dead      zset: dead item id scored by the order of death
     {prefix}:{name}:deadinfo  hash: dead item id -> "failed_at|reason"
     {prefix}:{name}:ops:{client}  hash with a TTL: per client, the token and reply of its
@@ -38,6 +40,9 @@ and prefixes without those characters keep the keys they always had::
 these keys) and a user that may not run what the queue needs: ``EVALSHA``, ``SCRIPT LOAD``,
 the commands of the scripts, ``PUBLISH`` and ``SUBSCRIBE``, on keys and channels
 ``{prefix}:{name}:*``; the error names what is missing.
+
+Another queue's receipts raise :class:`~conveyor.ForeignReceiptError`, read from the
+receipt's text: no round trip.
 
 An acknowledged item is deleted from every key: memory follows the items in flight, not
 the items ever processed.  Every change is one Lua script, so it is atomic and a crash of
@@ -74,6 +79,7 @@ import hashlib
 import itertools
 import logging
 import math
+import secrets
 import ssl
 import time
 import urllib.parse
@@ -89,6 +95,7 @@ from redis.backoff import NoBackoff
 from .._exceptions import (
     BackendError,
     BackendUnavailableError,
+    ForeignReceiptError,
     IncompatibleStoreError,
     InvalidURLError,
     QueueShutDown,
@@ -573,18 +580,19 @@ end
 return res
 """
 
-# KEYS: meta leased probe.  ARGV[1] format, ARGV[2] the channel.
+# KEYS: meta leased probe.  ARGV[1] format, ARGV[2] the channel, ARGV[3] a new epoch.
 # Reply: {the stored format, set to ARGV[1] if there was none, or "old server" when Redis
-# lacks ZMSCORE (6.2), which acknowledgements use; then the name of every command the
-# scripts run that this user may not run}.  Scripts run with the user's ACL permissions, so
-# each command is tried once, harmlessly, on a probe key of the queue's own (left absent):
-# a missing permission is named at open, not met by the first put.
+# lacks ZMSCORE (6.2), which acknowledgements use; the queue's epoch, set to ARGV[3] if it
+# had none (a new queue, or one of a conveyor that wrote none); then the name of every
+# command the scripts run that this user may not run}.  Scripts run with the user's ACL
+# permissions, so each command is tried once, harmlessly, on a probe key of the queue's
+# own (left absent): a missing permission is named at open, not met by the first put.
 _CHECK_FORMAT = """
 local denied = "can't run this command"
 local missing = {}
 local zm = redis.pcall('ZMSCORE', KEYS[2], '0')
 if type(zm) == 'table' and zm.err then
-  if not string.find(zm.err, denied, 1, true) then return {'old server'} end
+  if not string.find(zm.err, denied, 1, true) then return {'old server', ''} end
   missing[1] = 'zmscore'
 end
 local p = KEYS[3]
@@ -601,11 +609,13 @@ for _, probe in ipairs(probes) do
     missing[#missing + 1] = string.lower(probe[1])
   end
 end
+if #missing > 0 then return {'', '', unpack(missing)} end
 local stored = ARGV[1]
-if #missing == 0 and redis.call('HSETNX', KEYS[1], 'format', ARGV[1]) == 0 then
+if redis.call('HSETNX', KEYS[1], 'format', ARGV[1]) == 0 then
   stored = redis.call('HGET', KEYS[1], 'format')
 end
-return {stored, unpack(missing)}
+redis.call('HSETNX', KEYS[1], 'epoch', ARGV[3])
+return {stored, redis.call('HGET', KEYS[1], 'epoch')}
 """
 
 # (store id, generation) at the start of the calling context's last operation on a store.
@@ -805,6 +815,8 @@ class RedisStore(Store):
         # token, and between it and the bound (see _put_groups).
         self._put_keys = [self._meta, self._ops, self._items, self._ready, self._delayed]
         self._put_before = _pack_args(["EVALSHA", self._put_script.sha, 5, *self._put_keys, "put"])
+        # The queue's random epoch, written with its keys; receipts name it.
+        self._epoch = ""
         self._put_after = _pack_args([self._ops_ttl, self._channel])
         # A put's result: the id of its first item (stored), 0 (no room) or None (shut down).
         # The durable layer's writer is the only caller of put(), one batch at a time, and
@@ -820,7 +832,7 @@ class RedisStore(Store):
             ),
             orphaned=self._give_back,
         )
-        self._acks: _Coalescer[Sequence[str], list[bool]] = _Coalescer(self._flush_acks)
+        self._acks: _Coalescer[list[list[str]], list[bool]] = _Coalescer(self._flush_acks)
         self._counts: _Coalescer[None, StoreCounts] = _Coalescer(self._flush_counts)
         # Change notifications: a generation number bumped by every message on the channel
         # (and on every (re)subscription, since messages may have been missed meanwhile).
@@ -1021,6 +1033,23 @@ class RedisStore(Store):
             asyncio.get_running_loop().call_soon(self._bump)
         return reply
 
+    def _lease_of(self, receipt: str) -> list[str]:
+        """Return the [item id, delivery number] a receipt names in this incarnation.
+
+        A receipt is "<epoch>:<item id>:<delivery number>".
+
+        Raises:
+            ForeignReceiptError: The receipt is not one of this queue's.
+        """
+        epoch, _, lease = receipt.partition(":")
+        if epoch == self._epoch:
+            item_id, _, delivery = lease.partition(":")
+            return [item_id, delivery]
+        raise ForeignReceiptError(
+            f"this receipt is not one of queue {self._name!r} in Redis at {self._where}:"
+            " it comes from another queue and acknowledges nothing here; nothing was changed"
+        )
+
     def _token(self) -> str:
         # Unique within this client's ops key, which is all a replay record needs.
         self._used_ops = True
@@ -1052,8 +1081,10 @@ class RedisStore(Store):
             BackendUnavailableError: Redis is unreachable.
         """
         keys = [self._meta, self._leased, self._probe]
-        args = [FORMAT, self._channel]
-        stored, *denied = await self._call(lambda: self._eval(self._format_script, keys, args))
+        args = [FORMAT, self._channel, secrets.token_hex(8)]
+        stored, epoch, *denied = await self._call(
+            lambda: self._eval(self._format_script, keys, args)
+        )
         if stored == b"old server":
             raise BackendError(
                 f"Redis at {self._where} lacks the ZMSCORE command: conveyor needs Redis 6.2"
@@ -1070,6 +1101,7 @@ class RedisStore(Store):
                 f"Redis at {self._where}: queue {self._name!r} has layout {stored!r}; this"
                 f" conveyor reads layout {FORMAT} (upgrade conveyor, or use another name)"
             )
+        self._epoch = epoch.decode()
         return []
 
     async def check_eviction(self) -> None:
@@ -1343,6 +1375,7 @@ class RedisStore(Store):
             self._dead,
             self._deadinfo,
         ]
+        epoch = self._epoch
         args: list[Any] = [
             *self._head("claim", self._token()),
             total,
@@ -1368,7 +1401,7 @@ class RedisStore(Store):
                 Delivery(
                     item_id=item_id,
                     payload=payloads[offset : offset + length],
-                    receipt=f"{item_id}:{fields[i + 1]}",
+                    receipt=f"{epoch}:{item_id}:{fields[i + 1]}",
                     attempts=int(fields[i + 2]),
                     lease_deadline=deadline,
                 )
@@ -1407,13 +1440,13 @@ class RedisStore(Store):
         self._touch()
         if not receipts:
             return []
-        return await self._acks.submit(receipts)
+        return await self._acks.submit([self._lease_of(receipt) for receipt in receipts])
 
-    async def _flush_acks(self, batch: list[Sequence[str]]) -> list[list[bool]]:
+    async def _flush_acks(self, batch: list[list[list[str]]]) -> list[list[bool]]:
         args: list[Any] = self._head("ack", self._token())
-        for receipts in batch:
-            for receipt in receipts:
-                args += _split_receipt(receipt)
+        for pairs in batch:
+            for pair in pairs:
+                args += pair
         keys = [
             self._meta,
             self._ops,
@@ -1432,9 +1465,9 @@ class RedisStore(Store):
         flags = [flag == 49 for flag in reply[0]]  # b"1"
         results: list[list[bool]] = []
         start = 0
-        for receipts in batch:
-            results.append(flags[start : start + len(receipts)])
-            start += len(receipts)
+        for pairs in batch:
+            results.append(flags[start : start + len(pairs)])
+            start += len(pairs)
         return results
 
     async def retry(self, receipt: str, delay: float) -> bool:
@@ -1451,8 +1484,9 @@ class RedisStore(Store):
             BackendError: The store failed.
         """
         self._touch()
+        pair = self._lease_of(receipt)
         keys = [self._meta, self._ops, self._ready, self._delayed, self._leased, self._lease]
-        args: list[Any] = [*self._head("", ""), *_split_receipt(receipt), repr(float(delay))]
+        args: list[Any] = [*self._head("", ""), *pair, repr(float(delay))]
         reply = await self._call(
             lambda: self._change(self._retry_script, keys, args),
             "the retry may or may not have been recorded",
@@ -1479,7 +1513,7 @@ class RedisStore(Store):
         keys = [self._meta, self._ops, self._ready, self._leased, self._lease, self._attempts]
         args: list[Any] = self._head("", "")
         for receipt in receipts:
-            args += _split_receipt(receipt)
+            args += self._lease_of(receipt)
         reply = await self._call(
             lambda: self._change(self._release_script, keys, args),
             "the leases may or may not have been given back (those kept expire)",
@@ -1500,8 +1534,9 @@ class RedisStore(Store):
             BackendError: The store failed.
         """
         self._touch()
+        pair = self._lease_of(receipt)
         keys = [self._meta, self._ops, self._leased, self._lease, self._dead, self._deadinfo]
-        args: list[Any] = [*self._head("", ""), *_split_receipt(receipt), error]
+        args: list[Any] = [*self._head("", ""), *pair, error]
         reply = await self._call(
             lambda: self._change(self._fail_script, keys, args),
             "the item may or may not have been moved to the dead letters",
@@ -1523,8 +1558,9 @@ class RedisStore(Store):
             BackendError: The store failed.
         """
         self._touch()
+        pair = self._lease_of(receipt)
         keys = [self._meta, self._ops, self._leased, self._lease]
-        args = [*self._head("", ""), *_split_receipt(receipt), repr(float(lease_timeout))]
+        args = [*self._head("", ""), *pair, repr(float(lease_timeout))]
         reply = await self._call(
             lambda: self._change(self._extend_script, keys, args),
             "the lease may or may not have been extended",
@@ -1792,11 +1828,6 @@ def _denied_command(exc: rexc.ResponseError) -> str:
     if "can't run this command" in text:  # inside a script: the probe at open names it
         return "a command of the queue's scripts"
     return ""
-
-
-def _split_receipt(receipt: str) -> list[str]:
-    item_id, _, delivery = receipt.rpartition(":")
-    return [item_id, delivery]
 
 
 async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -> Store:

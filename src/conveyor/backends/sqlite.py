@@ -23,12 +23,16 @@ worker thread checks ``PRAGMA data_version`` (which changes when another connect
 commits) every 20 ms; with nobody waiting it sleeps.  Changes made through stores of this
 process wake their waiters at once.
 
-Schema (version 1): ``meta`` (key/value: ``application = conveyor``, ``schema_version``),
+Schema (version 1): ``meta`` (key/value: ``application = conveyor``, ``schema_version``,
+``incarnation``: random, written with the file, or on first open of a file made before),
 ``queues`` (one row per queue name, with its shutdown flag) and ``items`` (one row per item;
 ``state`` 0 = ready from ``available_at`` on, 1 = leased until ``lease_deadline`` under
 ``lease_token``, 2 = dead; a ready item never claimed may keep there the token of the put
 that stored it, for :meth:`SQLiteStore.retract`).  A file that is not a conveyor database,
 or whose schema is newer, raises :class:`~conveyor.IncompatibleStoreError` and is left untouched.
+
+Receipts are ``"<incarnation>-<queue id>:<item id>:<lease token>"``: another queue's (in this
+file or another) raises :class:`~conveyor.ForeignReceiptError` and changes nothing.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from typing import Any, TypeVar
 from .._exceptions import (
     BackendError,
     BackendUnavailableError,
+    ForeignReceiptError,
     IncompatibleStoreError,
     InvalidURLError,
     QueueShutDown,
@@ -200,6 +205,9 @@ class SQLiteStore(Store):
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._conn: sqlite3.Connection | None = None
         self._qid = 0
+        # "<incarnation of the file>-<queue id>": receipts name it, so that one of another
+        # queue is told apart and acknowledges nothing.
+        self._ident = ""
         # Put tokens: random per store, then counted, so no syscall per put.
         self._token_prefix = secrets.token_hex(8)
         self._token_count = itertools.count()
@@ -434,6 +442,7 @@ class SQLiteStore(Store):
             raise BackendError(f"SQLite queue file {self._path!r} cannot use WAL mode ({mode})")
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         self._qid = self._transaction(self._queue_id)
+        self._ident = f"{self._transaction(self._incarnation)}-{self._qid}"
         self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
 
     def _open_error(self, exc: sqlite3.Error) -> BackendError:
@@ -472,7 +481,11 @@ class SQLiteStore(Store):
                 conn.execute(statement)
             conn.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
-                [("application", APPLICATION), ("schema_version", str(SCHEMA_VERSION))],
+                [
+                    ("application", APPLICATION),
+                    ("schema_version", str(SCHEMA_VERSION)),
+                    ("incarnation", secrets.token_hex(8)),
+                ],
             )
 
         self._transaction(create)
@@ -503,6 +516,15 @@ class SQLiteStore(Store):
                 f"{self._path!r} has an unknown conveyor schema version "
                 f"{meta.get('schema_version')!r}; it was left untouched"
             )
+
+    def _incarnation(self, conn: sqlite3.Connection) -> str:
+        # Files of schema 1 made before incarnations existed get theirs on first open.
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('incarnation', ?)",
+            (secrets.token_hex(8),),
+        )
+        row = conn.execute("SELECT value FROM meta WHERE key = 'incarnation'").fetchone()
+        return str(row[0])
 
     def _queue_id(self, conn: sqlite3.Connection) -> int:
         conn.execute("INSERT OR IGNORE INTO queues (name) VALUES (?)", (self._name,))
@@ -758,14 +780,26 @@ class SQLiteStore(Store):
                 raise QueueShutDown
             return []
         rows.sort()
+        ident = self._ident
         return [
-            Delivery(str(item_id), payload, f"{item_id}:{token}", attempts, deadline)
+            Delivery(str(item_id), payload, f"{ident}:{item_id}:{token}", attempts, deadline)
             for item_id, payload, attempts in rows
         ]
 
-    @staticmethod
-    def _parse_receipt(receipt: str) -> tuple[int, str] | None:
-        item_id, _, token = receipt.partition(":")
+    def _parse_receipt(self, receipt: str) -> tuple[int, str] | None:
+        """Return the (item id, lease token) a receipt names; None for a malformed one.
+
+        Raises:
+            ForeignReceiptError: The receipt is another queue's (here or in another file).
+        """
+        ident, _, lease = receipt.partition(":")
+        if ident != self._ident:
+            raise ForeignReceiptError(
+                f"this receipt is not one of queue {self._name!r} in SQLite file"
+                f" {self._path!r}: it comes from another queue and acknowledges nothing"
+                " here; nothing was changed"
+            )
+        item_id, _, token = lease.partition(":")
         try:
             return int(item_id), token
         except ValueError:
