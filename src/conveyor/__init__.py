@@ -23,6 +23,7 @@ from ._exceptions import (
     QueueFull,
     QueueShutDown,
     SerializationError,
+    StoreResetError,
 )
 from ._open import open_queue
 from ._queue import LifoQueue, PriorityQueue, Queue
@@ -54,6 +55,7 @@ __all__ = [
     "Receipt",
     "SerializationError",
     "Serializer",
+    "StoreResetError",
     "ThreadQueue",
     "open_queue",
 ]

@@ -82,8 +82,10 @@ class Receipt(Generic[T]):
     Pass it to :meth:`~DurableQueue.ack`, :meth:`~DurableQueue.retry`,
     :meth:`~DurableQueue.fail` or :meth:`~DurableQueue.extend`.  It names this delivery
     only: once its lease expired and the item was delivered again, it acknowledges nothing.
-    Its token names the queue too: another queue refuses it
-    (:class:`~conveyor.ForeignReceiptError`, nothing changed).
+    Its token names the queue and the incarnation of the store too: another queue refuses
+    it (:class:`~conveyor.ForeignReceiptError`, nothing changed), and once the store was
+    wiped or replaced (a Redis ``FLUSHALL``, an SQLite file deleted) it acknowledges
+    nothing, even though item ids start again from 1.
 
     Attributes:
         item: The item.
@@ -1277,7 +1279,8 @@ class DurableQueue(AsyncQueue[T]):
 
         Raises:
             LeaseExpiredError: The lease expired and the item was delivered again (or it
-                was already settled); this receipt acknowledges nothing.
+                was already settled, or the store was wiped since); this receipt
+                acknowledges nothing.
             ForeignReceiptError: The receipt is another queue's; nothing was changed.
             BackendError: The store failed.
         """

@@ -26,6 +26,7 @@ __all__ = [
     "QueueFull",
     "QueueShutDown",
     "SerializationError",
+    "StoreResetError",
     "SyncQueueShutDown",
 ]
 
@@ -85,6 +86,16 @@ class ForeignReceiptError(ConveyorError, ValueError):
 
 class BackendError(ConveyorError):
     """Raised when the storage behind a durable queue fails (it broke, not you)."""
+
+
+class StoreResetError(BackendError):
+    """Raised when a durable queue's store was wiped or replaced while the queue was open.
+
+    E.g. a Redis ``FLUSHALL`` or a restart without persistence, or an SQLite file deleted
+    and created again.  The items the store held are lost, and receipts of deliveries made
+    before cannot acknowledge anything.  The call that raises it changed nothing; the queue
+    goes on, empty, in the new store, and raises this once per process and store.
+    """
 
 
 class BackendUnavailableError(BackendError, ConnectionError):

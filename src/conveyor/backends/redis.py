@@ -23,7 +23,7 @@ and prefixes without those characters keep the keys they always had::
                               member of over 64 bytes scored +inf: see _LEASED_PIN)
     {prefix}:{name}:lease     hash: item id -> number of its current delivery; a receipt is
                               "epoch:id:delivery", so one from an expired lease matches
-                              nothing, and one of another queue is told apart
+                              nothing, and one of another queue or incarnation is told apart
     {prefix}:{name}:dead      zset: dead item id scored by the order of death
     {prefix}:{name}:deadinfo  hash: dead item id -> "failed_at|reason"
     {prefix}:{name}:ops:{client}  hash with a TTL: per client, the token and reply of its
@@ -41,8 +41,13 @@ these keys) and a user that may not run what the queue needs: ``EVALSHA``, ``SCR
 the commands of the scripts, ``PUBLISH`` and ``SUBSCRIBE``, on keys and channels
 ``{prefix}:{name}:*``; the error names what is missing.
 
-Another queue's receipts raise :class:`~conveyor.ForeignReceiptError`, read from the
-receipt's text: no round trip.
+Keys that vanish while a queue is open (``FLUSHALL``, a restart without persistence) take
+the epoch with them, and ids and delivery numbers start again from 1.  Every script first
+checks that meta holds the epoch the client knows, and otherwise changes nothing: the client
+then moves to the new incarnation (making it, if nobody did) and raises
+:class:`~conveyor.StoreResetError` once, with a warning naming the counts last seen.  Its
+receipts of before acknowledge nothing; another queue's receipts raise
+:class:`~conveyor.ForeignReceiptError`.  Both checks read the receipt's text: no round trip.
 
 An acknowledged item is deleted from every key: memory follows the items in flight, not
 the items ever processed.  Every change is one Lua script, so it is atomic and a crash of
@@ -99,6 +104,7 @@ from .._exceptions import (
     IncompatibleStoreError,
     InvalidURLError,
     QueueShutDown,
+    StoreResetError,
 )
 from .._open import redacted
 from ._base import DeadLetter, Delivery, Store, StoreCounts
@@ -132,6 +138,10 @@ _LEASED_PIN = "~pin:" + "~" * 70
 
 # Every changing script starts with this.  KEYS[1] is meta, KEYS[2] the client's ops hash;
 # ARGV[1..4] are the ops field, the batch token ("" for none), the ops TTL and the channel.
+# The field is "<kind>@<epoch>": the incarnation of the queue the client knows.  Unless
+# meta holds that epoch (the keys were wiped, or made anew since), nothing runs and the
+# reply is the error "EPOCH <epoch in meta, or nothing>": ids and delivery numbers restart
+# with a new incarnation, so that a change meant for the old one must not touch the new.
 # A batch resent under the same token replays the stored reply instead of running again.
 # Tokens grow with each batch of a field, and a client sends a field's next batch only
 # once the previous one is over (answered or given up on).  A batch older than the last
@@ -140,6 +150,10 @@ _LEASED_PIN = "~pin:" + "~" * 70
 _PRELUDE = """
 local meta, ops = KEYS[1], KEYS[2]
 local field, tok, ttl, channel = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local epoch = redis.call('HGET', meta, 'epoch')
+if epoch ~= string.sub(field, (string.find(field, '@', 1, true) or 0) + 1) then
+  return redis.error_reply('EPOCH ' .. (epoch or ''))
+end
 if tok ~= '' then
   local prev = redis.call('HGET', ops, field)
   if prev then
@@ -553,7 +567,7 @@ return finish(res)
 )
 
 # Read-only.  KEYS: meta ready delayed leased dead.
-# Reply: {ready, delayed already due, delayed, leased, dead, shut down (0/1)}.
+# Reply: {ready, delayed already due, delayed, leased, dead, shut down (0/1), epoch}.
 _COUNTS = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -564,6 +578,7 @@ return {
   redis.call('ZCOUNT', KEYS[4], '-inf', '(inf'),
   redis.call('ZCARD', KEYS[5]),
   redis.call('HGET', KEYS[1], 'shutdown') == '1' and 1 or 0,
+  redis.call('HGET', KEYS[1], 'epoch') or '',
 }
 """
 
@@ -814,9 +829,11 @@ class RedisStore(Store):
         # The parts of a put's EVALSHA that never change, encoded once: before the batch
         # token, and between it and the bound (see _put_groups).
         self._put_keys = [self._meta, self._ops, self._items, self._ready, self._delayed]
-        self._put_before = _pack_args(["EVALSHA", self._put_script.sha, 5, *self._put_keys, "put"])
-        # The queue's random epoch, written with its keys; receipts name it.
+        self._put_before = b""  # set with the epoch, by _adopt
+        # The queue's incarnation, a random epoch written with its keys; receipts name it.
         self._epoch = ""
+        self._past_epochs: set[str] = set()
+        self._last_counts: StoreCounts | None = None
         self._put_after = _pack_args([self._ops_ttl, self._channel])
         # A put's result: the id of its first item (stored), 0 (no room) or None (shut down).
         # The durable layer's writer is the only caller of put(), one batch at a time, and
@@ -832,7 +849,9 @@ class RedisStore(Store):
             ),
             orphaned=self._give_back,
         )
-        self._acks: _Coalescer[list[list[str]], list[bool]] = _Coalescer(self._flush_acks)
+        self._acks: _Coalescer[tuple[str, list[list[str]]], list[bool]] = _Coalescer(
+            self._flush_acks
+        )
         self._counts: _Coalescer[None, StoreCounts] = _Coalescer(self._flush_counts)
         # Change notifications: a generation number bumped by every message on the channel
         # (and on every (re)subscription, since messages may have been missed meanwhile).
@@ -918,6 +937,8 @@ class RedisStore(Store):
                 await asyncio.sleep(min(pause, deadline - now))
                 pause = min(pause * 2, 0.5)
             except rexc.ResponseError as exc:
+                if str(exc).startswith("EPOCH"):
+                    raise await self._reset(str(exc)[6:].strip()) from exc
                 denied = _denied_command(exc)
                 if denied:
                     raise self.permission_error([denied], f" ({exc})") from exc
@@ -1036,7 +1057,8 @@ class RedisStore(Store):
     def _lease_of(self, receipt: str) -> list[str]:
         """Return the [item id, delivery number] a receipt names in this incarnation.
 
-        A receipt is "<epoch>:<item id>:<delivery number>".
+        A receipt is "<epoch>:<item id>:<delivery number>".  One of an earlier incarnation
+        of this queue names nothing ([]): the same numbers may belong to other items now.
 
         Raises:
             ForeignReceiptError: The receipt is not one of this queue's.
@@ -1045,9 +1067,12 @@ class RedisStore(Store):
         if epoch == self._epoch:
             item_id, _, delivery = lease.partition(":")
             return [item_id, delivery]
+        if epoch in self._past_epochs:
+            return []
         raise ForeignReceiptError(
             f"this receipt is not one of queue {self._name!r} in Redis at {self._where}:"
-            " it comes from another queue and acknowledges nothing here; nothing was changed"
+            " it comes from another queue (or from this one before its keys were wiped)"
+            " and acknowledges nothing here; nothing was changed"
         )
 
     def _token(self) -> str:
@@ -1055,8 +1080,8 @@ class RedisStore(Store):
         self._used_ops = True
         return str(next(self._tokens))
 
-    def _head(self, field: str, token: str) -> list[str]:
-        return [field, token, self._ops_ttl, self._channel]
+    def _head(self, field: str, token: str, epoch: str = "") -> list[str]:
+        return [f"{field}@{epoch or self._epoch}", token, self._ops_ttl, self._channel]
 
     def _touch(self) -> None:
         """Note, in the caller's context, the generation its look at the queue starts at."""
@@ -1101,8 +1126,53 @@ class RedisStore(Store):
                 f"Redis at {self._where}: queue {self._name!r} has layout {stored!r}; this"
                 f" conveyor reads layout {FORMAT} (upgrade conveyor, or use another name)"
             )
-        self._epoch = epoch.decode()
+        self._adopt(epoch.decode())
         return []
+
+    def _adopt(self, epoch: str) -> bool:
+        """Make *epoch* the incarnation this store works in; return whether it changed."""
+        if epoch == self._epoch:
+            return False
+        if self._epoch:
+            self._past_epochs.add(self._epoch)
+        self._epoch = epoch
+        self._put_before = _pack_args(
+            ["EVALSHA", self._put_script.sha, 5, *self._put_keys, f"put@{epoch}"]
+        )
+        return True
+
+    async def _reset(self, found: str) -> StoreResetError:
+        """Move to the queue's new incarnation, and return the error that reports the loss.
+
+        Args:
+            found: The epoch in meta when a script refused to run ("" if there was none).
+        """
+        before = self._epoch
+        if not found:
+            # The keys vanished: make the new incarnation, or take the one that another
+            # client made meanwhile (the script sets the epoch only if there is none).
+            missing = await self.check_format()
+            if missing:
+                raise self.permission_error(missing)
+        else:
+            self._adopt(found)
+        counts = self._last_counts
+        seen = (
+            "never counted here"
+            if counts is None
+            else f"at last count {counts.ready} ready, {counts.delayed} delayed,"
+            f" {counts.leased} leased, {counts.dead} dead"
+        )
+        text = (
+            f"Redis at {self._where}: the keys of queue {self._name!r} vanished while it was"
+            " open (the database was flushed, the server restarted without persistence, or"
+            f" the keys were deleted or evicted): the items it held are lost ({seen}), and"
+            " receipts of earlier deliveries acknowledge nothing; this call changed nothing,"
+            " and the queue goes on, empty"
+        )
+        if self._epoch != before:
+            _log.warning("conveyor: %s", text)
+        return StoreResetError(text)
 
     async def check_eviction(self) -> None:
         """Refuse a server that may evict any key under memory pressure (``allkeys-*``).
@@ -1377,7 +1447,7 @@ class RedisStore(Store):
         ]
         epoch = self._epoch
         args: list[Any] = [
-            *self._head("claim", self._token()),
+            *self._head("claim", self._token(), epoch),
             total,
             repr(float(first.lease_timeout)),
             first.max_attempts or 0,
@@ -1435,18 +1505,31 @@ class RedisStore(Store):
             item is already gone.
 
         Raises:
+            ForeignReceiptError: A receipt is another queue's; nothing was changed.
+            StoreResetError: The queue's keys vanished since (see the module docstring).
             BackendError: The store failed.
         """
         self._touch()
         if not receipts:
             return []
-        return await self._acks.submit([self._lease_of(receipt) for receipt in receipts])
+        epoch = self._epoch
+        pairs = [self._lease_of(receipt) for receipt in receipts]
+        if all(pairs):
+            return await self._acks.submit((epoch, pairs))
+        # Receipts of an earlier incarnation acknowledge nothing and need no round trip.
+        current = [pair for pair in pairs if pair]
+        flags = iter(await self._acks.submit((epoch, current)) if current else [])
+        return [bool(pair) and next(flags) for pair in pairs]
 
-    async def _flush_acks(self, batch: list[list[list[str]]]) -> list[list[bool]]:
-        args: list[Any] = self._head("ack", self._token())
-        for pairs in batch:
-            for pair in pairs:
-                args += pair
+    async def _flush_acks(self, batch: list[tuple[str, list[list[str]]]]) -> list[list[bool]]:
+        epoch = self._epoch
+        args: list[Any] = self._head("ack", self._token(), epoch)
+        for sent_as, pairs in batch:
+            # Checked against an epoch given up since (the keys vanished meanwhile): the
+            # same ids may name other items now.
+            if sent_as == epoch:
+                for pair in pairs:
+                    args += pair
         keys = [
             self._meta,
             self._ops,
@@ -1465,7 +1548,10 @@ class RedisStore(Store):
         flags = [flag == 49 for flag in reply[0]]  # b"1"
         results: list[list[bool]] = []
         start = 0
-        for pairs in batch:
+        for sent_as, pairs in batch:
+            if sent_as != epoch:
+                results.append([False] * len(pairs))
+                continue
             results.append(flags[start : start + len(pairs)])
             start += len(pairs)
         return results
@@ -1481,10 +1567,14 @@ class RedisStore(Store):
             ``False`` if the receipt no longer names the current lease.
 
         Raises:
+            ForeignReceiptError: A receipt is another queue's; nothing was changed.
+            StoreResetError: The queue's keys vanished since (see the module docstring).
             BackendError: The store failed.
         """
         self._touch()
         pair = self._lease_of(receipt)
+        if not pair:
+            return False
         keys = [self._meta, self._ops, self._ready, self._delayed, self._leased, self._lease]
         args: list[Any] = [*self._head("", ""), *pair, repr(float(delay))]
         reply = await self._call(
@@ -1505,20 +1595,27 @@ class RedisStore(Store):
             For each receipt, ``False`` if it no longer names the current lease.
 
         Raises:
+            ForeignReceiptError: A receipt is another queue's; nothing was changed.
+            StoreResetError: The queue's keys vanished since (see the module docstring).
             BackendError: The store failed.
         """
         self._touch()
         if not receipts:
             return []
+        pairs = [self._lease_of(receipt) for receipt in receipts]
+        current = [pair for pair in pairs if pair]
+        if not current:
+            return [False] * len(pairs)
         keys = [self._meta, self._ops, self._ready, self._leased, self._lease, self._attempts]
         args: list[Any] = self._head("", "")
-        for receipt in receipts:
-            args += self._lease_of(receipt)
+        for pair in current:
+            args += pair
         reply = await self._call(
             lambda: self._change(self._release_script, keys, args),
             "the leases may or may not have been given back (those kept expire)",
         )
-        return [bool(flag) for flag in reply]
+        flags = iter(reply)
+        return [bool(pair) and bool(next(flags)) for pair in pairs]
 
     async def fail(self, receipt: str, error: str) -> bool:
         """Move a leased item to the dead-letter list with *error* as the reason.
@@ -1531,10 +1628,14 @@ class RedisStore(Store):
             ``False`` if the receipt no longer names the current lease.
 
         Raises:
+            ForeignReceiptError: A receipt is another queue's; nothing was changed.
+            StoreResetError: The queue's keys vanished since (see the module docstring).
             BackendError: The store failed.
         """
         self._touch()
         pair = self._lease_of(receipt)
+        if not pair:
+            return False
         keys = [self._meta, self._ops, self._leased, self._lease, self._dead, self._deadinfo]
         args: list[Any] = [*self._head("", ""), *pair, error]
         reply = await self._call(
@@ -1555,10 +1656,14 @@ class RedisStore(Store):
             names the current lease.
 
         Raises:
+            ForeignReceiptError: A receipt is another queue's; nothing was changed.
+            StoreResetError: The queue's keys vanished since (see the module docstring).
             BackendError: The store failed.
         """
         self._touch()
         pair = self._lease_of(receipt)
+        if not pair:
+            return None
         keys = [self._meta, self._ops, self._leased, self._lease]
         args = [*self._head("", ""), *pair, repr(float(lease_timeout))]
         reply = await self._call(
@@ -1586,6 +1691,9 @@ class RedisStore(Store):
     async def _flush_counts(self, batch: list[None]) -> list[StoreCounts]:
         keys = [self._meta, self._ready, self._delayed, self._leased, self._dead]
         reply = await self._call(lambda: self._eval(self._counts_script, keys, []))
+        epoch = reply.pop().decode()
+        if epoch != self._epoch:
+            raise await self._reset(epoch)
         ready, due, delayed, leased, dead, shut = (int(x) for x in reply)
         counts = StoreCounts(
             ready=ready + due,
@@ -1594,6 +1702,7 @@ class RedisStore(Store):
             dead=dead,
             is_shutdown=bool(shut),
         )
+        self._last_counts = counts
         return [counts] * len(batch)
 
     async def shutdown(self, immediate: bool) -> int:

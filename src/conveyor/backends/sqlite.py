@@ -32,7 +32,11 @@ that stored it, for :meth:`SQLiteStore.retract`).  A file that is not a conveyor
 or whose schema is newer, raises :class:`~conveyor.IncompatibleStoreError` and is left untouched.
 
 Receipts are ``"<incarnation>-<queue id>:<item id>:<lease token>"``: another queue's (in this
-file or another) raises :class:`~conveyor.ForeignReceiptError` and changes nothing.
+file or another) raises :class:`~conveyor.ForeignReceiptError` and changes nothing.  A file
+deleted or replaced under an open store would go on taking this process's writes unseen:
+each transaction first checks (one ``stat()``) that the path still names the file opened;
+if not, the store opens the file now there and raises :class:`~conveyor.StoreResetError`
+once, and receipts of the old file acknowledge nothing.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import collections
 import contextlib
 import functools
 import itertools
+import logging
 import os
 import queue
 import secrets
@@ -60,12 +65,15 @@ from .._exceptions import (
     IncompatibleStoreError,
     InvalidURLError,
     QueueShutDown,
+    StoreResetError,
 )
 from ._base import DeadLetter, Delivery, Store, StoreCounts
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "open_store"]
 
 R = TypeVar("R")
+
+_log = logging.getLogger("conveyor")
 
 SCHEMA_VERSION = 1
 APPLICATION = "conveyor"
@@ -206,8 +214,11 @@ class SQLiteStore(Store):
         self._conn: sqlite3.Connection | None = None
         self._qid = 0
         # "<incarnation of the file>-<queue id>": receipts name it, so that one of another
-        # queue is told apart and acknowledges nothing.
+        # queue, or of a file since replaced, is told apart and acknowledges nothing.
         self._ident = ""
+        self._past: set[str] = set()
+        self._file: tuple[int, int] | None = None  # (st_dev, st_ino) of the file opened
+        self._last_counts: StoreCounts | None = None
         # Put tokens: random per store, then counted, so no syscall per put.
         self._token_prefix = secrets.token_hex(8)
         self._token_count = itertools.count()
@@ -361,7 +372,47 @@ class SQLiteStore(Store):
         for waiter in waiters:
             _resolve(waiter, None)
 
+    def _file_at_path(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self._path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def _replaced(self) -> StoreResetError:
+        """Open the file now at the path, and return the error that reports the loss.
+
+        A connection keeps working on a file deleted (or renamed away) under it, unseen
+        by every other process: what this process wrote there would be lost in silence.
+        """
+        before = self._ident
+        old = self._conn
+        self._conn = None
+        if old is not None:
+            with contextlib.suppress(sqlite3.Error):
+                old.close()
+        self._past.add(before)
+        self._open_db()
+        counts = self._last_counts
+        seen = (
+            "never counted here"
+            if counts is None
+            else f"at last count {counts.ready} ready, {counts.delayed} delayed,"
+            f" {counts.leased} leased, {counts.dead} dead"
+        )
+        text = (
+            f"SQLite queue file {self._path!r} was deleted or replaced while queue"
+            f" {self._name!r} was open: the items it held are lost to this process ({seen}),"
+            " and receipts of earlier deliveries acknowledge nothing; this call changed"
+            " nothing, and the queue goes on in the file now at that path"
+        )
+        _log.warning("conveyor: %s", text)
+        return StoreResetError(text)
+
     def _transaction(self, work: Callable[[sqlite3.Connection], R], write: bool = True) -> R:
+        # One stat() a transaction (about a microsecond) finds a file replaced under us.
+        if self._file is not None and self._file_at_path() != self._file:
+            raise self._replaced()
         conn = self._conn
         assert conn is not None
         delay = 0.01
@@ -421,6 +472,7 @@ class SQLiteStore(Store):
         except sqlite3.Error as exc:
             raise BackendError(f"cannot open SQLite queue file {path!r}: {exc}") from exc
         self._conn = conn
+        self._file = self._file_at_path()
         delay = 0.01
         for attempt in range(_LOCK_RETRIES + 1):
             try:
@@ -787,17 +839,19 @@ class SQLiteStore(Store):
         ]
 
     def _parse_receipt(self, receipt: str) -> tuple[int, str] | None:
-        """Return the (item id, lease token) a receipt names; None for a malformed one.
+        """Return the (item id, lease token) a receipt names; None for a stale one.
 
         Raises:
             ForeignReceiptError: The receipt is another queue's (here or in another file).
         """
         ident, _, lease = receipt.partition(":")
         if ident != self._ident:
+            if ident in self._past:
+                return None  # of a file since replaced: its ids may name other items now
             raise ForeignReceiptError(
                 f"this receipt is not one of queue {self._name!r} in SQLite file"
-                f" {self._path!r}: it comes from another queue and acknowledges nothing"
-                " here; nothing was changed"
+                f" {self._path!r}: it comes from another queue (or from a file since"
+                " replaced at that path) and acknowledges nothing here; nothing was changed"
             )
         item_id, _, token = lease.partition(":")
         try:
@@ -955,7 +1009,8 @@ class SQLiteStore(Store):
         (shutdown,) = conn.execute(
             "SELECT shutdown FROM queues WHERE id = ?", (self._qid,)
         ).fetchone()
-        return StoreCounts(ready, delayed, leased, dead, bool(shutdown))
+        self._last_counts = StoreCounts(ready, delayed, leased, dead, bool(shutdown))
+        return self._last_counts
 
     async def shutdown(self, immediate: bool) -> int:
         """Mark the queue shut down for every process; with *immediate*, empty it.
