@@ -170,3 +170,23 @@ async def test_an_sqlite_file_replaced_while_open_is_reported(tmp_path: Path) ->
             await new.join(timeout=10)
     finally:
         await old.aclose()
+
+
+async def test_items_whose_payload_vanished_go_dead_saying_why(
+    redis_server: RedisServer, request: pytest.FixtureRequest
+) -> None:
+    # Keys deleted or evicted one by one (e.g. an eviction policy changed at run time):
+    # the ids still ready name payloads that are gone.  Never a decode error.
+    name = unique_name(request)
+    q: Any = await conveyor.open_queue(redis_server.url, name=name)
+    try:
+        await q.put_many(["a", "b"])
+        redis_command(redis_server, "DEL", f"conveyor:{{{name}}}:items")
+        with pytest.raises(TimeoutError):
+            await q.get(timeout=0.5)
+        dead = await q.dead_letters()
+        assert len(dead) == 2
+        assert all("vanished" in letter.error for letter in dead)
+        assert not any("JSON" in letter.error or "decode" in letter.error for letter in dead)
+    finally:
+        await q.aclose()
