@@ -625,7 +625,7 @@ if type(zm) == 'table' and zm.err then
 end
 local p = KEYS[3]
 local probes = {
-  {'TIME'}, {'EXPIRE', p, 60}, {'HSET', p, 'x', '1'}, {'HSETNX', p, 'y', '1'},
+  {'TIME'}, {'HSET', p, 'x', '1'}, {'EXPIRE', p, 60}, {'HSETNX', p, 'y', '1'},
   {'HGET', p, 'x'}, {'HMGET', p, 'x'}, {'HEXISTS', p, 'x'}, {'HINCRBY', p, 'x', 0},
   {'HDEL', p, 'x', 'y'}, {'ZADD', p, 1, 'm'}, {'ZCARD', p}, {'ZCOUNT', p, '-inf', '+inf'},
   {'ZRANGE', p, 0, 0}, {'ZRANGEBYSCORE', p, '-inf', '+inf'}, {'ZSCORE', p, 'm'},
@@ -1988,7 +1988,9 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
         ValueError: An option has a bad value or is given twice, a TLS option comes with
             a ``redis://`` URL, or *name* is empty.
         BackendUnavailableError: The server cannot be reached within ``retry_timeout``.
-        BackendError: The server refused the credentials.
+        BackendError: The server refused the credentials, its ``maxmemory-policy`` is an
+            ``allkeys-*`` one (it would evict the queue's keys), or the user lacks a
+            permission the queue needs (the message names them).
         IncompatibleStoreError: The keys are not a conveyor queue of a readable layout.
     """
     unknown = set(options) - _OPTIONS
