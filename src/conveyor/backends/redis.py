@@ -905,9 +905,12 @@ class RedisStore(Store):
             raise BackendError(f"the Redis queue {self._name!r} is closed")
         # The budget runs from the call's start, not from its first failure: no attempt
         # starts after it, and _eval cuts the reads of the last one at one socket_timeout
-        # past it, so a stopped server costs at most retry_timeout + socket_timeout.
-        deadline = time.monotonic() + self._retry_timeout
-        cutoff = _CUTOFF.set(deadline + self._socket_timeout)
+        # past it, so a stopped server costs at most retry_timeout + socket_timeout.  A
+        # call inside a larger one (open_queue's steps) keeps within the larger budget.
+        now = time.monotonic()
+        outer = _CUTOFF.get()
+        deadline = min(now + self._retry_timeout, outer - self._socket_timeout)
+        cutoff = _CUTOFF.set(min(now + self._retry_timeout + self._socket_timeout, outer))
         try:
             return await self._retrying(operation, doubt, deadline)
         finally:
@@ -1839,13 +1842,13 @@ class RedisStore(Store):
         confirmation (which counts as a change) never wakes a waiter later on.
 
         Args:
-            wait: Return only once subscribed (or after a few seconds without success).
+            wait: Return only once subscribed, refused, or after one socket_timeout.
         """
         if self._listener is None and not self._closed:
             self._listener = asyncio.get_running_loop().create_task(self._listen())
         if wait and not self._subscribed.is_set():
             with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
-                await asyncio.wait_for(self._subscribed.wait(), self._socket_timeout)
+                await asyncio.wait_for(self._subscribed.wait(), self._time_left())
 
     def subscribe_error(self) -> rexc.ResponseError | None:
         """Return why the server refused the subscription, if it did (e.g. ``NOPERM``)."""
@@ -2073,6 +2076,8 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
         socket_timeout=socket_timeout,
         user=user,
     )
+    # One budget for all the steps: opening takes retry_timeout + socket_timeout at most.
+    budget = _CUTOFF.set(time.monotonic() + retry_timeout + socket_timeout)
     try:
         await store.check_eviction()
         missing = await store.check_format()
@@ -2086,6 +2091,8 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
     except BaseException:
         await store.aclose()
         raise
+    finally:
+        _CUTOFF.reset(budget)
     return store
 
 
