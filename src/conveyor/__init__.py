@@ -30,8 +30,8 @@ Exceptions
     SyncQueueShutDown, QueueTimeoutError   what the blocking face (.sync_q) raises
     ConveyorError                          the base of conveyor's own errors:
         InvalidURLError, MissingDependencyError, MaxsizeConflictError,
-        SerializationError, LeaseExpiredError,
-        BackendError (BackendUnavailableError, IncompatibleStoreError)
+        SerializationError, LeaseExpiredError, ForeignReceiptError,
+        BackendError (BackendUnavailableError, IncompatibleStoreError, StoreResetError)
 
 Serializers (durable queues)
     JSONSerializer (the default), PickleSerializer (opt in), Serializer (the protocol)
@@ -47,6 +47,7 @@ from ._exceptions import (
     BackendError,
     BackendUnavailableError,
     ConveyorError,
+    ForeignReceiptError,
     IncompatibleStoreError,
     InvalidURLError,
     LeaseExpiredError,
@@ -57,6 +58,7 @@ from ._exceptions import (
     QueueShutDown,
     QueueTimeoutError,
     SerializationError,
+    StoreResetError,
     SyncQueueShutDown,
 )
 from ._open import open_queue
@@ -72,6 +74,7 @@ __all__ = [
     "ConveyorError",
     "DeadItem",
     "DurableQueue",
+    "ForeignReceiptError",
     "IncompatibleStoreError",
     "InvalidURLError",
     "JSONSerializer",
@@ -90,6 +93,7 @@ __all__ = [
     "Receipt",
     "SerializationError",
     "Serializer",
+    "StoreResetError",
     "SyncQueueShutDown",
     "ThreadQueue",
     "open_queue",

@@ -82,6 +82,10 @@ class Receipt(Generic[T]):
     Pass it to :meth:`~DurableQueue.ack`, :meth:`~DurableQueue.retry`,
     :meth:`~DurableQueue.fail` or :meth:`~DurableQueue.extend`.  It names this delivery
     only: once its lease expired and the item was delivered again, it acknowledges nothing.
+    Its token names the queue and the incarnation of the store too: another queue refuses
+    it (:class:`~conveyor.ForeignReceiptError`, nothing changed), and once the store was
+    wiped or replaced (a Redis ``FLUSHALL``, an SQLite file deleted) it acknowledges
+    nothing, even though item ids start again from 1.
 
     Attributes:
         item: The item.
@@ -1370,7 +1374,9 @@ class DurableQueue(AsyncQueue[T]):
 
         Raises:
             LeaseExpiredError: The lease expired and the item was delivered again (or it
-                was already settled); this receipt acknowledges nothing.
+                was already settled, or the store was wiped since); this receipt
+                acknowledges nothing.
+            ForeignReceiptError: The receipt is another queue's; nothing was changed.
             BackendError: The store failed.
         """
         self._bind_loop()
@@ -1393,6 +1399,7 @@ class DurableQueue(AsyncQueue[T]):
 
         Raises:
             LeaseExpiredError: The receipt no longer names the item's current lease.
+            ForeignReceiptError: The receipt is another queue's; nothing was changed.
             BackendError: The store failed.
         """
         checked = check_timeout(delay)
@@ -1422,6 +1429,7 @@ class DurableQueue(AsyncQueue[T]):
 
         Raises:
             LeaseExpiredError: The receipt no longer names the item's current lease.
+            ForeignReceiptError: The receipt is another queue's; nothing was changed.
             BackendError: The store failed.
         """
         self._bind_loop()
@@ -1445,6 +1453,7 @@ class DurableQueue(AsyncQueue[T]):
 
         Raises:
             LeaseExpiredError: The receipt no longer names the item's current lease.
+            ForeignReceiptError: The receipt is another queue's; nothing was changed.
             BackendError: The store failed.
         """
         self._bind_loop()

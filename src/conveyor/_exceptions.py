@@ -20,6 +20,7 @@ __all__ = [
     "BackendError",
     "BackendUnavailableError",
     "ConveyorError",
+    "ForeignReceiptError",
     "IncompatibleStoreError",
     "InvalidURLError",
     "LeaseExpiredError",
@@ -30,6 +31,7 @@ __all__ = [
     "QueueShutDown",
     "QueueTimeoutError",
     "SerializationError",
+    "StoreResetError",
     "SyncQueueShutDown",
 ]
 
@@ -117,10 +119,28 @@ class LeaseExpiredError(ConveyorError):
     __module__ = "conveyor"
 
 
+class ForeignReceiptError(ConveyorError, ValueError):
+    """Raised by ``ack``/``retry``/``fail``/``extend`` given a receipt of another queue.
+
+    A receipt names the queue (and the incarnation of its store) that delivered it; any
+    other queue refuses it and changes nothing.
+    """
+
+
 class BackendError(ConveyorError):
     """Raised when the storage behind a durable queue fails (it broke, not you)."""
 
     __module__ = "conveyor"
+
+
+class StoreResetError(BackendError):
+    """Raised when a durable queue's store was wiped or replaced while the queue was open.
+
+    E.g. a Redis ``FLUSHALL`` or a restart without persistence, or an SQLite file deleted
+    and created again.  The items the store held are lost, and receipts of deliveries made
+    before cannot acknowledge anything.  The call that raises it changed nothing; the queue
+    goes on, empty, in the new store, and raises this once per process and store.
+    """
 
 
 class BackendUnavailableError(BackendError, ConnectionError):

@@ -25,7 +25,9 @@ async def test_file_and_schema_are_created_on_first_use(tmp_path: Path) -> None:
         await q.put(1)
     with sqlite3.connect(path) as conn:
         meta = dict(conn.execute("SELECT key, value FROM meta"))
+    incarnation = meta.pop("incarnation")
     assert meta == {"application": "conveyor", "schema_version": str(SCHEMA_VERSION)}
+    assert len(incarnation) == 16  # random, hex: receipts name it
 
 
 async def test_many_named_queues_share_one_file(tmp_path: Path) -> None:

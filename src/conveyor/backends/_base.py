@@ -37,8 +37,11 @@ class Delivery:
     Attributes:
         item_id: The item's id, stable across deliveries.
         payload: The serialized item.
-        receipt: Opaque token naming *this* delivery; a later delivery of the same item
-            gets a different one, so a receipt from an expired lease acknowledges nothing.
+        receipt: Opaque token naming *this* delivery, of this queue, in this incarnation of
+            its store; a later delivery of the same item gets a different one, so a receipt
+            from an expired lease acknowledges nothing.  A store refuses another queue's
+            receipt with :class:`~conveyor.ForeignReceiptError` (changing nothing), and one
+            from before its storage was wiped or replaced acknowledges nothing.
         attempts: Deliveries of this item so far, this one included.
         lease_deadline: Wall-clock time (``time.time()``) at which the lease expires.
     """

@@ -3,14 +3,19 @@
 ``open_queue("redis://[user:password@]host:port/db", name=...)`` (``rediss://`` for TLS)
 lands here through :func:`open_store`.  The queue named *name* lives in these keys, e.g.
 ``conveyor:{jobs}:ready`` for the queue "jobs": the braces are literal, a hash tag that
-would keep all of a queue's keys in one slot of a Redis Cluster::
+would keep all of a queue's keys in one slot of a Redis Cluster.  In prefix and name,
+``%``, ``{`` and ``}`` are written ``%25``, ``%7B`` and ``%7D`` (:func:`queue_keys`), so
+that no two (prefix, name) pairs share a key and the hash tag is always the name; names
+and prefixes without those characters keep the keys they always had::
 
-    {prefix}:{name}:meta      hash: "format" (layout version), "seq" (last item id),
-                              "dseq" (last delivery number), "deadseq" (dead-letter order),
-                              "shutdown" ("1" once any process shut the queue down, until
-                              one resumes it), "maxsize" (the queue's bound, as a number,
-                              "0" unbounded; absent until an opener or set_maxsize stores
-                              one, so queues of earlier versions need no migration)
+    {prefix}:{name}:meta      hash: "format" (layout version), "epoch" (random, written
+                              with the keys: the queue's incarnation), "seq" (last item
+                              id), "dseq" (last delivery number), "deadseq" (dead-letter
+                              order), "shutdown" ("1" once any process shut the queue
+                              down, until one resumes it), "maxsize" (the queue's bound, as
+                              a number, "0" unbounded; absent until an opener or
+                              set_maxsize stores one, so queues of earlier versions need
+                              no migration)
     {prefix}:{name}:items     hash: item id -> payload, for every item not yet acknowledged
     {prefix}:{name}:attempts  hash: item id -> deliveries so far; absent until the item is
                               first claimed, and "0" (not absent) after a claim given back or
@@ -21,7 +26,8 @@ would keep all of a queue's keys in one slot of a Redis Cluster::
     {prefix}:{name}:leased    zset: item id scored by its lease deadline, plus a pin (a
                               member of over 64 bytes scored +inf: see _LEASED_PIN)
     {prefix}:{name}:lease     hash: item id -> number of its current delivery; a receipt is
-                              "id:delivery", so one from an expired lease matches nothing
+                              "epoch:id:delivery", so one from an expired lease matches
+                              nothing, and one of another queue or incarnation is told apart
     {prefix}:{name}:dead      zset: dead item id scored by the order of death
     {prefix}:{name}:deadinfo  hash: dead item id -> "failed_at|reason"
     {prefix}:{name}:ops:{client}  hash with a TTL: per client, the token and reply of its
@@ -31,6 +37,21 @@ would keep all of a queue's keys in one slot of a Redis Cluster::
                               key) after every change someone may be blocked on: a put into
                               an empty queue (getters), a claim (putters), the last ack
                               (join), and every retry, failure, requeue and shutdown
+    {prefix}:{name}:probe     never kept: open_queue tries each command the scripts run on
+                              it, so that a permission the ACL user lacks is named at once
+
+``open_queue`` refuses a server whose ``maxmemory-policy`` is ``allkeys-*`` (it would evict
+these keys) and a user that may not run what the queue needs: ``EVALSHA``, ``SCRIPT LOAD``,
+the commands of the scripts, ``PUBLISH`` and ``SUBSCRIBE``, on keys and channels
+``{prefix}:{name}:*``; the error names what is missing.
+
+Keys that vanish while a queue is open (``FLUSHALL``, a restart without persistence) take
+the epoch with them, and ids and delivery numbers start again from 1.  Every script first
+checks that meta holds the epoch the client knows, and otherwise changes nothing: the client
+then moves to the new incarnation (making it, if nobody did) and raises
+:class:`~conveyor.StoreResetError` once, with a warning naming the counts last seen.  Its
+receipts of before acknowledge nothing; another queue's receipts raise
+:class:`~conveyor.ForeignReceiptError`.  Both checks read the receipt's text: no round trip.
 
 An acknowledged item is deleted from every key: memory follows the items in flight, not
 the items ever processed.  Every change is one Lua script, so it is atomic and a crash of
@@ -43,8 +64,10 @@ Throughput comes from batching: concurrent ``put``, ``claim``, ``ack`` and ``cou
 one store that arrive while a round trip of the same kind is in flight are merged into the
 next round trip (group commit), so a busy queue pays one round trip per batch, not per item.
 
-Connection errors are retried, with backoff, for ``retry_timeout`` seconds (default 10), then
-raise :class:`~conveyor.BackendUnavailableError` naming the server; nothing hangs longer.
+Connection errors are retried, with backoff, until ``retry_timeout`` seconds (default 10)
+after the call began, then raise :class:`~conveyor.BackendUnavailableError` naming the
+server.  The last attempt's connect and reads are cut too, so no call (``open_queue``
+included) takes longer than ``retry_timeout`` plus one ``socket_timeout`` (default 5).
 A change that was sent and got no reply (a timeout, a dropped connection) may still run
 (a stopped server runs it when it resumes): its error then says so ("the put may or may
 not have been stored"); one that never left this process says that it never reached the
@@ -63,7 +86,9 @@ import contextvars
 import dataclasses
 import hashlib
 import itertools
+import logging
 import math
+import secrets
 import ssl
 import time
 import urllib.parse
@@ -79,14 +104,18 @@ from redis.backoff import NoBackoff
 from .._exceptions import (
     BackendError,
     BackendUnavailableError,
+    ForeignReceiptError,
     IncompatibleStoreError,
     InvalidURLError,
     QueueShutDown,
+    StoreResetError,
 )
 from .._urls import redacted
 from ._base import DeadLetter, Delivery, Store, StoreCounts
 
-__all__ = ["RedisStore", "open_store"]
+__all__ = ["RedisStore", "open_store", "queue_keys"]
+
+_log = logging.getLogger("conveyor")
 
 FORMAT = 1
 """Version of the key layout above; a store written by a newer layout is refused."""
@@ -113,6 +142,10 @@ _LEASED_PIN = "~pin:" + "~" * 70
 
 # Every changing script starts with this.  KEYS[1] is meta, KEYS[2] the client's ops hash;
 # ARGV[1..4] are the ops field, the batch token ("" for none), the ops TTL and the channel.
+# The field is "<kind>@<epoch>": the incarnation of the queue the client knows.  Unless
+# meta holds that epoch (the keys were wiped, or made anew since), nothing runs and the
+# reply is the error "EPOCH <epoch in meta, or nothing>": ids and delivery numbers restart
+# with a new incarnation, so that a change meant for the old one must not touch the new.
 # A batch resent under the same token replays the stored reply instead of running again.
 # Tokens grow with each batch of a field, and a client sends a field's next batch only
 # once the previous one is over (answered or given up on).  A batch older than the last
@@ -121,6 +154,10 @@ _LEASED_PIN = "~pin:" + "~" * 70
 _PRELUDE = """
 local meta, ops = KEYS[1], KEYS[2]
 local field, tok, ttl, channel = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local epoch = redis.call('HGET', meta, 'epoch')
+if epoch ~= string.sub(field, (string.find(field, '@', 1, true) or 0) + 1) then
+  return redis.error_reply('EPOCH ' .. (epoch or ''))
+end
 if tok ~= '' then
   local prev = redis.call('HGET', ops, field)
   if prev then
@@ -264,9 +301,10 @@ end
 # KEYS: meta ops items ready delayed leased lease attempts dead deadinfo.
 # ARGV[5] max items, ARGV[6] lease timeout, ARGV[7] max attempts (0: none).
 # Reply: {status (1 ok, -1 shut down and empty), now, deadline, next due, numbers,
-#         payloads}: numbers is "id delivery attempts length" for each leased item, all
-#         in one space-separated string, and payloads every payload joined, in order, so
-#         that the client reads six strings however many items come back, not 4 a item.
+#         payloads, lost}: numbers is "id delivery attempts length" for each leased item,
+#         all in one space-separated string, and payloads every payload joined, in order,
+#         so that the client reads six strings however many items come back, not 4 a item;
+#         lost counts the ids popped whose payload was gone (they went dead).
 _CLAIM = (
     _PRELUDE
     + _MAINTAIN
@@ -275,7 +313,7 @@ _CLAIM = (
 maintain(tonumber(ARGV[7]))
 local popped = redis.call('ZPOPMIN', KEYS[4], tonumber(ARGV[5]))
 local deadline = now + tonumber(ARGV[6])
-local res = {1, fmt(now), fmt(deadline), '', '', ''}
+local res = {1, fmt(now), fmt(deadline), '', '', '', 0}
 if #popped == 0 then
   if redis.call('HGET', meta, 'shutdown') == '1' then res[1] = -1 end
   res[4] = next_due()
@@ -296,25 +334,37 @@ end
 bulk('HSET', KEYS[7], leases)
 redis.call('ZADD', KEYS[6], 'NX', 'inf', PIN)
 bulk('ZADD', KEYS[6], scored)
-local numbers, blobs, counted = {}, {}, {}
+local numbers, blobs, counted, lost = {}, {}, {}, {}
 for i = 1, n, 1000 do
   local chunk = {unpack(ids, i, math.min(i + 999, n))}
   local payloads = redis.call('HMGET', KEYS[3], unpack(chunk))
   local before = redis.call('HMGET', KEYS[8], unpack(chunk))
   for j = 1, #chunk do
     local id, k = chunk[j], i + j - 1
-    local payload = payloads[j] or ''
+    local payload = payloads[j]
     local attempts = (tonumber(before[j]) or 0) + 1
     counted[2 * k - 1] = id
     counted[2 * k] = attempts
-    numbers[k] = id .. ' ' .. (delivery + k) .. ' ' .. attempts .. ' ' .. #payload
-    blobs[k] = payload
+    if payload then
+      numbers[#numbers + 1] = id .. ' ' .. (delivery + k) .. ' ' .. attempts .. ' ' .. #payload
+      blobs[#blobs + 1] = payload
+    else
+      lost[#lost + 1] = id
+    end
   end
 end
 bulk('HSET', KEYS[8], counted)
+-- An id whose payload is gone (its key deleted or evicted) is no item to hand out, and
+-- must not reach a consumer as an undecodable one: it goes dead, saying why.
+for _, id in ipairs(lost) do
+  redis.call('ZREM', KEYS[6], id)
+  redis.call('HDEL', KEYS[7], id)
+  to_dead(KEYS[9], KEYS[10], id, 'its payload vanished from Redis (deleted or evicted)')
+end
 res[4] = next_due()
 res[5] = table.concat(numbers, ' ')
 res[6] = table.concat(blobs)
+res[7] = #lost
 return finish(res)
 """
 )
@@ -566,7 +616,7 @@ return finish(res)
 
 # Read-only.  KEYS: meta ready delayed leased dead.
 # Reply: {ready, delayed already due, delayed, leased, dead, shut down (0/1), maxsize ("":
-# none stored)}.
+# none stored), epoch}.
 _COUNTS = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -578,6 +628,7 @@ return {
   redis.call('ZCARD', KEYS[5]),
   redis.call('HGET', KEYS[1], 'shutdown') == '1' and 1 or 0,
   redis.call('HGET', KEYS[1], 'maxsize') or '',
+  redis.call('HGET', KEYS[1], 'epoch') or '',
 }
 """
 
@@ -594,13 +645,42 @@ end
 return res
 """
 
-# KEYS: meta leased.  ARGV[1] format.  Reply: the stored format, set to ARGV[1] if there was
-# none; "old server" when Redis lacks ZMSCORE (6.2), which acknowledgements use.
+# KEYS: meta leased probe.  ARGV[1] format, ARGV[2] the channel, ARGV[3] a new epoch.
+# Reply: {the stored format, set to ARGV[1] if there was none, or "old server" when Redis
+# lacks ZMSCORE (6.2), which acknowledgements use; the queue's epoch, set to ARGV[3] if it
+# had none (a new queue, or one of a conveyor that wrote none); then the name of every
+# command the scripts run that this user may not run}.  Scripts run with the user's ACL
+# permissions, so each command is tried once, harmlessly, on a probe key of the queue's
+# own (left absent): a missing permission is named at open, not met by the first put.
 _CHECK_FORMAT = """
-local probe = redis.pcall('ZMSCORE', KEYS[2], '0')
-if type(probe) == 'table' and probe.err then return 'old server' end
-if redis.call('HSETNX', KEYS[1], 'format', ARGV[1]) == 1 then return ARGV[1] end
-return redis.call('HGET', KEYS[1], 'format')
+local denied = "can't run this command"
+local missing = {}
+local zm = redis.pcall('ZMSCORE', KEYS[2], '0')
+if type(zm) == 'table' and zm.err then
+  if not string.find(zm.err, denied, 1, true) then return {'old server', ''} end
+  missing[1] = 'zmscore'
+end
+local p = KEYS[3]
+local probes = {
+  {'TIME'}, {'HSET', p, 'x', '1'}, {'EXPIRE', p, 60}, {'HSETNX', p, 'y', '1'},
+  {'HGET', p, 'x'}, {'HMGET', p, 'x'}, {'HEXISTS', p, 'x'}, {'HINCRBY', p, 'x', 0},
+  {'HDEL', p, 'x', 'y'}, {'ZADD', p, 1, 'm'}, {'ZCARD', p}, {'ZCOUNT', p, '-inf', '+inf'},
+  {'ZRANGE', p, 0, 0}, {'ZRANGEBYSCORE', p, '-inf', '+inf'}, {'ZSCORE', p, 'm'},
+  {'ZPOPMIN', p}, {'ZREM', p, 'm'}, {'DEL', p}, {'PUBLISH', ARGV[2], '~probe'},
+}
+for _, probe in ipairs(probes) do
+  local r = redis.pcall(unpack(probe))
+  if type(r) == 'table' and r.err and string.find(r.err, denied, 1, true) then
+    missing[#missing + 1] = string.lower(probe[1])
+  end
+end
+if #missing > 0 then return {'', '', unpack(missing)} end
+local stored = ARGV[1]
+if redis.call('HSETNX', KEYS[1], 'format', ARGV[1]) == 0 then
+  stored = redis.call('HGET', KEYS[1], 'format')
+end
+redis.call('HSETNX', KEYS[1], 'epoch', ARGV[3])
+return {stored, redis.call('HGET', KEYS[1], 'epoch')}
 """
 
 # (store id, generation) at the start of the calling context's last operation on a store.
@@ -608,6 +688,14 @@ return redis.call('HGET', KEYS[1], 'format')
 # task of its own, which inherits the context of the task that made the operation.
 _LOOKED: contextvars.ContextVar[tuple[int, int]] = contextvars.ContextVar(
     "conveyor_redis_looked", default=(0, -1)
+)
+
+
+# time.monotonic() at which the calling context's current Redis call runs out of time (its
+# retry_timeout plus one socket_timeout); inf outside a call.  A context variable, so that
+# the reads deep in one call see its own budget while other calls run concurrently.
+_CUTOFF: contextvars.ContextVar[float] = contextvars.ContextVar(
+    "conveyor_redis_cutoff", default=math.inf
 )
 
 
@@ -744,24 +832,28 @@ class RedisStore(Store):
         prefix: str,
         retry_timeout: float,
         socket_timeout: float = 5.0,
+        user: str | None = None,
     ) -> None:
         self._client = client
         self._socket_timeout = socket_timeout
         self._name = name
         self._where = where
         self._retry_timeout = retry_timeout
-        base = f"{prefix}:{{{name}}}"
-        self._meta = f"{base}:meta"
-        self._items = f"{base}:items"
-        self._attempts = f"{base}:attempts"
-        self._ready = f"{base}:ready"
-        self._delayed = f"{base}:delayed"
-        self._leased = f"{base}:leased"
-        self._lease = f"{base}:lease"
-        self._dead = f"{base}:dead"
-        self._deadinfo = f"{base}:deadinfo"
-        self._ops = f"{base}:ops:{uuid.uuid4().hex}"
-        self._channel = f"{base}:changed"
+        keys = queue_keys(prefix, name, client=uuid.uuid4().hex)
+        self._meta = keys["meta"]
+        self._items = keys["items"]
+        self._attempts = keys["attempts"]
+        self._ready = keys["ready"]
+        self._delayed = keys["delayed"]
+        self._leased = keys["leased"]
+        self._lease = keys["lease"]
+        self._dead = keys["dead"]
+        self._deadinfo = keys["deadinfo"]
+        self._ops = keys["ops"]
+        self._channel = keys["changed"]
+        self._probe = keys["probe"]
+        self._pattern = keys["meta"][: -len("meta")] + "*"
+        self._user = user
         self._ops_bytes = self._ops.encode()
         self._ops_ttl = str(int(retry_timeout) + 120)
         register = _Script
@@ -784,7 +876,11 @@ class RedisStore(Store):
         # The parts of a put's EVALSHA that never change, encoded once: before the batch
         # token, and after it (see _put_groups).
         self._put_keys = [self._meta, self._ops, self._items, self._ready, self._delayed]
-        self._put_before = _pack_args(["EVALSHA", self._put_script.sha, 5, *self._put_keys, "put"])
+        self._put_before = b""  # set with the epoch, by _adopt
+        # The queue's incarnation, a random epoch written with its keys; receipts name it.
+        self._epoch = ""
+        self._past_epochs: set[str] = set()
+        self._last_counts: StoreCounts | None = None
         self._put_after = _pack_args([self._ops_ttl, self._channel])
         # A put's result: the id of its first item (stored), 0 (no room) or None (shut down).
         # The durable layer's writer is the only caller of put(), one batch at a time, and
@@ -800,18 +896,22 @@ class RedisStore(Store):
             ),
             orphaned=self._give_back,
         )
-        self._acks: _Coalescer[Sequence[str], list[bool]] = _Coalescer(self._flush_acks)
+        self._acks: _Coalescer[tuple[str, list[list[str]]], list[bool]] = _Coalescer(
+            self._flush_acks
+        )
         self._counts: _Coalescer[None, StoreCounts] = _Coalescer(self._flush_counts)
         # Change notifications: a generation number bumped by every message on the channel
         # (and on every (re)subscription, since messages may have been missed meanwhile).
         self._generation = 0
         self._changed = asyncio.Event()
-        self._subscribed = asyncio.Event()
+        self._subscribed = asyncio.Event()  # or refused: see _refused
+        self._refused: rexc.ResponseError | None = None
         self._listener: asyncio.Task[None] | None = None
         self._next_due: float | None = None  # loop.time() of the next lease/retry deadline
         self._closed = False
         self._idle: list[Any] = []  # connections of this store's own, not in use
         self._tokens = itertools.count(1)
+        self._used_ops = False  # whether a batch may have written the ops key
 
     @property
     def backend(self) -> str:
@@ -837,7 +937,22 @@ class RedisStore(Store):
         """
         if self._closed:
             raise BackendError(f"the Redis queue {self._name!r} is closed")
-        deadline: float | None = None
+        # The budget runs from the call's start, not from its first failure: no attempt
+        # starts after it, and _eval cuts the reads of the last one at one socket_timeout
+        # past it, so a stopped server costs at most retry_timeout + socket_timeout.  A
+        # call inside a larger one (open_queue's steps) keeps within the larger budget.
+        now = time.monotonic()
+        outer = _CUTOFF.get()
+        deadline = min(now + self._retry_timeout, outer - self._socket_timeout)
+        cutoff = _CUTOFF.set(min(now + self._retry_timeout + self._socket_timeout, outer))
+        try:
+            return await self._retrying(operation, doubt, deadline)
+        finally:
+            _CUTOFF.reset(cutoff)
+
+    async def _retrying(
+        self, operation: Callable[[], Awaitable[T]], doubt: str, deadline: float
+    ) -> T:
         pause = 0.02
         in_doubt = False
         while True:
@@ -856,8 +971,6 @@ class RedisStore(Store):
                         " (give the CA with ssl_ca_certs, or check the host name)"
                     ) from exc
                 now = time.monotonic()
-                if deadline is None:
-                    deadline = now + self._retry_timeout
                 # Once sent, a change may run even after this gives up: the server may
                 # be stopped rather than gone, and run it when it resumes.
                 in_doubt = in_doubt or isinstance(exc, _SentError)
@@ -876,6 +989,11 @@ class RedisStore(Store):
                 await asyncio.sleep(min(pause, deadline - now))
                 pause = min(pause * 2, 0.5)
             except rexc.ResponseError as exc:
+                if str(exc).startswith("EPOCH"):
+                    raise await self._reset(str(exc)[6:].strip()) from exc
+                denied = _denied_command(exc)
+                if denied:
+                    raise self.permission_error([denied], f" ({exc})") from exc
                 if str(exc).startswith("WRONGTYPE"):
                     raise IncompatibleStoreError(
                         f"Redis at {self._where}: the keys of queue {self._name!r} hold data"
@@ -907,20 +1025,20 @@ class RedisStore(Store):
         sent = False
         try:
             if not conn.is_connected:
-                conn.socket_timeout = self._socket_timeout  # for the handshake
-                await conn.connect()
-                # Reads get their timeout per call below; a small write never blocks, and
-                # without a socket timeout the client writes it without a helper task.
-                conn.socket_timeout = None
+                await self._connect(conn)
             if not command:
                 command = _pack("EVALSHA", script.sha, len(keys), *keys, *args)
             sent = True
             await self._send(conn, command)
+            timeout = self._socket_timeout
+            left = _CUTOFF.get() - time.monotonic()
+            if left < timeout:
+                timeout = max(left, 0.001)
             try:
                 # Written out rather than through _read: the hot path, one frame less.
-                reply = await conn.read_response(timeout=self._socket_timeout)
+                reply = await conn.read_response(timeout=timeout)
                 if reply is None:
-                    raise rexc.TimeoutError(f"no reply within {self._socket_timeout:g} s")
+                    raise rexc.TimeoutError(f"no reply within {timeout:g} s")
             except rexc.NoScriptError:  # a new or restarted server: load, then run
                 await self._send(conn, _pack("SCRIPT", "LOAD", script.source))
                 await self._read(conn)
@@ -944,13 +1062,31 @@ class RedisStore(Store):
         self._idle.append(conn)
         return reply
 
+    def _time_left(self) -> float:
+        """Seconds one more wait may take: socket_timeout, cut at the call's budget."""
+        return max(min(self._socket_timeout, _CUTOFF.get() - time.monotonic()), 0.001)
+
+    async def _connect(self, conn: Any) -> None:
+        # A stopped server accepts connections and never answers the handshake: bound the
+        # whole of it by what is left of the call's budget, not by a timeout a step.
+        limit = self._time_left()
+        conn.socket_timeout = limit  # for the handshake
+        try:
+            await asyncio.wait_for(conn.connect(), limit)
+        except (asyncio.TimeoutError, TimeoutError) as exc:
+            raise rexc.TimeoutError(f"no answer to the connection within {limit:g} s") from exc
+        # Reads get their timeout per call; a small write never blocks, and without a
+        # socket timeout the client writes it without a helper task.
+        conn.socket_timeout = None
+
     async def _read(self, conn: Any) -> Any:
         # With an explicit timeout, redis-py returns None when it passes, leaving the
         # connection open with the reply still due.  No script of this module replies
         # nil, so None can only mean that the time ran out (_eval writes this out too).
-        reply = await conn.read_response(timeout=self._socket_timeout)
+        timeout = self._time_left()
+        reply = await conn.read_response(timeout=timeout)
         if reply is None:
-            raise rexc.TimeoutError(f"no reply within {self._socket_timeout:g} s")
+            raise rexc.TimeoutError(f"no reply within {timeout:g} s")
         return reply
 
     async def _send(self, conn: Any, command: bytes) -> None:
@@ -959,7 +1095,7 @@ class RedisStore(Store):
             return
         try:
             await asyncio.wait_for(
-                conn.send_packed_command(command, check_health=False), self._socket_timeout
+                conn.send_packed_command(command, check_health=False), self._time_left()
             )
         except (asyncio.TimeoutError, TimeoutError) as exc:
             raise rexc.TimeoutError("Timeout writing to socket") from exc
@@ -976,12 +1112,34 @@ class RedisStore(Store):
             asyncio.get_running_loop().call_soon(self._bump)
         return reply
 
+    def _lease_of(self, receipt: str) -> list[str]:
+        """Return the [item id, delivery number] a receipt names in this incarnation.
+
+        A receipt is "<epoch>:<item id>:<delivery number>".  One of an earlier incarnation
+        of this queue names nothing ([]): the same numbers may belong to other items now.
+
+        Raises:
+            ForeignReceiptError: The receipt is not one of this queue's.
+        """
+        epoch, _, lease = receipt.partition(":")
+        if epoch == self._epoch:
+            item_id, _, delivery = lease.partition(":")
+            return [item_id, delivery]
+        if epoch in self._past_epochs:
+            return []
+        raise ForeignReceiptError(
+            f"this receipt is not one of queue {self._name!r} in Redis at {self._where}:"
+            " it comes from another queue (or from this one before its keys were wiped)"
+            " and acknowledges nothing here; nothing was changed"
+        )
+
     def _token(self) -> str:
         # Unique within this client's ops key, which is all a replay record needs.
+        self._used_ops = True
         return str(next(self._tokens))
 
-    def _head(self, field: str, token: str) -> list[str]:
-        return [field, token, self._ops_ttl, self._channel]
+    def _head(self, field: str, token: str, epoch: str = "") -> list[str]:
+        return [f"{field}@{epoch or self._epoch}", token, self._ops_ttl, self._channel]
 
     def _touch(self) -> None:
         """Note, in the caller's context, the generation its look at the queue starts at."""
@@ -992,21 +1150,31 @@ class RedisStore(Store):
             delay = float(next_due) - float(server_now)
             self._next_due = asyncio.get_running_loop().time() + max(delay, 0.0)
 
-    async def check_format(self) -> None:
+    async def check_format(self) -> list[str]:
         """Check that the queue's keys are a conveyor queue of a layout this code reads.
+
+        Returns:
+            The commands the queue's scripts run that the user may not run (the layout
+            was then not checked); empty when all are allowed.
 
         Raises:
             IncompatibleStoreError: They are not, or were written by a newer conveyor.
-            BackendError: The server is older than Redis 6.2.
+            BackendError: The server is older than Redis 6.2, or the user may not run
+                scripts at all.
             BackendUnavailableError: Redis is unreachable.
         """
-        keys = [self._meta, self._leased]
-        stored = await self._call(lambda: self._eval(self._format_script, keys, [FORMAT]))
+        keys = [self._meta, self._leased, self._probe]
+        args = [FORMAT, self._channel, secrets.token_hex(8)]
+        stored, epoch, *denied = await self._call(
+            lambda: self._eval(self._format_script, keys, args)
+        )
         if stored == b"old server":
             raise BackendError(
                 f"Redis at {self._where} lacks the ZMSCORE command: conveyor needs Redis 6.2"
                 " or later (or a server that has not renamed or disabled ZMSCORE)"
             )
+        if denied:
+            return [command.decode() for command in denied]
         try:
             version = int(stored)
         except (TypeError, ValueError):
@@ -1016,6 +1184,133 @@ class RedisStore(Store):
                 f"Redis at {self._where}: queue {self._name!r} has layout {stored!r}; this"
                 f" conveyor reads layout {FORMAT} (upgrade conveyor, or use another name)"
             )
+        self._adopt(epoch.decode())
+        return []
+
+    def _adopt(self, epoch: str) -> bool:
+        """Make *epoch* the incarnation this store works in; return whether it changed."""
+        if epoch == self._epoch:
+            return False
+        if self._epoch:
+            self._past_epochs.add(self._epoch)
+        self._epoch = epoch
+        self._put_before = _pack_args(
+            ["EVALSHA", self._put_script.sha, 5, *self._put_keys, f"put@{epoch}"]
+        )
+        return True
+
+    async def _reset(self, found: str) -> StoreResetError:
+        """Move to the queue's new incarnation, and return the error that reports the loss.
+
+        Args:
+            found: The epoch in meta when a script refused to run ("" if there was none).
+        """
+        before = self._epoch
+        if not found:
+            # The keys vanished: make the new incarnation, or take the one that another
+            # client made meanwhile (the script sets the epoch only if there is none).
+            missing = await self.check_format()
+            if missing:
+                raise self.permission_error(missing)
+        else:
+            self._adopt(found)
+        counts = self._last_counts
+        seen = (
+            "never counted here"
+            if counts is None
+            else f"at last count {counts.ready} ready, {counts.delayed} delayed,"
+            f" {counts.leased} leased, {counts.dead} dead"
+        )
+        text = (
+            f"Redis at {self._where}: the keys of queue {self._name!r} vanished while it was"
+            " open (the database was flushed, the server restarted without persistence, or"
+            f" the keys were deleted or evicted): the items it held are lost ({seen}), and"
+            " receipts of earlier deliveries acknowledge nothing; this call changed nothing,"
+            " and the queue goes on, empty"
+        )
+        if self._epoch != before:
+            _log.warning("conveyor: %s", text)
+        return StoreResetError(text)
+
+    async def check_eviction(self) -> None:
+        """Refuse a server that may evict any key under memory pressure (``allkeys-*``).
+
+        The policy is read with ``CONFIG GET``, or from ``INFO memory`` when that is
+        disabled, renamed or not allowed to this user.  When neither can be read, the
+        queue opens and a warning is logged: refusing would lock out every least-privilege
+        user, and the policy is then the operator's to keep at ``noeviction``.
+
+        Raises:
+            BackendError: The server's ``maxmemory-policy`` is an ``allkeys-*`` one.
+            BackendUnavailableError: Redis is unreachable.
+        """
+        policy = await self._call(self._read_eviction_policy)
+        if policy is None:
+            _log.warning(
+                "conveyor: cannot read the maxmemory-policy of Redis at %s (CONFIG GET and"
+                " INFO are not allowed): make sure it is noeviction, or evicted keys lose"
+                " items of queue %r without a trace",
+                self._where,
+                self._name,
+            )
+        elif policy.startswith("allkeys-"):
+            raise BackendError(
+                f"Redis at {self._where} has maxmemory-policy {policy}: under memory"
+                " pressure it deletes any key, the items of queues included, which are then"
+                " lost without a trace; set maxmemory-policy noeviction (CONFIG SET"
+                " maxmemory-policy noeviction, and in redis.conf), or use a Redis of its own"
+                " for queues"
+            )
+
+    async def _read_eviction_policy(self) -> str | None:
+        try:
+            reply = await self._command("CONFIG", "GET", "maxmemory-policy")
+            if isinstance(reply, list) and len(reply) == 2:
+                return bytes(reply[1]).decode()
+            if isinstance(reply, dict):  # RESP3
+                for value in reply.values():
+                    return bytes(value).decode()
+        except rexc.ResponseError:  # disabled, renamed or forbidden: try INFO
+            pass
+        try:
+            info = await self._command("INFO", "memory")
+        except rexc.ResponseError:
+            return None
+        for line in bytes(info).decode(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key == "maxmemory_policy":
+                return value.strip()
+        return None
+
+    async def _command(self, *args: Any) -> Any:
+        """Run one plain command on a connection of this store's own, as _eval does."""
+        pool = self._client.connection_pool
+        conn = self._idle.pop() if self._idle else pool.make_connection()  # type: ignore[no-untyped-call]
+        try:
+            if not conn.is_connected:
+                await self._connect(conn)
+            await self._send(conn, _pack(*args))
+            reply = await self._read(conn)
+        except rexc.ResponseError:
+            self._idle.append(conn)
+            raise
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await conn.disconnect()
+            raise
+        self._idle.append(conn)
+        return reply
+
+    def permission_error(self, missing: Sequence[str], detail: str = "") -> BackendError:
+        """Return the error that names the permissions the user lacks for this queue."""
+        user = self._user or "default"
+        grants = " ".join(f"+{command}" for command in missing)
+        return BackendError(
+            f"Redis at {self._where}: user {user!r} may not run {', '.join(missing)}, which"
+            f" queue {self._name!r} needs{detail} (grant it: ACL SETUSER {user} {grants};"
+            " a queue needs +evalsha +script|load, the commands its scripts run, +publish and"
+            f" +subscribe, on keys ~{self._pattern} and channels &{self._pattern})"
+        )
 
     # -- put ---------------------------------------------------------------------------
 
@@ -1188,8 +1483,9 @@ class RedisStore(Store):
             self._dead,
             self._deadinfo,
         ]
+        epoch = self._epoch
         args: list[Any] = [
-            *self._head("claim", self._token()),
+            *self._head("claim", self._token(), epoch),
             total,
             repr(float(first.lease_timeout)),
             first.max_attempts or 0,
@@ -1198,8 +1494,17 @@ class RedisStore(Store):
             lambda: self._change(self._claim_script, keys, args),
             "items may have been leased unseen; they come back once their lease expires",
         )
-        status, server_now, deadline_text, next_due, numbers, payloads = reply
+        status, server_now, deadline_text, next_due, numbers, payloads, lost = reply
         self._note_due(server_now, next_due)
+        if lost:
+            _log.warning(
+                "conveyor: Redis at %s: %d items of queue %r had lost their payloads (keys"
+                " deleted or evicted: is maxmemory-policy noeviction?); they went to the dead"
+                " letters",
+                self._where,
+                lost,
+                self._name,
+            )
         if status == -1:
             return [([], True)] * len(batch)
         # Client-side wall-clock deadline: the server's deadline shifted by the clock skew.
@@ -1213,7 +1518,7 @@ class RedisStore(Store):
                 Delivery(
                     item_id=item_id,
                     payload=payloads[offset : offset + length],
-                    receipt=f"{item_id}:{fields[i + 1]}",
+                    receipt=f"{epoch}:{item_id}:{fields[i + 1]}",
                     attempts=int(fields[i + 2]),
                     lease_deadline=deadline,
                 )
@@ -1247,18 +1552,31 @@ class RedisStore(Store):
             item is already gone.
 
         Raises:
+            ForeignReceiptError: A receipt is another queue's; nothing was changed.
+            StoreResetError: The queue's keys vanished since (see the module docstring).
             BackendError: The store failed.
         """
         self._touch()
         if not receipts:
             return []
-        return await self._acks.submit(receipts)
+        epoch = self._epoch
+        pairs = [self._lease_of(receipt) for receipt in receipts]
+        if all(pairs):
+            return await self._acks.submit((epoch, pairs))
+        # Receipts of an earlier incarnation acknowledge nothing and need no round trip.
+        current = [pair for pair in pairs if pair]
+        flags = iter(await self._acks.submit((epoch, current)) if current else [])
+        return [bool(pair) and next(flags) for pair in pairs]
 
-    async def _flush_acks(self, batch: list[Sequence[str]]) -> list[list[bool]]:
-        args: list[Any] = self._head("ack", self._token())
-        for receipts in batch:
-            for receipt in receipts:
-                args += _split_receipt(receipt)
+    async def _flush_acks(self, batch: list[tuple[str, list[list[str]]]]) -> list[list[bool]]:
+        epoch = self._epoch
+        args: list[Any] = self._head("ack", self._token(), epoch)
+        for sent_as, pairs in batch:
+            # Checked against an epoch given up since (the keys vanished meanwhile): the
+            # same ids may name other items now.
+            if sent_as == epoch:
+                for pair in pairs:
+                    args += pair
         keys = [
             self._meta,
             self._ops,
@@ -1277,9 +1595,12 @@ class RedisStore(Store):
         flags = [flag == 49 for flag in reply[0]]  # b"1"
         results: list[list[bool]] = []
         start = 0
-        for receipts in batch:
-            results.append(flags[start : start + len(receipts)])
-            start += len(receipts)
+        for sent_as, pairs in batch:
+            if sent_as != epoch:
+                results.append([False] * len(pairs))
+                continue
+            results.append(flags[start : start + len(pairs)])
+            start += len(pairs)
         return results
 
     async def retry(self, receipt: str, delay: float) -> bool:
@@ -1293,11 +1614,16 @@ class RedisStore(Store):
             ``False`` if the receipt no longer names the current lease.
 
         Raises:
+            ForeignReceiptError: A receipt is another queue's; nothing was changed.
+            StoreResetError: The queue's keys vanished since (see the module docstring).
             BackendError: The store failed.
         """
         self._touch()
+        pair = self._lease_of(receipt)
+        if not pair:
+            return False
         keys = [self._meta, self._ops, self._ready, self._delayed, self._leased, self._lease]
-        args: list[Any] = [*self._head("", ""), *_split_receipt(receipt), repr(float(delay))]
+        args: list[Any] = [*self._head("", ""), *pair, repr(float(delay))]
         reply = await self._call(
             lambda: self._change(self._retry_script, keys, args),
             "the retry may or may not have been recorded",
@@ -1316,20 +1642,27 @@ class RedisStore(Store):
             For each receipt, ``False`` if it no longer names the current lease.
 
         Raises:
+            ForeignReceiptError: A receipt is another queue's; nothing was changed.
+            StoreResetError: The queue's keys vanished since (see the module docstring).
             BackendError: The store failed.
         """
         self._touch()
         if not receipts:
             return []
+        pairs = [self._lease_of(receipt) for receipt in receipts]
+        current = [pair for pair in pairs if pair]
+        if not current:
+            return [False] * len(pairs)
         keys = [self._meta, self._ops, self._ready, self._leased, self._lease, self._attempts]
         args: list[Any] = self._head("", "")
-        for receipt in receipts:
-            args += _split_receipt(receipt)
+        for pair in current:
+            args += pair
         reply = await self._call(
             lambda: self._change(self._release_script, keys, args),
             "the leases may or may not have been given back (those kept expire)",
         )
-        return [bool(flag) for flag in reply]
+        flags = iter(reply)
+        return [bool(pair) and bool(next(flags)) for pair in pairs]
 
     async def fail(self, receipt: str, error: str) -> bool:
         """Move a leased item to the dead-letter list with *error* as the reason.
@@ -1342,11 +1675,16 @@ class RedisStore(Store):
             ``False`` if the receipt no longer names the current lease.
 
         Raises:
+            ForeignReceiptError: A receipt is another queue's; nothing was changed.
+            StoreResetError: The queue's keys vanished since (see the module docstring).
             BackendError: The store failed.
         """
         self._touch()
+        pair = self._lease_of(receipt)
+        if not pair:
+            return False
         keys = [self._meta, self._ops, self._leased, self._lease, self._dead, self._deadinfo]
-        args: list[Any] = [*self._head("", ""), *_split_receipt(receipt), error]
+        args: list[Any] = [*self._head("", ""), *pair, error]
         reply = await self._call(
             lambda: self._change(self._fail_script, keys, args),
             "the item may or may not have been moved to the dead letters",
@@ -1365,11 +1703,16 @@ class RedisStore(Store):
             names the current lease.
 
         Raises:
+            ForeignReceiptError: A receipt is another queue's; nothing was changed.
+            StoreResetError: The queue's keys vanished since (see the module docstring).
             BackendError: The store failed.
         """
         self._touch()
+        pair = self._lease_of(receipt)
+        if not pair:
+            return None
         keys = [self._meta, self._ops, self._leased, self._lease]
-        args = [*self._head("", ""), *_split_receipt(receipt), repr(float(lease_timeout))]
+        args = [*self._head("", ""), *pair, repr(float(lease_timeout))]
         reply = await self._call(
             lambda: self._change(self._extend_script, keys, args),
             "the lease may or may not have been extended",
@@ -1395,6 +1738,9 @@ class RedisStore(Store):
     async def _flush_counts(self, batch: list[None]) -> list[StoreCounts]:
         keys = [self._meta, self._ready, self._delayed, self._leased, self._dead]
         reply = await self._call(lambda: self._eval(self._counts_script, keys, []))
+        epoch = reply.pop().decode()
+        if epoch != self._epoch:
+            raise await self._reset(epoch)
         ready, due, delayed, leased, dead, shut = (int(x) for x in reply[:6])
         counts = StoreCounts(
             ready=ready + due,
@@ -1404,6 +1750,7 @@ class RedisStore(Store):
             is_shutdown=bool(shut),
             maxsize=_bound(reply[6]) or 0,
         )
+        self._last_counts = counts
         return [counts] * len(batch)
 
     async def shutdown(self, immediate: bool) -> int:
@@ -1566,13 +1913,17 @@ class RedisStore(Store):
         confirmation (which counts as a change) never wakes a waiter later on.
 
         Args:
-            wait: Return only once subscribed (or after a few seconds without success).
+            wait: Return only once subscribed, refused, or after one socket_timeout.
         """
         if self._listener is None and not self._closed:
             self._listener = asyncio.get_running_loop().create_task(self._listen())
         if wait and not self._subscribed.is_set():
             with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
-                await asyncio.wait_for(self._subscribed.wait(), 5.0)
+                await asyncio.wait_for(self._subscribed.wait(), self._time_left())
+
+    def subscribe_error(self) -> rexc.ResponseError | None:
+        """Return why the server refused the subscription, if it did (e.g. ``NOPERM``)."""
+        return self._refused
 
     def _bump(self) -> None:
         self._generation += 1
@@ -1592,13 +1943,19 @@ class RedisStore(Store):
                     # This store's own changes woke its waiters already (see _change).
                     if message is not None and message.get("data") != self._ops_bytes:
                         self._bump()
+                        self._refused = None
                         self._subscribed.set()
                         pause = 0.02
             except (rexc.ConnectionError, rexc.TimeoutError, OSError):
                 self._bump()
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 0.5)
-            except rexc.RedisError:
+            except rexc.RedisError as exc:
+                if isinstance(exc, rexc.ResponseError):
+                    # Refused (e.g. no permission): open_store reports it rather than
+                    # letting waiters miss every change in silence.
+                    self._refused = exc
+                    self._subscribed.set()
                 await asyncio.sleep(1.0)  # e.g. authentication: commands report it
             finally:
                 with contextlib.suppress(rexc.RedisError, OSError):
@@ -1614,8 +1971,11 @@ class RedisStore(Store):
             self._listener.cancel()
             await asyncio.wait([self._listener])
             self._listener = None
-        with contextlib.suppress(rexc.RedisError, OSError):  # else the key expires on its own
-            await self._client.delete(self._ops)
+        if self._used_ops:
+            # Else the key expires on its own; bounded, so that closing a queue on a stopped
+            # server (or one that failed to open) takes one socket_timeout at most.
+            with contextlib.suppress(rexc.RedisError, OSError, asyncio.TimeoutError, TimeoutError):
+                await asyncio.wait_for(self._client.delete(self._ops), self._socket_timeout)
         idle, self._idle = self._idle, []
         for conn in idle:
             with contextlib.suppress(Exception):
@@ -1643,9 +2003,44 @@ def _bound(stored: bytes | str | None) -> float | None:
     return int(value) if value.is_integer() else value
 
 
-def _split_receipt(receipt: str) -> list[str]:
-    item_id, _, delivery = receipt.rpartition(":")
-    return [item_id, delivery]
+_KEY_PARTS = ("meta", "items", "attempts", "ready", "delayed", "leased", "lease", "dead",
+              "deadinfo", "changed", "probe")  # fmt: skip
+# Braces decide a key's hash tag and "%" is the escape itself: with these three escaped, a
+# key holds exactly one "{", so prefix, name and suffix read back unambiguously.  Colons
+# need no escaping for that, and names without any of the three keep the keys they had.
+_KEY_ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D"})
+
+
+def queue_keys(prefix: str, name: str, client: str = "") -> dict[str, str]:
+    """Return the Redis keys of queue *name* under *prefix*, by role (see the module docstring).
+
+    Every key is ``<prefix>:{<name>}:<role>`` with ``%``, ``{`` and ``}`` percent-escaped
+    in prefix and name, so that distinct (prefix, name) pairs never share a key, and the
+    hash tag of every key of one queue is its escaped name.
+
+    Args:
+        prefix: The key prefix (option ``prefix``).
+        name: The queue's name.
+        client: The id of one client, for its ``ops`` key (given only when non-empty).
+    """
+    base = f"{prefix.translate(_KEY_ESCAPES)}:{{{name.translate(_KEY_ESCAPES)}}}"
+    keys = {part: f"{base}:{part}" for part in _KEY_PARTS}
+    if client:
+        keys["ops"] = f"{base}:ops:{client}"
+    return keys
+
+
+def _denied_command(exc: rexc.ResponseError) -> str:
+    """Name the command an ACL refused in *exc*, or return "" if it is another error."""
+    text = str(exc)
+    # "NOPERM this user has no permissions to run the 'evalsha' command"; redis-py
+    # strips the code as it raises NoPermissionError.
+    if isinstance(exc, rexc.NoPermissionError) or text.startswith("NOPERM"):
+        quoted = text.split("'")
+        return quoted[1] if len(quoted) >= 3 else "the command"
+    if "can't run this command" in text:  # inside a script: the probe at open names it
+        return "a command of the queue's scripts"
+    return ""
 
 
 async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -> Store:
@@ -1675,7 +2070,9 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
         ValueError: An option has a bad value or is given twice, a TLS option comes with
             a ``redis://`` URL, or *name* is empty.
         BackendUnavailableError: The server cannot be reached within ``retry_timeout``.
-        BackendError: The server refused the credentials.
+        BackendError: The server refused the credentials, its ``maxmemory-policy`` is an
+            ``allkeys-*`` one (it would evict the queue's keys), or the user lacks a
+            permission the queue needs (the message names them).
         IncompatibleStoreError: The keys are not a conveyor queue of a readable layout.
     """
     unknown = set(options) - _OPTIONS
@@ -1738,11 +2135,12 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
     socket_timeout = _seconds(options, "socket_timeout", 5.0)
     if socket_timeout <= 0:
         raise ValueError("option socket_timeout must be a positive number of seconds")
+    user = urllib.parse.unquote(url.username) if url.username else None
     client = aioredis.Redis(
         host=host,
         port=port,
         db=int(db_text),
-        username=urllib.parse.unquote(url.username) if url.username else None,
+        username=user,
         password=urllib.parse.unquote(url.password) if url.password is not None else None,
         socket_timeout=socket_timeout,
         socket_connect_timeout=_seconds(options, "connect_timeout", 5.0),
@@ -1758,13 +2156,25 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
         prefix=str(options.get("prefix", "conveyor")),
         retry_timeout=retry_timeout,
         socket_timeout=socket_timeout,
+        user=user,
     )
+    # One budget for all the steps: opening takes retry_timeout + socket_timeout at most.
+    budget = _CUTOFF.set(time.monotonic() + retry_timeout + socket_timeout)
     try:
-        await store.check_format()
+        await store.check_eviction()
+        missing = await store.check_format()
+        await store.listen(wait=True)
+        refused = store.subscribe_error()
+        if refused is not None:
+            denied = _denied_command(refused) or "subscribe"
+            missing.append(denied if denied in ("subscribe", "ssubscribe") else "subscribe")
+        if missing:
+            raise store.permission_error(missing)
     except BaseException:
         await store.aclose()
         raise
-    await store.listen(wait=True)
+    finally:
+        _CUTOFF.reset(budget)
     return store
 
 

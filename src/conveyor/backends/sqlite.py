@@ -28,7 +28,8 @@ worker thread checks ``PRAGMA data_version`` (which changes when another connect
 commits) every 20 ms; with nobody waiting it sleeps.  Changes made through stores of this
 process wake their waiters at once.
 
-Schema (version 2): ``meta`` (key/value: ``application = conveyor``, ``schema_version``),
+Schema (version 2): ``meta`` (key/value: ``application = conveyor``, ``schema_version``,
+``incarnation``: random, written with the file, or on first open of a file made before),
 ``queues`` (one row per queue name, with its shutdown flag and its stored ``maxsize``: NULL
 until an opener or ``set_maxsize`` records one, <= 0: none) and ``items`` (one row per item,
 its id never given twice in the file; ``state`` 0 = ready from ``available_at`` on,
@@ -39,6 +40,13 @@ or whose schema is newer, raises :class:`~conveyor.IncompatibleStoreError` and i
 A file of an older schema is migrated when opened, in one transaction (version 1 to 2 adds
 ``queues.maxsize``, NULL for the queues it holds: no bound stored yet), and an items table
 made before ids were never reused (no ``AUTOINCREMENT``) is rebuilt once, likewise.
+
+Receipts are ``"<incarnation>-<queue id>:<item id>:<lease token>"``: another queue's (in this
+file or another) raises :class:`~conveyor.ForeignReceiptError` and changes nothing.  A file
+deleted or replaced under an open store would go on taking this process's writes unseen:
+each transaction first checks (one ``stat()``) that the path still names the file opened;
+if not, the store opens the file now there and raises :class:`~conveyor.StoreResetError`
+once, and receipts of the old file acknowledge nothing.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ import collections
 import contextlib
 import functools
 import itertools
+import logging
 import math
 import os
 import queue
@@ -63,9 +72,11 @@ from typing import Any, TypeVar
 from .._exceptions import (
     BackendError,
     BackendUnavailableError,
+    ForeignReceiptError,
     IncompatibleStoreError,
     InvalidURLError,
     QueueShutDown,
+    StoreResetError,
 )
 from .._urls import redacted
 from ._base import DeadLetter, Delivery, Store, StoreCounts
@@ -73,6 +84,8 @@ from ._base import DeadLetter, Delivery, Store, StoreCounts
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "open_store"]
 
 R = TypeVar("R")
+
+_log = logging.getLogger("conveyor")
 
 SCHEMA_VERSION = 2
 APPLICATION = "conveyor"
@@ -267,6 +280,12 @@ class SQLiteStore(Store):
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._conn: sqlite3.Connection | None = None
         self._qid = 0
+        # "<incarnation of the file>-<queue id>": receipts name it, so that one of another
+        # queue, or of a file since replaced, is told apart and acknowledges nothing.
+        self._ident = ""
+        self._past: set[str] = set()
+        self._file: tuple[int, int] | None = None  # (st_dev, st_ino) of the file opened
+        self._last_counts: StoreCounts | None = None
         # Put tokens: random per store, then counted, so no syscall per put.
         self._token_prefix = secrets.token_hex(8)
         self._token_count = itertools.count()
@@ -421,7 +440,47 @@ class SQLiteStore(Store):
         for waiter in waiters:
             _resolve(waiter, None)
 
+    def _file_at_path(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self._path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def _replaced(self) -> StoreResetError:
+        """Open the file now at the path, and return the error that reports the loss.
+
+        A connection keeps working on a file deleted (or renamed away) under it, unseen
+        by every other process: what this process wrote there would be lost in silence.
+        """
+        before = self._ident
+        old = self._conn
+        self._conn = None
+        if old is not None:
+            with contextlib.suppress(sqlite3.Error):
+                old.close()
+        self._past.add(before)
+        self._open_db()
+        counts = self._last_counts
+        seen = (
+            "never counted here"
+            if counts is None
+            else f"at last count {counts.ready} ready, {counts.delayed} delayed,"
+            f" {counts.leased} leased, {counts.dead} dead"
+        )
+        text = (
+            f"SQLite queue file {self._path!r} was deleted or replaced while queue"
+            f" {self._name!r} was open: the items it held are lost to this process ({seen}),"
+            " and receipts of earlier deliveries acknowledge nothing; this call changed"
+            " nothing, and the queue goes on in the file now at that path"
+        )
+        _log.warning("conveyor: %s", text)
+        return StoreResetError(text)
+
     def _transaction(self, work: Callable[[sqlite3.Connection], R], write: bool = True) -> R:
+        # One stat() a transaction (about a microsecond) finds a file replaced under us.
+        if self._file is not None and self._file_at_path() != self._file:
+            raise self._replaced()
         conn = self._conn
         assert conn is not None
         delay = 0.01
@@ -507,6 +566,7 @@ class SQLiteStore(Store):
         except sqlite3.Error as exc:
             raise self._open_error(exc) from exc
         self._conn = conn
+        self._file = self._file_at_path()
         delay = 0.01
         for attempt in range(_LOCK_RETRIES + 1):
             try:
@@ -528,6 +588,7 @@ class SQLiteStore(Store):
             raise BackendError(f"SQLite queue file {self._path!r} cannot use WAL mode ({mode})")
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         self._qid = self._transaction(self._queue_id)
+        self._ident = f"{self._transaction(self._incarnation)}-{self._qid}"
         self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
 
     def _open_error(self, exc: sqlite3.Error) -> BackendError:
@@ -611,7 +672,11 @@ class SQLiteStore(Store):
                 conn.execute(statement)
             conn.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
-                [("application", APPLICATION), ("schema_version", "1")],
+                [
+                    ("application", APPLICATION),
+                    ("schema_version", "1"),
+                    ("incarnation", secrets.token_hex(8)),
+                ],
             )
             self._migrate(conn, 1)
 
@@ -696,6 +761,15 @@ class SQLiteStore(Store):
         conn.execute("ALTER TABLE items_rebuilt RENAME TO items")
         for statement in _ITEMS_INDEXES:
             conn.execute(statement)
+
+    def _incarnation(self, conn: sqlite3.Connection) -> str:
+        # Files of schema 1 made before incarnations existed get theirs on first open.
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('incarnation', ?)",
+            (secrets.token_hex(8),),
+        )
+        row = conn.execute("SELECT value FROM meta WHERE key = 'incarnation'").fetchone()
+        return str(row[0])
 
     def _queue_id(self, conn: sqlite3.Connection) -> int:
         conn.execute("INSERT OR IGNORE INTO queues (name) VALUES (?)", (self._name,))
@@ -950,14 +1024,28 @@ class SQLiteStore(Store):
                 raise QueueShutDown
             return []
         rows.sort()
+        ident = self._ident
         return [
-            Delivery(str(item_id), payload, f"{item_id}:{token}", attempts, deadline)
+            Delivery(str(item_id), payload, f"{ident}:{item_id}:{token}", attempts, deadline)
             for item_id, payload, attempts in rows
         ]
 
-    @staticmethod
-    def _parse_receipt(receipt: str) -> tuple[int, str] | None:
-        item_id, _, token = receipt.partition(":")
+    def _parse_receipt(self, receipt: str) -> tuple[int, str] | None:
+        """Return the (item id, lease token) a receipt names; None for a stale one.
+
+        Raises:
+            ForeignReceiptError: The receipt is another queue's (here or in another file).
+        """
+        ident, _, lease = receipt.partition(":")
+        if ident != self._ident:
+            if ident in self._past:
+                return None  # of a file since replaced: its ids may name other items now
+            raise ForeignReceiptError(
+                f"this receipt is not one of queue {self._name!r} in SQLite file"
+                f" {self._path!r}: it comes from another queue (or from a file since"
+                " replaced at that path) and acknowledges nothing here; nothing was changed"
+            )
+        item_id, _, token = lease.partition(":")
         try:
             return int(item_id), token
         except ValueError:
@@ -1113,7 +1201,10 @@ class SQLiteStore(Store):
         shutdown, maxsize = conn.execute(
             "SELECT shutdown, maxsize FROM queues WHERE id = ?", (self._qid,)
         ).fetchone()
-        return StoreCounts(ready, delayed, leased, dead, bool(shutdown), _bound(maxsize) or 0)
+        self._last_counts = StoreCounts(
+            ready, delayed, leased, dead, bool(shutdown), _bound(maxsize) or 0
+        )
+        return self._last_counts
 
     async def shutdown(self, immediate: bool) -> int:
         """Mark the queue shut down for every process; with *immediate*, empty it.
