@@ -276,6 +276,8 @@ class DurableQueue(AsyncQueue[T]):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._release_timer: asyncio.TimerHandle | None = None
         self._background_error: BaseException | None = None
+        # The first error a write of put_nowait() items met since flush() last raised.
+        self._write_error: BaseException | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} at {id(self):#x} {self._format()}>"
@@ -481,7 +483,8 @@ class DurableQueue(AsyncQueue[T]):
         The decision uses the last known size (see :meth:`qsize`).  The item is written
         to the store in the next group commit, within milliseconds; until then it lives
         only in this process (``join()``, ``aclose()`` and ``await flush()`` wait for the
-        write).  Use ``await put()`` when the item must be durable before going on.
+        write, and raise its error if it failed).  Use ``await put()`` when the item must
+        be durable before going on.
 
         Raises:
             QueueFull: The queue is full, as last known.
@@ -663,12 +666,30 @@ class DurableQueue(AsyncQueue[T]):
     async def flush(self) -> None:
         """Wait until every item this process put (``put_nowait`` included) is committed.
 
+        Returns normally only when every item given to ``put_nowait()`` so far was
+        stored.  Otherwise it raises the error that the background write met (the first
+        one, once): the items of that write were not stored, unless the error says that
+        they may have been (``outcome_unknown``: the store lost touch with the commit).
+
         Raises:
-            BackendError: The store failed.
+            BackendError: A write of ``put_nowait()`` items failed.
+            QueueShutDown: The store refused ``put_nowait()`` items: another process had
+                shut the queue down.
+            RuntimeError: The queue was closed while ``put_nowait()`` items waited for
+                room; they were not stored.
         """
         self._bind_loop()
+        await self._drain_writes()
+        self._raise_write_error()
+
+    async def _drain_writes(self) -> None:
         while self._writer_task is not None:
             await asyncio.shield(self._writer_task)
+
+    def _raise_write_error(self) -> None:
+        exc, self._write_error = self._write_error, None
+        if exc is not None:
+            raise exc
 
     def _ensure_writer(self) -> None:
         if self._writer_task is None and self._puts:
@@ -692,13 +713,26 @@ class DurableQueue(AsyncQueue[T]):
         return batch
 
     def _fail_entries(self, entries: Iterable[_PutEntry], exc: BaseException) -> None:
+        lost = 0
         for entry in entries:
             if entry.future is None:
+                if entry.discarded:
+                    continue  # an immediate shutdown counted it done already
                 self._nowait_pending -= len(entry.payloads)
                 self._total_put -= len(entry.payloads)
-                _log.error("conveyor: an item put with put_nowait() was not stored: %r", exc)
+                lost += len(entry.payloads)
             elif not entry.future.done():
                 entry.future.set_exception(exc)
+        if lost:
+            # Nobody awaits these items: flush(), join() or aclose() raises the error, so
+            # that "durable after flush()" holds; the log is for who never calls them.
+            if self._write_error is None:
+                self._write_error = exc
+            if getattr(exc, "outcome_unknown", False):
+                outcome = "may or may not have been stored"
+            else:
+                outcome = "were not stored"
+            _log.error("conveyor: %d items put with put_nowait() %s: %r", lost, outcome, exc)
 
     async def _write(self) -> None:
         limit = _PUT_BATCH
@@ -733,8 +767,6 @@ class DurableQueue(AsyncQueue[T]):
                     break
                 except Exception as exc:
                     self._fail_entries(batch, exc)
-                    if all(entry.future is None for entry in batch):
-                        self._background_error = exc
                     continue
                 finally:
                     self._inflight -= len(payloads)
@@ -779,7 +811,11 @@ class DurableQueue(AsyncQueue[T]):
                     self._puts.clear()
                     self._fail_entries(
                         pending,
-                        _put_shut_down() if self._v_shutdown else RuntimeError("queue closed"),
+                        _put_shut_down()
+                        if self._v_shutdown
+                        else RuntimeError(
+                            "the queue was closed while items waited for room: not stored"
+                        ),
                     )
                     break
                 await self._wait_for_change(version, self._nearest_put_deadline())
@@ -1461,7 +1497,7 @@ class DurableQueue(AsyncQueue[T]):
         self._changed()
 
     async def _shutdown_store(self, immediate: bool, buffered: list[Delivery]) -> None:
-        await self.flush()
+        await self._drain_writes()  # a write's error stays for the user's flush()
         try:
             await self._store.shutdown(immediate)
             if buffered:
@@ -1476,6 +1512,10 @@ class DurableQueue(AsyncQueue[T]):
 
         Items got and not acknowledged are not given back: their leases expire and they
         are delivered again.  Idempotent.
+
+        Raises:
+            BackendError: As :meth:`flush` does, once everything is released: a write of
+                ``put_nowait()`` items failed (also ``QueueShutDown``, ``RuntimeError``).
         """
         if self._closed:
             return
@@ -1483,7 +1523,7 @@ class DurableQueue(AsyncQueue[T]):
         self._changed()
         if self._loop is not None and self._loop is asyncio.get_running_loop():
             with contextlib.suppress(Exception):
-                await self.flush()
+                await self._drain_writes()
             with contextlib.suppress(Exception):
                 await self._flush_acks()
             if self._release_timer is not None:
@@ -1511,6 +1551,7 @@ class DurableQueue(AsyncQueue[T]):
                 getter.future.set_exception(RuntimeError("the queue was closed"))
         self._getters.clear()
         await self._store.aclose()
+        self._raise_write_error()
 
     async def __aenter__(self) -> DurableQueue[T]:
         return self
