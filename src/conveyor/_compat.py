@@ -6,7 +6,7 @@ import asyncio
 import queue
 import sys
 
-__all__ = ["AsyncQueueShutDown", "QueueTimeoutError", "SyncQueueShutDown"]
+__all__ = ["AsyncQueueShutDown", "QueueTimeoutError", "SyncQueueShutDown", "add_note"]
 
 if sys.version_info >= (3, 13):
     AsyncQueueShutDown = asyncio.QueueShutDown
@@ -26,3 +26,25 @@ else:  # pragma: no cover - exercised on 3.10 only
 
     class QueueTimeoutError(asyncio.TimeoutError, TimeoutError):
         """A timeout that both ``except TimeoutError`` and ``except asyncio.TimeoutError`` catch."""
+
+
+if sys.version_info >= (3, 11):
+
+    def add_note(exc: BaseException, note: str) -> None:
+        """Add *note* to *exc*, shown under its traceback."""
+        exc.add_note(note)
+
+else:  # pragma: no cover - exercised on 3.10 only
+
+    def add_note(exc: BaseException, note: str) -> None:
+        """Add *note* to *exc* as 3.11 would: a traceback module that knows notes shows it.
+
+        3.10 prints no notes, so the note goes into the exception's arguments as well,
+        where ``str()`` and ``repr()`` show it.
+        """
+        notes = getattr(exc, "__notes__", None)
+        if not isinstance(notes, list):
+            notes = []
+            exc.__notes__ = notes  # type: ignore[attr-defined]
+        notes.append(note)
+        exc.args = (*exc.args, note)

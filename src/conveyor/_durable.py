@@ -50,7 +50,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
 from ._abc import AsyncQueue, check_max_items, check_maxsize, check_timeout
-from ._compat import QueueTimeoutError
+from ._compat import QueueTimeoutError, add_note
 from ._exceptions import (
     LeaseExpiredError,
     QueueEmpty,
@@ -509,16 +509,15 @@ class DurableQueue(AsyncQueue[T]):
         Returns once the item is committed to the store.  Concurrent ``put()`` calls of
         this process share one commit.
 
-        Cancelled (or timed out by ``asyncio.timeout()``/``wait_for()``) while waiting
-        for room, it raises and nothing is put.  Cancelled while its commit is already
-        in the store's hands, it waits for that commit (one store round trip).  If the
-        item was not stored, it raises ``CancelledError``.  If it was, it asks the store
-        to retract it (one more round trip): when the item is still waiting, never
-        delivered, it is deleted and ``CancelledError`` is raised (the cancellation is
-        honoured, nothing is put).  When it cannot be retracted (a consumer already
-        claimed it, or the backend cannot retract: SQLite and Redis can), it
-        returns normally: the cancellation is consumed, as if it had come just after the
-        put.  It never raises with the item stored.
+        Cancelled (or timed out by ``asyncio.timeout()``/``wait_for()``), it always
+        raises ``CancelledError``, as ``asyncio.Queue.put`` does.  Cancelled while
+        waiting for room, nothing is put.  Cancelled while its commit is already in the
+        store's hands, it waits for that commit (one store round trip) and, if the item
+        was stored, asks the store to retract it (one more round trip): an item still
+        waiting, never delivered, is deleted.  When it cannot be taken back (a consumer
+        already claimed it, or the store failed), the ``CancelledError`` says so in a
+        note (``__notes__``): the item is stored and will be delivered, and putting it
+        again may deliver it twice.
 
         Args:
             item: The item to add.
@@ -544,9 +543,8 @@ class DurableQueue(AsyncQueue[T]):
             self._ensure_writer()
         try:
             await future
-        except asyncio.CancelledError:
-            if await self._settle_cancelled([entry]):
-                return
+        except asyncio.CancelledError as exc:
+            await self._settle_cancelled([entry], exc)
             raise
         except BaseException:
             self._withdraw([entry])
@@ -558,12 +556,12 @@ class DurableQueue(AsyncQueue[T]):
         On an unbounded queue they are committed in one transaction: all or none, even
         if the process is killed meanwhile.  On a bounded queue each item waits for room
         as ``put()`` does, and the items before one that timed out stay put.
+
         Cancellation behaves as for :meth:`put`: when every item was stored, the store
-        is asked to retract them all, all or none; retracted, it raises
-        ``CancelledError`` with nothing put, and otherwise it returns normally.  It
-        returns normally only when every item was stored; when it raises before every
-        item was stored, the items before the first one not stored (bounded queue) stay
-        put.
+        is asked to retract them, and it raises ``CancelledError`` (with a note saying
+        how many stay put when some could not be taken back).  When it raises before
+        every item was stored, the items before the first one not stored (bounded
+        queue) stay put.
 
         Args:
             items: The items to add.
@@ -596,21 +594,22 @@ class DurableQueue(AsyncQueue[T]):
             for entry in entries:
                 assert entry.future is not None
                 await entry.future
-        except asyncio.CancelledError:
-            if await self._settle_cancelled(entries):
-                return
+        except asyncio.CancelledError as exc:
+            await self._settle_cancelled(entries, exc)
             raise
         except BaseException:
             self._withdraw(entries)
             raise
 
-    async def _settle_cancelled(self, entries: list[_PutEntry]) -> bool:
+    async def _settle_cancelled(
+        self, entries: list[_PutEntry], cancelled: asyncio.CancelledError
+    ) -> None:
         # A putter cancelled (or timed out by asyncio.timeout/wait_for) while its items
         # are in the store's hands cannot stop that commit: it waits for it (one round
-        # trip).  If every item was stored, it asks the store to retract them (still
-        # ready, never delivered): retracted, the cancellation is honoured with nothing
-        # stored; otherwise it returns, the items stored.  Returns whether the put
-        # counts as done; never "CancelledError, but stored".
+        # trip), withdraws what was not sent, and asks the store to retract what was
+        # stored.  The cancellation always propagates, since a task group or a timeout
+        # that sees a cancelled put return keeps running; what stays stored is told in
+        # a note on *cancelled*, for the caller to decide whether to put again.
         while self._inflight_done is not None and any(
             entry.taken and not entry.stored for entry in entries
         ):
@@ -618,41 +617,65 @@ class DurableQueue(AsyncQueue[T]):
                 await asyncio.shield(self._inflight_done)
         if not all(entry.stored for entry in entries):
             self._withdraw(entries)
-            return False
-        if any(entry.discarded for entry in entries):
-            return True  # an immediate shutdown deleted them: the put is over either way
-        return not await self._retract(entries)
-
-    async def _retract(self, entries: list[_PutEntry]) -> bool:
-        # Take back the items of a cancelled put; True when every one was deleted.
-        ids: list[str] = []
-        for entry in entries:
-            if entry.ids is None:
-                return False  # the store did not name them: it cannot retract them
-            ids.extend(entry.ids)
-        retracting = asyncio.ensure_future(self._store.retract(ids))
+            return
+        # Items an immediate shutdown deleted right after their commit are gone already.
+        stored = [entry for entry in entries if not entry.discarded]
+        if not stored:
+            return
+        retracting = asyncio.ensure_future(self._retract(stored))
         while not retracting.done():
             # Another cancellation must not leave the store's answer unknown.
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(retracting)
-        if retracting.cancelled():  # the loop is going away: the item stays put
-            return False
-        try:
-            results = retracting.result()
-        except Exception as exc:
-            if getattr(exc, "outcome_unknown", False):
-                raise  # the retract may have run: returning would claim the item stored
-            _log.warning("conveyor: could not retract a cancelled put: %r", exc)
-            return False
-        if not any(results):
-            return False
-        # The store retracts all or none.  Should one give back part, the put raises
-        # (the caller may put again: a duplicate at worst, never a silent loss).
-        count = results.count(True)
-        self._total_put -= count
-        self._v_ready = max(0, self._v_ready - count)
-        self._changed()
-        return True
+        if retracting.cancelled():  # the loop is going away
+            kept = sum(len(entry.payloads) for entry in stored)
+            error: BaseException | None = RuntimeError("the event loop stopped first")
+        else:
+            kept, error = retracting.result()
+        if not kept and error is None:
+            return
+        total = sum(len(entry.payloads) for entry in entries)
+        what = "the item was" if total == 1 else f"{kept} of the {total} items were"
+        them, they = ("it", "it") if kept == 1 else ("them", "they")
+        if error is not None and getattr(error, "outcome_unknown", False):
+            how = f"; taking {them} back may or may not have worked ({error}): if not,"
+        elif error is not None:
+            how = f" and could not be taken back ({error}):"
+        else:
+            how = f" and a consumer already claimed {them}:"
+        add_note(
+            cancelled,
+            f"conveyor: {what} stored before the cancellation{how} {they} will be "
+            f"delivered, and putting {them} again may deliver {them} twice (at-least-once)",
+        )
+
+    async def _retract(self, entries: list[_PutEntry]) -> tuple[int, BaseException | None]:
+        # Take back the stored items of a cancelled put, each entry all or none (a
+        # put_many's items claimed meanwhile, the first ones, stay).  Returns how many
+        # items stay stored (or may have: see the error) and the store's error if any.
+        async def one(entry: _PutEntry) -> bool:
+            if entry.ids is None:  # the store did not name them: it cannot retract them
+                raise NotImplementedError(f"the {self._store.backend} store cannot retract")
+            return all(await self._store.retract(entry.ids))
+
+        results = await asyncio.gather(*(one(entry) for entry in entries), return_exceptions=True)
+        kept = 0
+        error: BaseException | None = None
+        count = 0
+        for entry, result in zip(entries, results, strict=True):
+            if result is True:
+                count += len(entry.payloads)
+                continue
+            kept += len(entry.payloads)
+            if isinstance(result, BaseException) and error is None:
+                error = result
+        if error is not None:
+            _log.warning("conveyor: could not retract a cancelled put: %r", error)
+        if count:
+            self._total_put -= count
+            self._v_ready = max(0, self._v_ready - count)
+            self._changed()
+        return kept, error
 
     def _withdraw(self, entries: list[_PutEntry]) -> None:
         # Entries not handed to the store yet are withdrawn; one in flight may still be
