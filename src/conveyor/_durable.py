@@ -557,11 +557,10 @@ class DurableQueue(AsyncQueue[T]):
         if the process is killed meanwhile.  On a bounded queue each item waits for room
         as ``put()`` does, and the items before one that timed out stay put.
 
-        Cancellation behaves as for :meth:`put`: when every item was stored, the store
-        is asked to retract them, and it raises ``CancelledError`` (with a note saying
-        how many stay put when some could not be taken back).  When it raises before
-        every item was stored, the items before the first one not stored (bounded
-        queue) stay put.
+        Cancelled, it puts nothing and raises ``CancelledError``, as :meth:`put` does:
+        the items already stored are taken back.  Those a consumer claimed meanwhile
+        (only ever the first ones, on a bounded queue) cannot be, and a note on the
+        ``CancelledError`` says how many stay put and will be delivered.
 
         Args:
             items: The items to add.
@@ -615,11 +614,9 @@ class DurableQueue(AsyncQueue[T]):
         ):
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(self._inflight_done)
-        if not all(entry.stored for entry in entries):
-            self._withdraw(entries)
-            return
+        self._withdraw(entries)
         # Items an immediate shutdown deleted right after their commit are gone already.
-        stored = [entry for entry in entries if not entry.discarded]
+        stored = [entry for entry in entries if entry.stored and not entry.discarded]
         if not stored:
             return
         retracting = asyncio.ensure_future(self._retract(stored))

@@ -194,6 +194,55 @@ async def test_a_cancelled_put_whose_item_was_not_claimed_raises_without_a_note(
     assert await observer.aqsize() == 0
 
 
+async def test_a_cancelled_bounded_put_many_puts_none_of_its_items(
+    open_durable: OpenDurable,
+) -> None:
+    queue = await open_durable(maxsize=3)
+    observer = await open_durable()
+    await queue.put_many(["old1", "old2"])
+    task = asyncio.create_task(queue.put_many(["a", "b", "c"]))
+    # "a" found room and was stored; "b" and "c" wait for room.
+    await wait_until(
+        lambda: queue.statistics().total_put == 3 and queue.statistics().tasks_waiting_put == 2,
+        "the put_many stored its first item and waits",
+    )
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError) as caught:
+        await task
+    assert _notes(caught.value) == ""
+    assert await observer.aqsize() == 2
+    assert queue.qsize() == 2
+    assert queue.statistics().total_put == 2
+    assert [await observer.get(timeout=5) for _ in range(2)] == ["old1", "old2"]
+    with pytest.raises(TimeoutError):
+        await observer.get(timeout=0.2)
+
+
+async def test_a_cancelled_bounded_put_many_keeps_only_what_was_claimed(
+    durable_url: str, queue_name: str, open_durable: OpenDurable
+) -> None:
+    queue = await open_durable(maxsize=2)
+    observer = await open_durable()
+    task = asyncio.create_task(queue.put_many(["a", "b", "c", "d"]))
+    await wait_until(
+        lambda: queue.statistics().total_put == 2 and queue.statistics().tasks_waiting_put == 2,
+        "the put_many stored two items and waits",
+    )
+    # Another process takes "a", which makes room for "c"; "b" and "c" are undelivered
+    # when the put_many is cancelled.
+    assert await asyncio.to_thread(_get_elsewhere, durable_url, queue_name, 2) == "a"
+    await wait_until(
+        lambda: queue.statistics().total_put == 3 and queue.statistics().tasks_waiting_put == 1,
+        "the put_many stored its third item and waits",
+    )
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError) as caught:
+        await task
+    assert "1 of the 4 items were stored" in _notes(caught.value)
+    assert await observer.aqsize() == 0
+    assert (await observer.refresh()).unfinished_tasks == 0
+
+
 async def test_a_task_group_shutting_down_is_not_kept_running_by_a_put(
     durable_url: str, open_durable: OpenDurable
 ) -> None:
