@@ -98,8 +98,17 @@ def _on_next_commit(queue: Any, action: Callable[[], object]) -> None:
     queue._inflight_done.add_done_callback(lambda _: action())
 
 
-def _notes(exc: BaseException) -> str:
-    return "\n".join(getattr(exc, "__notes__", ()))
+def _notes(exc: BaseException | None) -> str:
+    """The notes of *exc*, and of the exceptions it was raised in the handling of.
+
+    Before 3.11 awaiting a cancelled task raises a new ``CancelledError`` whose context
+    is the one the task raised, the one with the notes.
+    """
+    notes: list[str] = []
+    while exc is not None:
+        notes += getattr(exc, "__notes__", ())
+        exc = exc.__context__
+    return "\n".join(notes)
 
 
 async def _outcome(task: asyncio.Task[None]) -> bool:
