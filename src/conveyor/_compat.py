@@ -11,7 +11,13 @@ import queue
 import sys
 from typing import Any
 
-__all__ = ["AsyncQueueShutDown", "QueueTimeoutError", "SyncQueueShutDown", "int_max_str_digits"]
+__all__ = [
+    "AsyncQueueShutDown",
+    "QueueTimeoutError",
+    "SyncQueueShutDown",
+    "add_note",
+    "int_max_str_digits",
+]
 
 if sys.version_info >= (3, 13):
     AsyncQueueShutDown = asyncio.QueueShutDown
@@ -46,3 +52,25 @@ def int_max_str_digits() -> int:
     # The limit came with 3.11 and 3.10.7: an older 3.10 has none.
     get: Any = getattr(sys, "get_int_max_str_digits", None)
     return int(get()) if get is not None else 0
+
+
+if sys.version_info >= (3, 11):
+
+    def add_note(exc: BaseException, note: str) -> None:
+        """Add *note* to *exc*, shown under its traceback."""
+        exc.add_note(note)
+
+else:  # pragma: no cover - exercised on 3.10 only
+
+    def add_note(exc: BaseException, note: str) -> None:
+        """Add *note* to *exc* as 3.11 would: a traceback module that knows notes shows it.
+
+        3.10 prints no notes, so the note goes into the exception's arguments as well,
+        where ``str()`` and ``repr()`` show it.
+        """
+        notes = getattr(exc, "__notes__", None)
+        if not isinstance(notes, list):
+            notes = []
+            exc.__notes__ = notes  # type: ignore[attr-defined]
+        notes.append(note)
+        exc.args = (*exc.args, note)

@@ -21,10 +21,12 @@ How the pieces fit:
   delivery to acknowledge at once and schedules the write (several share one, or ride
   along with the next claim); ``join()``, ``flush()`` and ``aclose()`` wait for them.
 * **The nowait forms do no I/O.**  ``put_nowait()`` decides on the last known size and
-  hands the item to the background writer (durable after ``flush()``); ``get_nowait()``
-  serves items already in this process (claimed, or put with ``put_nowait()`` and not yet
-  committed) and otherwise raises ``QueueEmpty`` after starting a background claim (even
-  when the view says empty: another process may have put since).
+  hands the item to the background writer (durable after ``flush()``, which raises if the
+  write failed); ``get_nowait()`` serves items already in this process (claimed, put with
+  ``put_nowait()`` and not yet committed, or committed by this process and, as far as it
+  knows, still the oldest waiting: handed out at once and leased in the background) and
+  otherwise raises ``QueueEmpty`` after starting a background claim (even when the view
+  says empty: another process may have put since).
 * **Waiting never polls hard.**  Blocked getters, putters and ``join()`` wake on this
   process's own changes at once and on other processes' through ``Store.wait_changed``,
   with a slow safety re-check (at most every second) for the rare missed notification and
@@ -50,7 +52,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
 from ._abc import AsyncQueue, check_max_items, check_maxsize, check_timeout
-from ._compat import QueueTimeoutError
+from ._compat import QueueTimeoutError, add_note
 from ._exceptions import (
     LeaseExpiredError,
     QueueEmpty,
@@ -124,7 +126,17 @@ class DeadItem:
 class _PutEntry:
     """Payloads waiting for the group-commit writer; ``future`` is None for put_nowait."""
 
-    __slots__ = ("deadline", "discarded", "future", "ids", "payloads", "stored", "taken")
+    __slots__ = (
+        "deadline",
+        "discarded",
+        "future",
+        "handed",
+        "ids",
+        "payloads",
+        "stored",
+        "taken",
+        "withdrawn",
+    )
 
     def __init__(
         self,
@@ -140,6 +152,10 @@ class _PutEntry:
         self.stored = False
         # The stored items' ids, when the store names them: what a cancelled put retracts.
         self.ids: list[str] | None = None
+        # get_nowait() handed one of its items out: a cancelled put must not retract them.
+        self.handed = False
+        # Its putter was cancelled: get_nowait() must not hand its items out.
+        self.withdrawn = False
 
 
 class _Getter:
@@ -152,13 +168,17 @@ class _Getter:
 
 
 class _Held:
-    """A delivery got by ``get()``, waiting for ``task_done()``; receipt None: never stored."""
+    """A delivery got by ``get()``, waiting for ``task_done()``; receipt None: never stored.
 
-    __slots__ = ("receipt", "task")
+    ``pending``: handed out by ``get_nowait()`` before its lease came back from the store.
+    """
 
-    def __init__(self, receipt: str | None, task: object) -> None:
+    __slots__ = ("pending", "receipt", "task")
+
+    def __init__(self, receipt: str | None, task: object, pending: bool = False) -> None:
         self.receipt = receipt
         self.task = task
+        self.pending = pending
 
 
 def _expire(future: asyncio.Future[bool]) -> None:
@@ -297,6 +317,24 @@ class DurableQueue(AsyncQueue[T]):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._release_timer: asyncio.TimerHandle | None = None
         self._background_error: BaseException | None = None
+        # Items this process committed and knows as ready and never claimed, oldest
+        # first: what get_nowait() hands out at once (see _take_own).  Only while
+        # _own_exact: no other item is known to be ready in the store (a quiet refresh
+        # or a claim that found the store empty says so; whatever may make an item
+        # ready behind this process's back says not).
+        self._own: deque[tuple[str, bytes, _PutEntry]] = deque()
+        # Committed entries whose items join _own once their putters have returned, so
+        # that no consumer of this process sees an item before its put() is over.
+        self._adopting: deque[_PutEntry] = deque()
+        self._own_exact = False
+        self._commits_done = 0
+        self._claims_started = 0
+        self._leasing: list[tuple[str, int]] = []
+        self._pending_leases = 0
+        self._owed: set[int] = set()
+        self._leaser_task: asyncio.Task[None] | None = None
+        # The first error a write of put_nowait() items met since flush() last raised.
+        self._write_error: BaseException | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} at {id(self):#x} {self._format()}>"
@@ -407,11 +445,33 @@ class DurableQueue(AsyncQueue[T]):
         """
         self._bind_loop()
         shutdown_epoch, bound_epoch = self._shutdown_epoch, self._bound_epoch
+        marks = self._activity()
         counts = await self._store.counts()
-        self._v_ready = counts.ready + counts.delayed
+        # Items get_nowait() handed out are ready in the store until their lease comes
+        # back; the view counts them as got (and done, once task_done() was called).
+        pending = self._pending_leases
+        adopting = sum(len(entry.payloads) for entry in self._adopting)
+        others = counts.ready - pending - len(self._own) - adopting
+        if others < 0:
+            self._forget_own()  # another process took some of them: which, nobody knows
+        elif marks is not None and marks == self._activity():
+            # Nothing of this process touched the store during the read: the counts
+            # say whether the items it put are all that waits.
+            if others == 0 and counts.delayed == 0:
+                self._own_exact = True
+            else:
+                self._forget_own()
+        self._v_ready = counts.ready + counts.delayed - pending
         # Our undelivered buffer is leased in the store; the view counts it as waiting.
         # Acknowledgements on their way are done already, as far as the view goes.
-        self._v_leased = counts.leased - len(self._buffer) - len(self._acks) - self._acking
+        self._v_leased = (
+            counts.leased
+            - len(self._buffer)
+            - len(self._acks)
+            - self._acking
+            + pending
+            - len(self._owed)
+        )
         self._v_dead = counts.dead
         if shutdown_epoch == self._shutdown_epoch:
             if counts.is_shutdown:
@@ -500,6 +560,34 @@ class DurableQueue(AsyncQueue[T]):
         finally:
             self._recheck_task = None
 
+    def _activity(self) -> tuple[int, int] | None:
+        # None while a commit, a claim or a lease of this process is under way.
+        if self._inflight or self._claim_in_store or self._leaser_task is not None:
+            return None
+        return self._commits_done, self._claims_started
+
+    def _forget_own(self) -> None:
+        # An item may be ready that this process does not know of (or does not know
+        # whether it still is): get_nowait() hands nothing out unseen until a claim or a
+        # quiet refresh tells again.
+        self._own.clear()
+        self._adopting.clear()
+        self._own_exact = False
+
+    def _adopt(self, upto: _PutEntry | None = None) -> None:
+        # Move committed entries into _own, in commit order: through *upto* (whose
+        # putter just returned), then the put_nowait() ones that follow (nobody awaits
+        # them).  An awaited entry first in line waits for its own putter.
+        adopting = self._adopting
+        if upto is not None and upto not in adopting:
+            return  # forgotten meanwhile
+        while adopting and (upto is not None or adopting[0].future is None):
+            entry = adopting.popleft()
+            assert entry.ids is not None
+            self._own.extend(zip(entry.ids, entry.payloads, [entry] * len(entry.ids), strict=True))
+            if entry is upto:
+                upto = None
+
     def _note_size(self) -> None:
         size = self.qsize()
         if size > self._peak:
@@ -564,7 +652,8 @@ class DurableQueue(AsyncQueue[T]):
         The decision uses the last known size (see :meth:`qsize`).  The item is written
         to the store in the next group commit, within milliseconds; until then it lives
         only in this process (``join()``, ``aclose()`` and ``await flush()`` wait for the
-        write).  Use ``await put()`` when the item must be durable before going on.
+        write, and raise its error if it failed).  Use ``await put()`` when the item must
+        be durable before going on.
 
         Raises:
             QueueFull: The queue is full, as last known.
@@ -590,16 +679,15 @@ class DurableQueue(AsyncQueue[T]):
         Returns once the item is committed to the store.  Concurrent ``put()`` calls of
         this process share one commit.
 
-        Cancelled (or timed out by ``asyncio.timeout()``/``wait_for()``) while waiting
-        for room, it raises and nothing is put.  Cancelled while its commit is already
-        in the store's hands, it waits for that commit (one store round trip).  If the
-        item was not stored, it raises ``CancelledError``.  If it was, it asks the store
-        to retract it (one more round trip): when the item is still waiting, never
-        delivered, it is deleted and ``CancelledError`` is raised (the cancellation is
-        honoured, nothing is put).  When it cannot be retracted (a consumer already
-        claimed it, or the backend cannot retract: SQLite and Redis can), it
-        returns normally: the cancellation is consumed, as if it had come just after the
-        put.  It never raises with the item stored.
+        Cancelled (or timed out by ``asyncio.timeout()``/``wait_for()``), it always
+        raises ``CancelledError``, as ``asyncio.Queue.put`` does.  Cancelled while
+        waiting for room, nothing is put.  Cancelled while its commit is already in the
+        store's hands, it waits for that commit (one store round trip) and, if the item
+        was stored, asks the store to retract it (one more round trip): an item still
+        waiting, never delivered, is deleted.  When it cannot be taken back (a consumer
+        already claimed it, or the store failed), the ``CancelledError`` says so in a
+        note (``__notes__``): the item is stored and will be delivered, and putting it
+        again may deliver it twice.
 
         Args:
             item: The item to add.
@@ -625,13 +713,13 @@ class DurableQueue(AsyncQueue[T]):
             self._ensure_writer()
         try:
             await future
-        except asyncio.CancelledError:
-            if await self._settle_cancelled([entry]):
-                return
+        except asyncio.CancelledError as exc:
+            await self._settle_cancelled([entry], exc)
             raise
         except BaseException:
             self._withdraw([entry])
             raise
+        self._adopt(entry)
 
     async def put_many(self, items: Iterable[T], timeout: float | None = None) -> None:
         """Put every item of *items*, in order.
@@ -639,12 +727,11 @@ class DurableQueue(AsyncQueue[T]):
         On an unbounded queue they are committed in one transaction: all or none, even
         if the process is killed meanwhile.  On a bounded queue each item waits for room
         as ``put()`` does, and the items before one that timed out stay put.
-        Cancellation behaves as for :meth:`put`: when every item was stored, the store
-        is asked to retract them all, all or none; retracted, it raises
-        ``CancelledError`` with nothing put, and otherwise it returns normally.  It
-        returns normally only when every item was stored; when it raises before every
-        item was stored, the items before the first one not stored (bounded queue) stay
-        put.
+
+        Cancelled, it puts nothing and raises ``CancelledError``, as :meth:`put` does:
+        the items already stored are taken back.  Those a consumer claimed meanwhile
+        (only ever the first ones, on a bounded queue) cannot be, and a note on the
+        ``CancelledError`` says how many stay put and will be delivered.
 
         Args:
             items: The items to add.
@@ -677,63 +764,96 @@ class DurableQueue(AsyncQueue[T]):
             for entry in entries:
                 assert entry.future is not None
                 await entry.future
-        except asyncio.CancelledError:
-            if await self._settle_cancelled(entries):
-                return
+        except asyncio.CancelledError as exc:
+            await self._settle_cancelled(entries, exc)
             raise
         except BaseException:
             self._withdraw(entries)
             raise
+        self._adopt(entries[-1])
 
-    async def _settle_cancelled(self, entries: list[_PutEntry]) -> bool:
+    async def _settle_cancelled(
+        self, entries: list[_PutEntry], cancelled: asyncio.CancelledError
+    ) -> None:
         # A putter cancelled (or timed out by asyncio.timeout/wait_for) while its items
         # are in the store's hands cannot stop that commit: it waits for it (one round
-        # trip).  If every item was stored, it asks the store to retract them (still
-        # ready, never delivered): retracted, the cancellation is honoured with nothing
-        # stored; otherwise it returns, the items stored.  Returns whether the put
-        # counts as done; never "CancelledError, but stored".
+        # trip), withdraws what was not sent, and asks the store to retract what was
+        # stored.  The cancellation always propagates, since a task group or a timeout
+        # that sees a cancelled put return keeps running; what stays stored is told in
+        # a note on *cancelled*, for the caller to decide whether to put again.
+        for entry in entries:
+            entry.withdrawn = True
+        mine = {id(entry) for entry in entries}
+        if any(id(e) in mine for e in self._adopting) or any(id(o[2]) in mine for o in self._own):
+            # get_nowait() must not hand out what may be retracted now, and what stays
+            # of them is ready yet not in _own.
+            self._forget_own()
         while self._inflight_done is not None and any(
             entry.taken and not entry.stored for entry in entries
         ):
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(self._inflight_done)
-        if not all(entry.stored for entry in entries):
-            self._withdraw(entries)
-            return False
-        if any(entry.discarded for entry in entries):
-            return True  # an immediate shutdown deleted them: the put is over either way
-        return not await self._retract(entries)
-
-    async def _retract(self, entries: list[_PutEntry]) -> bool:
-        # Take back the items of a cancelled put; True when every one was deleted.
-        ids: list[str] = []
-        for entry in entries:
-            if entry.ids is None:
-                return False  # the store did not name them: it cannot retract them
-            ids.extend(entry.ids)
-        retracting = asyncio.ensure_future(self._store.retract(ids))
+        self._withdraw(entries)
+        # Items an immediate shutdown deleted right after their commit are gone already.
+        stored = [entry for entry in entries if entry.stored and not entry.discarded]
+        if not stored:
+            return
+        retracting = asyncio.ensure_future(self._retract(stored))
         while not retracting.done():
             # Another cancellation must not leave the store's answer unknown.
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(retracting)
-        if retracting.cancelled():  # the loop is going away: the item stays put
-            return False
-        try:
-            results = retracting.result()
-        except Exception as exc:
-            if getattr(exc, "outcome_unknown", False):
-                raise  # the retract may have run: returning would claim the item stored
-            _log.warning("conveyor: could not retract a cancelled put: %r", exc)
-            return False
-        if not any(results):
-            return False
-        # The store retracts all or none.  Should one give back part, the put raises
-        # (the caller may put again: a duplicate at worst, never a silent loss).
-        count = results.count(True)
-        self._total_put -= count
-        self._v_ready = max(0, self._v_ready - count)
-        self._changed()
-        return True
+        if retracting.cancelled():  # the loop is going away
+            kept = sum(len(entry.payloads) for entry in stored)
+            error: BaseException | None = RuntimeError("the event loop stopped first")
+        else:
+            kept, error = retracting.result()
+        if not kept and error is None:
+            return
+        total = sum(len(entry.payloads) for entry in entries)
+        what = "the item was" if total == 1 else f"{kept} of the {total} items were"
+        them, they = ("it", "it") if kept == 1 else ("them", "they")
+        if error is not None and getattr(error, "outcome_unknown", False):
+            how = f"; taking {them} back may or may not have worked ({error}): if not,"
+        elif error is not None:
+            how = f" and could not be taken back ({error}):"
+        else:
+            how = f" and a consumer already claimed {them}:"
+        add_note(
+            cancelled,
+            f"conveyor: {what} stored before the cancellation{how} {they} will be "
+            f"delivered, and putting {them} again may deliver {them} twice (at-least-once)",
+        )
+
+    async def _retract(self, entries: list[_PutEntry]) -> tuple[int, BaseException | None]:
+        # Take back the stored items of a cancelled put, each entry all or none (a
+        # put_many's items claimed meanwhile, the first ones, stay).  Returns how many
+        # items stay stored (or may have: see the error) and the store's error if any.
+        async def one(entry: _PutEntry) -> bool:
+            if entry.handed:
+                return False  # get_nowait() of this process claimed one of them
+            if entry.ids is None:  # the store did not name them: it cannot retract them
+                raise NotImplementedError(f"the {self._store.backend} store cannot retract")
+            return all(await self._store.retract(entry.ids))
+
+        results = await asyncio.gather(*(one(entry) for entry in entries), return_exceptions=True)
+        kept = 0
+        error: BaseException | None = None
+        count = 0
+        for entry, result in zip(entries, results, strict=True):
+            if result is True:
+                count += len(entry.payloads)
+                continue
+            kept += len(entry.payloads)
+            if isinstance(result, BaseException) and error is None:
+                error = result
+        if error is not None:
+            _log.warning("conveyor: could not retract a cancelled put: %r", error)
+        if count:
+            self._total_put -= count
+            self._v_ready = max(0, self._v_ready - count)
+            self._changed()
+        return kept, error
 
     def _withdraw(self, entries: list[_PutEntry]) -> None:
         # Entries not handed to the store yet are withdrawn; one in flight may still be
@@ -747,12 +867,30 @@ class DurableQueue(AsyncQueue[T]):
     async def flush(self) -> None:
         """Wait until every item this process put (``put_nowait`` included) is committed.
 
+        Returns normally only when every item given to ``put_nowait()`` so far was
+        stored.  Otherwise it raises the error that the background write met (the first
+        one, once): the items of that write were not stored, unless the error says that
+        they may have been (``outcome_unknown``: the store lost touch with the commit).
+
         Raises:
-            BackendError: The store failed.
+            BackendError: A write of ``put_nowait()`` items failed.
+            QueueShutDown: The store refused ``put_nowait()`` items: another process had
+                shut the queue down.
+            RuntimeError: The queue was closed while ``put_nowait()`` items waited for
+                room; they were not stored.
         """
         self._bind_loop()
+        await self._drain_writes()
+        self._raise_write_error()
+
+    async def _drain_writes(self) -> None:
         while self._writer_task is not None:
             await asyncio.shield(self._writer_task)
+
+    def _raise_write_error(self) -> None:
+        exc, self._write_error = self._write_error, None
+        if exc is not None:
+            raise exc
 
     def _ensure_writer(self) -> None:
         if self._writer_task is None and self._puts:
@@ -776,13 +914,26 @@ class DurableQueue(AsyncQueue[T]):
         return batch
 
     def _fail_entries(self, entries: Iterable[_PutEntry], exc: BaseException) -> None:
+        lost = 0
         for entry in entries:
             if entry.future is None:
+                if entry.discarded:
+                    continue  # an immediate shutdown counted it done already
                 self._nowait_pending -= len(entry.payloads)
                 self._total_put -= len(entry.payloads)
-                _log.error("conveyor: an item put with put_nowait() was not stored: %r", exc)
+                lost += len(entry.payloads)
             elif not entry.future.done():
                 entry.future.set_exception(exc)
+        if lost:
+            # Nobody awaits these items: flush(), join() or aclose() raises the error, so
+            # that "durable after flush()" holds; the log is for who never calls them.
+            if self._write_error is None:
+                self._write_error = exc
+            if getattr(exc, "outcome_unknown", False):
+                outcome = "may or may not have been stored"
+            else:
+                outcome = "were not stored"
+            _log.error("conveyor: %d items put with put_nowait() %s: %r", lost, outcome, exc)
 
     async def _write(self) -> None:
         limit = _PUT_BATCH
@@ -796,8 +947,9 @@ class DurableQueue(AsyncQueue[T]):
                 self._inflight += len(payloads)
                 self._inflight_entries = batch
                 self._inflight_done = asyncio.get_running_loop().create_future()
+                claims_mark, claim_busy = self._claims_started, self._claim_in_store
                 try:
-                    if any(entry.future is not None for entry in batch):
+                    if self._store.claims_by_id or any(e.future is not None for e in batch):
                         stored, ids = await self._store.put_returning_ids(payloads)
                     else:  # put_nowait() items only: nobody can cancel them, no ids needed
                         stored, ids = await self._store.put(payloads), None
@@ -817,10 +969,10 @@ class DurableQueue(AsyncQueue[T]):
                     break
                 except Exception as exc:
                     self._fail_entries(batch, exc)
-                    if all(entry.future is None for entry in batch):
-                        self._background_error = exc
+                    self._forget_own()  # the items may be stored all the same
                     continue
                 finally:
+                    self._commits_done += 1
                     self._inflight -= len(payloads)
                     self._inflight_entries = []
                     done, self._inflight_done = self._inflight_done, None
@@ -830,6 +982,19 @@ class DurableQueue(AsyncQueue[T]):
                         done.set_result(None)
                 if stored:
                     limit = _PUT_BATCH
+                    if (
+                        claim_busy
+                        or self._claim_in_store
+                        or claims_mark != self._claims_started
+                        or any(e.withdrawn or e.ids is None for e in batch)
+                    ):
+                        # A claim of this process ran with this commit (it may have taken
+                        # these items, or left older ones ready), or items of this commit
+                        # are ready and cannot join _own.
+                        self._forget_own()
+                    elif self._own_exact:
+                        self._adopting.extend(e for e in batch if not e.discarded)
+                        self._adopt()
                     for entry in batch:
                         n = len(entry.payloads)
                         if entry.future is not None:
@@ -869,7 +1034,11 @@ class DurableQueue(AsyncQueue[T]):
                     self._puts.clear()
                     self._fail_entries(
                         pending,
-                        _put_shut_down() if self._v_shutdown else RuntimeError("queue closed"),
+                        _put_shut_down()
+                        if self._v_shutdown
+                        else RuntimeError(
+                            "the queue was closed while items waited for room: not stored"
+                        ),
                     )
                     break
                 await self._wait_for_change(version, self._nearest_put_deadline())
@@ -901,12 +1070,17 @@ class DurableQueue(AsyncQueue[T]):
     def get_nowait(self) -> T:
         """Return an item already in this process, without I/O.
 
-        That is an item claimed from the store for a getter that left, or one put here
+        That is an item claimed from the store for a getter that left; one put here
         with ``put_nowait()`` and not yet committed while the shared queue is otherwise
-        empty.  When there is none, it raises ``QueueEmpty`` and starts claiming one in
-        the background (another process may have put since this one last looked), so
-        that a later ``get_nowait()`` can succeed.  ``await get(timeout=...)`` reads the
-        store itself.
+        empty; or one this process committed (``put``, ``put_many``, ``put_nowait``)
+        while every item it knows as waiting is its own, as right after ``await
+        put(x)``: that one is handed out at once and leased in the background, and
+        ``task_done()`` acknowledges it once the lease is in.  If a consumer in another
+        process claimed it in the meantime, both get it (at-least-once; a warning is
+        logged).  When there is none, it raises ``QueueEmpty`` and starts claiming one
+        in the background (another process may have put since this one last looked),
+        so that a later ``get_nowait()`` can succeed.  ``await get(timeout=...)`` reads
+        the store itself.
 
         Raises:
             QueueEmpty: No item is at hand.
@@ -917,6 +1091,17 @@ class DurableQueue(AsyncQueue[T]):
             taken = self._take_now(1)
             if taken:
                 return self._accept_held(taken)[0]
+        if (
+            self._own
+            and self._own_exact
+            and not self._buffer
+            and not self._claim_in_store
+            and self._v_ready <= len(self._own)
+        ):
+            try:
+                return self._take_own()
+            except SerializationError:
+                self._forget_own()  # a claim fetches it, and the decode failure buries it
         if self._v_shutdown and (self._immediate or self.qsize() == 0):
             self._recheck_later()
             raise _get_shut_down(self._immediate)
@@ -926,6 +1111,85 @@ class DurableQueue(AsyncQueue[T]):
             self._prefetch = 1
             self._ensure_claimer()
         raise QueueEmpty
+
+    def _take_own(self) -> T:
+        # The oldest item this process knows as ready is one it committed itself, so
+        # it has the payload and the id: hand it out now and lease it in the background
+        # (one round trip, shared by the get_nowait() calls meanwhile).  Nothing else of
+        # this process takes it first: no claim is under way (each clears _own), and
+        # the next one waits for the lease.  Another process may have claimed it since
+        # the commit; the lease then finds it gone and the item was delivered twice,
+        # which at-least-once allows.
+        name, payload, entry = self._own[0]
+        item: T = self._serializer.loads(payload)
+        self._own.popleft()
+        entry.handed = True
+        self._v_ready -= 1
+        self._v_leased += 1
+        self._total_got += 1
+        task = _current_task()
+        tokens = self._held_by_task.get(task)
+        if tokens is None:
+            tokens = self._held_by_task[task] = deque()
+        self._held_seq += 1
+        self._held[self._held_seq] = _Held(None, task, pending=True)
+        tokens.append(self._held_seq)
+        self._leasing.append((name, self._held_seq))
+        self._pending_leases += 1
+        if self._leaser_task is None:
+            self._leaser_task = self._spawn(self._lease_own())
+        return item
+
+    async def _lease_own(self) -> None:
+        try:
+            while self._leasing:
+                batch, self._leasing = self._leasing, []
+                error: Exception | None = None
+                try:
+                    results = await self._store.claim_ids(
+                        [name for name, _ in batch], self._lease_timeout
+                    )
+                except Exception as exc:
+                    # Unleased, the items are delivered again: the next get() or join()
+                    # says why (the items themselves are in the caller's hands).
+                    error = exc
+                    results = [None] * len(batch)
+                lost = 0
+                for (_, token), delivery in zip(batch, results, strict=True):
+                    self._pending_leases -= 1
+                    held = self._held.get(token)
+                    if delivery is None:
+                        lost += 1
+                        self._owed.discard(token)
+                        if held is not None:  # task_done() has nothing to acknowledge
+                            held.pending = False
+                            self._v_leased -= 1
+                            self._local_held += 1
+                    elif held is not None:
+                        held.pending = False
+                        held.receipt = delivery.receipt
+                    elif token in self._owed:  # task_done() came first
+                        self._owed.discard(token)
+                        self._acks.append(delivery.receipt)
+                if self._acks and self._acker_task is None:
+                    self._acker_task = self._spawn(self._ack_pending())
+                if error is not None:
+                    self._background_error = error
+                    _log.error(
+                        "conveyor: %d items handed out by get_nowait() were not leased and "
+                        "will be delivered again: %r",
+                        len(batch),
+                        error,
+                    )
+                elif lost:
+                    _log.warning(
+                        "conveyor: %d items handed out by get_nowait() had been claimed by "
+                        "another process meanwhile: delivered twice (at-least-once)",
+                        lost,
+                    )
+                self._changed()
+        finally:
+            self._leaser_task = None
 
     async def get(self, timeout: float | None = None) -> T:
         """Remove and return an item, leasing it until ``task_done()`` acknowledges it.
@@ -1000,6 +1264,7 @@ class DurableQueue(AsyncQueue[T]):
             if delivery.lease_deadline <= time.time():
                 # Its lease ran out while it waited here: it may be someone else's now.
                 self._v_ready += 1
+                self._forget_own()
                 continue
             try:
                 item = self._serializer.loads(delivery.payload)
@@ -1151,6 +1416,7 @@ class DurableQueue(AsyncQueue[T]):
         if not deliveries:
             return
         self._v_ready += len(deliveries)
+        self._forget_own()  # older than this process's own items, ready again
         try:
             await self._store.release([d.receipt for d in deliveries])
         except Exception as exc:  # the leases expire and the items come back anyway
@@ -1165,6 +1431,12 @@ class DurableQueue(AsyncQueue[T]):
     async def _claim(self) -> None:
         try:
             while True:
+                if self._leaser_task is not None:
+                    # Items get_nowait() handed out are still ready in the store until
+                    # their leases land: a claim now would take them a second time.
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self._leaser_task)
+                    continue
                 want = self._wanted()
                 if want <= 0 or self._closing:
                     break
@@ -1191,6 +1463,8 @@ class DurableQueue(AsyncQueue[T]):
                 self._taken_since_claim = 0
                 acks, self._acks = self._acks, []
                 self._acking += len(acks)
+                commits_mark, commit_busy = self._commits_done, self._inflight > 0
+                self._claims_started += 1
                 self._claim_in_store = True
                 try:
                     if acks:
@@ -1227,9 +1501,19 @@ class DurableQueue(AsyncQueue[T]):
                     break
                 finally:
                     self._claim_in_store = False
+                    # A claim takes the oldest ready items, which may be ours: they are
+                    # no longer known as ready (and none was handed out meanwhile).
+                    self._forget_own()
                 # The store answered without a shutdown-and-empty: whatever an earlier
                 # claim said (a resume() may have come since) no longer holds.
                 self._claim_said_shutdown = False
+                if (
+                    len(deliveries) < asked
+                    and not commit_busy
+                    and not self._inflight
+                    and commits_mark == self._commits_done
+                ):
+                    self._own_exact = True  # nothing else waited in the store
                 self._prefetch = 0
                 if deliveries:
                     if self._v_shutdown and self._immediate:
@@ -1296,6 +1580,12 @@ class DurableQueue(AsyncQueue[T]):
                     owner.remove(token)
                 if not owner:
                     del self._held_by_task[held.task]
+        if held.pending:
+            # Handed out by get_nowait(): acknowledged once its lease comes back.
+            self._v_leased -= 1
+            self._owed.add(token)
+            self._changed()
+            return
         if held.receipt is None:
             self._local_held -= 1
             self._changed()
@@ -1331,8 +1621,11 @@ class DurableQueue(AsyncQueue[T]):
         self._changed()
 
     async def _flush_acks(self) -> None:
-        while self._acker_task is not None:
-            await asyncio.shield(self._acker_task)
+        # Leases of get_nowait() items first: an early task_done() acknowledges after.
+        while self._leaser_task is not None or self._acker_task is not None:
+            task = self._leaser_task or self._acker_task
+            assert task is not None
+            await asyncio.shield(task)
 
     async def join(self, timeout: float | None = None) -> None:
         """Wait until every item put by any process has been acknowledged (or went dead).
@@ -1416,6 +1709,7 @@ class DurableQueue(AsyncQueue[T]):
         else:
             ok = await self._store.retry(receipt.token, delay)
             self._settled(ok, receipt)
+            self._forget_own()
             self._v_ready += 1
             self._note_size()
         self._changed()
@@ -1517,6 +1811,8 @@ class DurableQueue(AsyncQueue[T]):
         """
         self._bind_loop()
         count = await self._store.requeue_dead(None if ids is None else list(ids))
+        if count:
+            self._forget_own()
         self._v_ready += count
         self._v_dead = max(0, self._v_dead - count)
         self._note_size()
@@ -1567,6 +1863,7 @@ class DurableQueue(AsyncQueue[T]):
                 entry.discarded = True
         buffered: list[Delivery] = []
         if immediate:
+            self._forget_own()
             buffered = list(self._buffer)
             self._buffer.clear()
             self._v_ready = 0
@@ -1581,7 +1878,7 @@ class DurableQueue(AsyncQueue[T]):
         # Returns the failure (also kept for the next awaited call) for ashutdown().
         error: BaseException | None = None
         try:
-            await self.flush()
+            await self._drain_writes()  # a write's error stays for the user's flush()
             await self._store.shutdown(immediate)
             if buffered:
                 await self._store.ack([d.receipt for d in buffered])
@@ -1613,7 +1910,7 @@ class DurableQueue(AsyncQueue[T]):
         if task is None or task is before:
             # The local view said shut down already; it may be stale (a resume() in
             # another process), so the store is told again, which changes nothing if so.
-            await self.flush()
+            await self._drain_writes()  # a write's error stays for the user's flush()
             await self._store.shutdown(immediate)
             self._changed()
             return
@@ -1654,6 +1951,10 @@ class DurableQueue(AsyncQueue[T]):
 
         Items got and not acknowledged are not given back: their leases expire and they
         are delivered again.  Idempotent.
+
+        Raises:
+            BackendError: As :meth:`flush` does, once everything is released: a write of
+                ``put_nowait()`` items failed (also ``QueueShutDown``, ``RuntimeError``).
         """
         if self._closed:
             return
@@ -1661,7 +1962,7 @@ class DurableQueue(AsyncQueue[T]):
         self._changed()
         if self._loop is not None and self._loop is asyncio.get_running_loop():
             with contextlib.suppress(Exception):
-                await self.flush()
+                await self._drain_writes()
             with contextlib.suppress(Exception):
                 await self._flush_acks()
             if self._release_timer is not None:
@@ -1689,6 +1990,7 @@ class DurableQueue(AsyncQueue[T]):
                 getter.future.set_exception(RuntimeError("the queue was closed"))
         self._getters.clear()
         await self._store.aclose()
+        self._raise_write_error()
 
     async def __aenter__(self) -> DurableQueue[T]:
         return self

@@ -1,9 +1,10 @@
 """Cancellation and bounds of the durable layer, on every durable backend.
 
-A put cancelled while its commit is in the store's hands must either return (stored) or
-raise (not stored): every durable backend can retract, so it takes the item back and
-raises, unless a consumer claimed the item first; a bounded queue must never let the
-shared queue pass ``maxsize`` because this process claimed items ahead of its getters.
+A cancelled put always raises ``CancelledError``, as with ``asyncio.Queue``: items its
+commit stored are taken back (every durable backend can retract), and those a consumer
+claimed first stay stored, which a note on the exception says; a bounded queue must
+never let the shared queue pass ``maxsize`` because this process claimed items ahead of
+its getters.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
+import conveyor
 from tests.backends.durable_fixtures import OpenDurable, durable_url, open_durable, queue_name
 from tests.conformance._helpers import wait_until
 
@@ -53,6 +56,59 @@ async def _commits_held(url: str) -> AsyncIterator[None]:
             blocker.execute("ROLLBACK")
     finally:
         blocker.close()
+
+
+def _get_elsewhere(url: str, name: str, maxsize: int = 0) -> Any:
+    """Get and acknowledge one item as another process would: own loop, own connections.
+
+    It blocks the calling thread (and its event loop) until done, which is the point: a
+    test calls it where nothing else of its own loop may run in between.
+    """
+    got: list[Any] = []
+    failed: list[BaseException] = []
+
+    async def consume() -> None:
+        async with conveyor.open_queue(url, name=name, maxsize=maxsize) as queue:
+            got.append(await queue.get(timeout=10))
+            queue.task_done()  # written by aclose(), on leaving the block
+
+    def run() -> None:
+        try:
+            asyncio.run(consume())
+        except BaseException as exc:  # re-raised in the test's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+    return got[0]
+
+
+def _on_next_commit(queue: Any, action: Callable[[], object]) -> None:
+    """Run *action* once the commit in flight is over, before any putter runs again.
+
+    The writer resolves the commit's marker first and the putters' futures after it, so
+    a callback on the marker runs ahead of the putters' wake-ups: a cancellation it
+    makes lands on a put whose item is stored, and whatever it does happens before the
+    put can take its item back.
+    """
+    assert queue._inflight_done is not None
+    queue._inflight_done.add_done_callback(lambda _: action())
+
+
+def _notes(exc: BaseException | None) -> str:
+    """The notes of *exc*, and of the exceptions it was raised in the handling of.
+
+    Before 3.11 awaiting a cancelled task raises a new ``CancelledError`` whose context
+    is the one the task raised, the one with the notes.
+    """
+    notes: list[str] = []
+    while exc is not None:
+        notes += getattr(exc, "__notes__", ())
+        exc = exc.__context__
+    return "\n".join(notes)
 
 
 async def _outcome(task: asyncio.Task[None]) -> bool:
@@ -104,29 +160,96 @@ async def test_a_cancelled_put_many_is_retracted_all_or_none(
         await observer.get(timeout=0.2)
 
 
-async def test_a_cancelled_put_whose_item_was_claimed_returns(
-    durable_url: str, open_durable: OpenDurable
+async def test_a_cancelled_put_whose_item_was_claimed_raises_with_a_note(
+    durable_url: str, queue_name: str, open_durable: OpenDurable
 ) -> None:
     queue = await open_durable()
-    consumer = await open_durable()
-    getter = asyncio.create_task(consumer.get())
-    await wait_until(lambda: consumer.statistics().tasks_waiting_get == 1, "the get waits")
+    observer = await open_durable()
+    got: list[Any] = []
     async with _commits_held(durable_url):
         task = asyncio.create_task(queue.put("x"))
         await wait_until(lambda: bool(queue._inflight_entries), "the put is in flight")
-        task.cancel()
-        await asyncio.sleep(0)
-    # The consumer may claim the item before the retract runs, or not: either way the
-    # put's outcome matches the store (never raised with the item delivered).
-    if await _outcome(task):
-        assert await getter == "x"
-        consumer.task_done()
-    else:
-        assert not getter.done()
-        getter.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await getter
-        assert await consumer.aqsize() == 0
+
+        def cancel_after_a_consumer_claimed() -> None:
+            task.cancel()
+            got.append(_get_elsewhere(durable_url, queue_name))
+
+        _on_next_commit(queue, cancel_after_a_consumer_claimed)
+    # The item was delivered before the put could take it back: the put still raises,
+    # as asyncio's does when cancelled, and says that the item stays put.
+    with pytest.raises(asyncio.CancelledError) as caught:
+        await task
+    assert got == ["x"]
+    assert "the item was stored before the cancellation and a consumer already claimed it" in (
+        _notes(caught.value)
+    )
+    assert await observer.aqsize() == 0
+    assert (await observer.refresh()).unfinished_tasks == 0
+
+
+async def test_a_cancelled_put_whose_item_was_not_claimed_raises_without_a_note(
+    durable_url: str, open_durable: OpenDurable
+) -> None:
+    queue = await open_durable()
+    observer = await open_durable()
+    async with _commits_held(durable_url):
+        task = asyncio.create_task(queue.put("x"))
+        await wait_until(lambda: bool(queue._inflight_entries), "the put is in flight")
+        # Cancelled after its commit stored the item, before the put saw it stored.
+        _on_next_commit(queue, task.cancel)
+    with pytest.raises(asyncio.CancelledError) as caught:
+        await task
+    assert _notes(caught.value) == ""
+    assert await observer.aqsize() == 0
+
+
+async def test_a_cancelled_bounded_put_many_puts_none_of_its_items(
+    open_durable: OpenDurable,
+) -> None:
+    queue = await open_durable(maxsize=3)
+    observer = await open_durable()
+    await queue.put_many(["old1", "old2"])
+    task = asyncio.create_task(queue.put_many(["a", "b", "c"]))
+    # "a" found room and was stored; "b" and "c" wait for room.
+    await wait_until(
+        lambda: queue.statistics().total_put == 3 and queue.statistics().tasks_waiting_put == 2,
+        "the put_many stored its first item and waits",
+    )
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError) as caught:
+        await task
+    assert _notes(caught.value) == ""
+    assert await observer.aqsize() == 2
+    assert queue.qsize() == 2
+    assert queue.statistics().total_put == 2
+    assert [await observer.get(timeout=5) for _ in range(2)] == ["old1", "old2"]
+    with pytest.raises(TimeoutError):
+        await observer.get(timeout=0.2)
+
+
+async def test_a_cancelled_bounded_put_many_keeps_only_what_was_claimed(
+    durable_url: str, queue_name: str, open_durable: OpenDurable
+) -> None:
+    queue = await open_durable(maxsize=2)
+    observer = await open_durable()
+    task = asyncio.create_task(queue.put_many(["a", "b", "c", "d"]))
+    await wait_until(
+        lambda: queue.statistics().total_put == 2 and queue.statistics().tasks_waiting_put == 2,
+        "the put_many stored two items and waits",
+    )
+    # Another process takes "a", which makes room for "c"; "b" and "c" are undelivered
+    # when the put_many is cancelled.
+    assert await asyncio.to_thread(_get_elsewhere, durable_url, queue_name, 2) == "a"
+    await wait_until(
+        lambda: queue.statistics().total_put == 3 and queue.statistics().tasks_waiting_put == 1,
+        "the put_many stored its third item and waits",
+    )
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError) as caught:
+        await task
+    assert "1 of the 4 items were stored" in _notes(caught.value)
+    assert await observer.aqsize() == 0
+    assert (await observer.refresh()).unfinished_tasks == 0
 
 
 async def test_a_task_group_shutting_down_is_not_kept_running_by_a_put(
@@ -161,6 +284,41 @@ async def test_a_task_group_shutting_down_is_not_kept_running_by_a_put(
     assert [type(exc) for exc in errors] == [RuntimeError]
     assert not ran_on
     assert await observer.aqsize() == 0
+
+
+async def test_a_task_group_is_not_kept_running_by_a_put_whose_item_was_claimed(
+    durable_url: str, queue_name: str, open_durable: OpenDurable
+) -> None:
+    task_group: Any = getattr(asyncio, "TaskGroup", None)
+    if task_group is None:
+        pytest.skip("asyncio.TaskGroup needs Python 3.11")
+    queue = await open_durable()
+    ran_on = False
+    got: list[Any] = []
+
+    async def producer() -> None:
+        nonlocal ran_on
+        await queue.put("x")
+        ran_on = True  # only if the put swallowed the cancellation
+
+    async def failing() -> None:
+        raise RuntimeError("boom")
+
+    errors: tuple[BaseException, ...] = ()
+    try:
+        async with task_group() as group, _commits_held(durable_url):
+            group.create_task(producer())
+            await wait_until(lambda: bool(queue._inflight_entries), "the put is in flight")
+            # A consumer elsewhere claims the item as soon as it is committed, before
+            # the cancelled put can take it back.
+            _on_next_commit(queue, lambda: got.append(_get_elsewhere(durable_url, queue_name)))
+            group.create_task(failing())
+            await asyncio.sleep(30)
+    except Exception as exc:  # an ExceptionGroup: the name needs Python 3.11
+        errors = tuple(getattr(exc, "exceptions", (exc,)))
+    assert [type(exc) for exc in errors] == [RuntimeError]
+    assert not ran_on
+    assert got == ["x"]
 
 
 async def test_a_put_cancelled_before_its_commit_is_not_stored(open_durable: OpenDurable) -> None:

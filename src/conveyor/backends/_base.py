@@ -169,6 +169,34 @@ class Store(abc.ABC):
         """
         return [False] * len(item_ids)
 
+    claims_by_id = False
+    """Whether :meth:`claim_ids` can lease the items :meth:`put_returning_ids` names."""
+
+    async def claim_ids(
+        self, item_ids: Sequence[str], lease_timeout: float
+    ) -> list[Delivery | None]:
+        """Lease the items named, each one if it is still ready and was never claimed.
+
+        The shared layer hands an item this process just put to ``get_nowait()`` at
+        once, without I/O, and leases it with this right after; an item another
+        process claimed meanwhile was delivered twice (at-least-once).  This default
+        leases nothing, for backends that cannot (``claims_by_id`` is then ``False``,
+        and the shared layer never hands items out that way).
+
+        Args:
+            item_ids: Ids from :meth:`put_returning_ids`.
+            lease_timeout: Seconds until each lease expires unless acknowledged.
+
+        Returns:
+            For each id, the delivery of its item, or ``None`` if it was not leased
+            (claimed, settled or retracted already).
+
+        Raises:
+            BackendError: The store failed; nothing was leased, unless the message says
+                that the claim may have run.
+        """
+        return [None] * len(item_ids)
+
     @abc.abstractmethod
     async def claim(
         self, max_items: int, lease_timeout: float, max_attempts: int | None

@@ -369,6 +369,36 @@ return finish(res)
 """
 )
 
+# KEYS: meta ops items ready leased lease attempts.  ARGV[5] lease timeout, then ids.
+# Leases each item named that is ready and was never claimed (no attempts field), as a
+# claim would.  Reply: {now, deadline, numbers, payloads} as for a claim, for the items
+# leased only.
+_CLAIM_IDS = (
+    _PRELUDE
+    + f"local PIN = '{_LEASED_PIN}'\n"
+    + """
+local deadline = now + tonumber(ARGV[5])
+local numbers, blobs = {}, {}
+for i = 6, #ARGV do
+  local id = ARGV[i]
+  if redis.call('ZSCORE', KEYS[4], id) and redis.call('HEXISTS', KEYS[7], id) == 0 then
+    redis.call('ZREM', KEYS[4], id)
+    local delivery = redis.call('HINCRBY', meta, 'dseq', 1)
+    redis.call('HSET', KEYS[6], id, delivery)
+    redis.call('ZADD', KEYS[5], 'NX', 'inf', PIN)
+    redis.call('ZADD', KEYS[5], deadline, id)
+    redis.call('HSET', KEYS[7], id, 1)
+    local payload = redis.call('HGET', KEYS[3], id) or ''
+    numbers[#numbers + 1] = id .. ' ' .. delivery .. ' 1 ' .. #payload
+    blobs[#blobs + 1] = payload
+    -- Room was made: putters blocked on a full queue may go on.
+    changed = true
+  end
+end
+return finish({fmt(now), fmt(deadline), table.concat(numbers, ' '), table.concat(blobs)})
+"""
+)
+
 # Shared by ack/retry/fail/extend: whether (id, delivery) is the current, unexpired lease.
 # KEYS[L] is the lease hash and KEYS[D] the leased zset, passed as arguments.
 _CURRENT = """
@@ -873,6 +903,7 @@ class RedisStore(Store):
         self._dead_script = register(_DEAD_LETTERS)
         self._format_script = register(_CHECK_FORMAT)
         self._retract_script = register(_RETRACT)
+        self._claim_ids_script = register(_CLAIM_IDS)
         # The parts of a put's EVALSHA that never change, encoded once: before the batch
         # token, and after it (see _put_groups).
         self._put_keys = [self._meta, self._ops, self._items, self._ready, self._delayed]
@@ -1467,6 +1498,64 @@ class RedisStore(Store):
         if shut:
             raise QueueShutDown
         return deliveries
+
+    claims_by_id = True
+
+    async def claim_ids(
+        self, item_ids: Sequence[str], lease_timeout: float
+    ) -> list[Delivery | None]:
+        """Lease the items named, each one if it is still ready and was never claimed.
+
+        One call at a time (the durable layer makes them from one task): calls are not
+        merged, and each is replayed, not applied twice, when resent after a lost reply.
+
+        Args:
+            item_ids: Ids from :meth:`put_returning_ids`.
+            lease_timeout: Seconds until each lease expires unless acknowledged.
+
+        Returns:
+            For each id, the delivery of its item, or ``None`` if it was not leased.
+
+        Raises:
+            BackendError: The store failed; nothing was leased, unless the message says
+                that the items may have been leased.
+        """
+        ids = list(item_ids)
+        named = [item_id for item_id in ids if item_id.isdigit()]
+        if not named:
+            return [None] * len(ids)
+        self._touch()
+        keys = [
+            self._meta,
+            self._ops,
+            self._items,
+            self._ready,
+            self._leased,
+            self._lease,
+            self._attempts,
+        ]
+        epoch = self._epoch
+        args = [*self._head("claim_ids", self._token(), epoch), repr(float(lease_timeout)), *named]
+        reply = await self._call(
+            lambda: self._change(self._claim_ids_script, keys, args),
+            "items may have been leased unseen; they come back once their lease expires",
+        )
+        server_now, deadline_text, numbers, payloads = reply
+        deadline = time.time() + (float(deadline_text) - float(server_now))
+        fields = numbers.decode().split()
+        found: dict[str, Delivery] = {}
+        offset = 0
+        for i in range(0, len(fields), 4):
+            item_id, length = fields[i], int(fields[i + 3])
+            found[item_id] = Delivery(
+                item_id=item_id,
+                payload=payloads[offset : offset + length],
+                receipt=f"{epoch}:{item_id}:{fields[i + 1]}",
+                attempts=int(fields[i + 2]),
+                lease_deadline=deadline,
+            )
+            offset += length
+        return [found.get(item_id) for item_id in ids]
 
     async def _flush_claims(self, batch: list[_ClaimArgs]) -> list[tuple[list[Delivery], bool]]:
         first = batch[0]

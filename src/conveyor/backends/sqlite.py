@@ -902,6 +902,62 @@ class SQLiteStore(Store):
             conn.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
         return True
 
+    claims_by_id = True
+
+    async def claim_ids(
+        self, item_ids: Sequence[str], lease_timeout: float
+    ) -> list[Delivery | None]:
+        """Lease the items named, each one if it is still ready and was never claimed.
+
+        Args:
+            item_ids: Names from :meth:`put_returning_ids`.
+            lease_timeout: Seconds until each lease expires unless acknowledged.
+
+        Returns:
+            For each name, the delivery of its item, or ``None`` if it was not leased.
+
+        Raises:
+            BackendError: The store failed; nothing was leased.
+        """
+        rows: list[tuple[int, str] | None] = []
+        for name in item_ids:
+            item_id, _, token = name.partition(":")
+            rows.append((int(item_id), token) if item_id.isdigit() and token else None)
+        return await self._call(
+            self._transaction,
+            lambda c: self._claim_ids(c, rows, lease_timeout),
+            orphan=lambda found: self._release_orphans([d for d in found if d is not None]),
+        )
+
+    def _claim_ids(
+        self, conn: sqlite3.Connection, rows: list[tuple[int, str] | None], lease_timeout: float
+    ) -> list[Delivery | None]:
+        token = secrets.token_hex(8)
+        deadline = time.time() + lease_timeout
+        result: list[Delivery | None] = []
+        for row in rows:
+            if row is None:
+                result.append(None)
+                continue
+            item_id, put_token = row
+            # Still holding the put's token: ready and never claimed (see retract).
+            found = conn.execute(
+                "SELECT payload, attempts + 1 FROM items WHERE queue = ? AND id = ?"
+                " AND state = 0 AND lease_token = ?",
+                (self._qid, item_id, put_token),
+            ).fetchone()
+            if found is None:
+                result.append(None)
+                continue
+            conn.execute(
+                "UPDATE items SET state = 1, attempts = attempts + 1, lease_token = ?,"
+                " lease_deadline = ? WHERE id = ?",
+                (token, deadline, item_id),
+            )
+            receipt = f"{self._ident}:{item_id}:{token}"
+            result.append(Delivery(str(item_id), found[0], receipt, found[1], deadline))
+        return result
+
     async def claim(
         self, max_items: int, lease_timeout: float, max_attempts: int | None
     ) -> list[Delivery]:
