@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import conveyor
+from tests.backends._processes import run_cli
 from tests.backends.durable_fixtures import durable_url, queue_name
 from tests.backends.redis_backend import RedisServer
 
@@ -21,29 +19,16 @@ __all__ = ["durable_url", "queue_name"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")]))
-    return subprocess.run(
-        [sys.executable, "-m", "conveyor", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env=env,
-        check=False,
-    )
-
-
 async def test_maxsize_shows_and_changes_the_stored_bound(
     durable_url: str, queue_name: str
 ) -> None:
     async with conveyor.open_queue(durable_url, name=queue_name, maxsize=3) as q:
         assert isinstance(q, conveyor.DurableQueue)
         await q.put("x")
-    shown = _run("maxsize", durable_url, queue_name)
+    shown = run_cli("maxsize", durable_url, queue_name)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip().endswith(f"queue {queue_name!r} at {durable_url}: maxsize 3")
-    changed = _run("maxsize", durable_url, queue_name, "7")
+    changed = run_cli("maxsize", durable_url, queue_name, "7")
     assert changed.returncode == 0, changed.stderr
     assert changed.stdout.strip().endswith("maxsize 7 (was 3)")
     async with conveyor.open_queue(durable_url, name=queue_name) as q:
@@ -51,7 +36,7 @@ async def test_maxsize_shows_and_changes_the_stored_bound(
         assert q.maxsize == 7
     with pytest.raises(conveyor.MaxsizeConflictError):
         await conveyor.open_queue(durable_url, name=queue_name, maxsize=3)
-    unbounded = _run("maxsize", durable_url, queue_name, "0")
+    unbounded = run_cli("maxsize", durable_url, queue_name, "0")
     assert unbounded.returncode == 0, unbounded.stderr
     assert unbounded.stdout.strip().endswith("maxsize unbounded (was 7)")
     async with conveyor.open_queue(durable_url, name=queue_name, maxsize=0) as q:
@@ -63,23 +48,23 @@ async def test_shutdown_and_resume_act_for_every_process(durable_url: str, queue
     async with conveyor.open_queue(durable_url, name=queue_name) as q:
         assert isinstance(q, conveyor.DurableQueue)
         await q.put_many(["a", "b"])
-        done = _run("shutdown", durable_url, queue_name)
+        done = run_cli("shutdown", durable_url, queue_name)
         assert done.returncode == 0, done.stderr
         assert f"shut down for every process; `conveyor resume {durable_url}" in done.stdout
         with pytest.raises(conveyor.QueueShutDown):
             await q.put("c")
         assert await q.aqsize() == 2  # what was put is still there, to be drained
-        done = _run("resume", durable_url, queue_name)
+        done = run_cli("resume", durable_url, queue_name)
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().endswith("resumed (it was shut down)")
         await q.put("c")
-        done = _run("shutdown", durable_url, queue_name, "--immediate")
+        done = run_cli("shutdown", durable_url, queue_name, "--immediate")
         assert done.returncode == 0, done.stderr
         assert "shut down immediately" in done.stdout
         assert await q.aqsize() == 0
         with pytest.raises(conveyor.QueueShutDown):
             await q.get(timeout=5)
-        assert _run("resume", durable_url, queue_name).returncode == 0
+        assert run_cli("resume", durable_url, queue_name).returncode == 0
         await q.put("d")
         assert await q.get(timeout=10) == "d"
         q.task_done()
@@ -88,15 +73,15 @@ async def test_shutdown_and_resume_act_for_every_process(durable_url: str, queue
 
 def test_bad_input_is_a_usage_error() -> None:
     for args in (["maxsize", "sqlite:///x.db", "jobs", "-1"], ["maxsize", "sqlite:///x.db"]):
-        done = _run(*args)
+        done = run_cli(*args)
         assert done.returncode == 2
         assert "usage: conveyor maxsize" in done.stderr
-    done = _run("maxsize", "sqlite:///x.db", "jobs", "many")
+    done = run_cli("maxsize", "sqlite:///x.db", "jobs", "many")
     assert "expected a number >= 0 (0: unbounded), not 'many'" in done.stderr
 
 
 def test_an_in_memory_url_is_refused(tmp_path: Path) -> None:
-    done = _run("resume", "memory://", "jobs")
+    done = run_cli("resume", "memory://", "jobs")
     assert done.returncode == 1
     assert "in-memory queue" in done.stderr
     assert done.stdout == ""
@@ -116,12 +101,12 @@ def test_the_password_is_never_printed(password_server: RedisServer, queue_name:
     url = password_server.url
     assert "s3cret-pw" in url
     for args in (["maxsize", url, queue_name, "4"], ["shutdown", url, queue_name]):
-        done = _run(*args)
+        done = run_cli(*args)
         assert done.returncode == 0, done.stderr
         assert "s3cret-pw" not in done.stdout + done.stderr
         assert "***@127.0.0.1" in done.stdout
     wrong = url.replace("s3cret-pw", "wrong-pw")
-    done = _run("resume", wrong, queue_name)
+    done = run_cli("resume", wrong, queue_name)
     assert done.returncode == 1
     assert "wrong-pw" not in done.stdout + done.stderr
     assert "password" in done.stderr

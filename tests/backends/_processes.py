@@ -14,6 +14,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m conveyor ARGS`` in a process of its own, as an operator would."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")]))
+    return subprocess.run(
+        [sys.executable, "-m", "conveyor", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
+        check=False,
+    )
+
+
 class Worker:
     """One ``tests.backends.durable_worker`` process and the lines it printed so far."""
 

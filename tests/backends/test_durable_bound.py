@@ -19,6 +19,7 @@ import conveyor
 from conveyor import MaxsizeConflictError
 from conveyor.backends.sqlite import SCHEMA_VERSION
 from tests.backends.durable_fixtures import durable_url, open_durable, queue_name
+from tests.backends.test_sqlite_files import SCHEMA_1
 
 __all__ = ["durable_url", "open_durable", "queue_name"]
 
@@ -156,23 +157,11 @@ async def test_set_maxsize_checks_its_argument(open_durable: Any) -> None:
 
 # -- a file of schema version 1 --------------------------------------------------------
 
-_V1_SCHEMA = (
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
-    "CREATE TABLE queues (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
-    " shutdown INTEGER NOT NULL DEFAULT 0)",
-    "CREATE TABLE items (id INTEGER PRIMARY KEY, queue INTEGER NOT NULL,"
-    " state INTEGER NOT NULL, available_at REAL NOT NULL DEFAULT 0,"
-    " attempts INTEGER NOT NULL DEFAULT 0, lease_token TEXT, lease_deadline REAL,"
-    " error TEXT, failed_at REAL, payload BLOB NOT NULL)",
-    "CREATE INDEX items_by_state ON items (queue, state, id)",
-    "CREATE INDEX items_by_lease ON items (queue, lease_deadline) WHERE state = 1",
-)
-
 
 def _write_v1_file(path: Path) -> None:
     # What conveyor wrote before the bound was stored: one queue holding two items.
     with contextlib.closing(sqlite3.connect(path)) as conn:
-        for statement in _V1_SCHEMA:
+        for statement in SCHEMA_1:
             conn.execute(statement)
         conn.executemany(
             "INSERT INTO meta (key, value) VALUES (?, ?)",

@@ -10,12 +10,10 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import subprocess
-import sys
 from collections.abc import Callable
 
 import conveyor
-from tests.backends._processes import ROOT, Worker
+from tests.backends._processes import Worker, run_cli
 from tests.backends.durable_fixtures import durable_url, queue_name
 
 __all__ = ["durable_url", "queue_name"]
@@ -169,20 +167,6 @@ async def test_blocked_putter_in_one_process_waits_for_a_get_in_another(
         await asyncio.to_thread(producer.finish)
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m conveyor ARGS`` in a process of its own, as an operator would."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")]))
-    return subprocess.run(
-        [sys.executable, "-m", "conveyor", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env=env,
-        check=False,
-    )
-
-
 async def test_the_bound_and_the_shutdown_belong_to_the_queue_across_processes(
     durable_url: str, queue_name: str
 ) -> None:
@@ -201,7 +185,7 @@ async def test_the_bound_and_the_shutdown_belong_to_the_queue_across_processes(
         assert "put 10" not in late.lines
         assert await q.aqsize() == 10
         # A third process changes the bound: the blocked put goes through.
-        done = await asyncio.to_thread(_cli, "maxsize", durable_url, queue_name, "11")
+        done = await asyncio.to_thread(run_cli, "maxsize", durable_url, queue_name, "11")
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().endswith("maxsize 11 (was 10)")
         await asyncio.to_thread(late.finish)
@@ -210,7 +194,7 @@ async def test_the_bound_and_the_shutdown_belong_to_the_queue_across_processes(
         assert q.maxsize == 11
 
     # Shut down by one process: a fleet of consumers drains the queue and stops.
-    done = await asyncio.to_thread(_cli, "shutdown", durable_url, queue_name)
+    done = await asyncio.to_thread(run_cli, "shutdown", durable_url, queue_name)
     assert done.returncode == 0, done.stderr
     assert "shut down for every process" in done.stdout
     consumer = Worker("consume", durable_url, queue_name)
@@ -222,7 +206,7 @@ async def test_the_bound_and_the_shutdown_belong_to_the_queue_across_processes(
     assert "shut down" in rerun.lines
     assert rerun.values("put") == []
     # Resumed from the command line, the same rerun works.
-    done = await asyncio.to_thread(_cli, "resume", durable_url, queue_name)
+    done = await asyncio.to_thread(run_cli, "resume", durable_url, queue_name)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("resumed (it was shut down)")
     rerun = Worker("produce", durable_url, queue_name, "--start", "11", "--count", "1")

@@ -100,6 +100,16 @@ class StoreCounts:
         return self.ready + self.delayed + self.leased
 
 
+def last_seen(counts: StoreCounts | None) -> str:
+    """Describe *counts* (the last a store read) for a message about items lost."""
+    if counts is None:
+        return "never counted here"
+    return (
+        f"at last count {counts.ready} ready, {counts.delayed} delayed,"
+        f" {counts.leased} leased, {counts.dead} dead"
+    )
+
+
 class Store(abc.ABC):
     """One durable, shared, named queue of opaque payloads."""
 

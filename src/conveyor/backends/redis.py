@@ -111,7 +111,7 @@ from .._exceptions import (
     StoreResetError,
 )
 from .._urls import redacted
-from ._base import DeadLetter, Delivery, Store, StoreCounts
+from ._base import DeadLetter, Delivery, Store, StoreCounts, last_seen
 
 __all__ = ["RedisStore", "open_store", "queue_keys"]
 
@@ -1245,13 +1245,7 @@ class RedisStore(Store):
                 raise self.permission_error(missing)
         else:
             self._adopt(found)
-        counts = self._last_counts
-        seen = (
-            "never counted here"
-            if counts is None
-            else f"at last count {counts.ready} ready, {counts.delayed} delayed,"
-            f" {counts.leased} leased, {counts.dead} dead"
-        )
+        seen = last_seen(self._last_counts)
         text = (
             f"Redis at {self._where}: the keys of queue {self._name!r} vanished while it was"
             " open (the database was flushed, the server restarted without persistence, or"
@@ -1542,19 +1536,7 @@ class RedisStore(Store):
         )
         server_now, deadline_text, numbers, payloads = reply
         deadline = time.time() + (float(deadline_text) - float(server_now))
-        fields = numbers.decode().split()
-        found: dict[str, Delivery] = {}
-        offset = 0
-        for i in range(0, len(fields), 4):
-            item_id, length = fields[i], int(fields[i + 3])
-            found[item_id] = Delivery(
-                item_id=item_id,
-                payload=payloads[offset : offset + length],
-                receipt=f"{epoch}:{item_id}:{fields[i + 1]}",
-                attempts=int(fields[i + 2]),
-                lease_deadline=deadline,
-            )
-            offset += length
+        found = {d.item_id: d for d in _deliveries(epoch, deadline, numbers, payloads)}
         return [found.get(item_id) for item_id in ids]
 
     async def _flush_claims(self, batch: list[_ClaimArgs]) -> list[tuple[list[Delivery], bool]]:
@@ -1598,21 +1580,7 @@ class RedisStore(Store):
             return [([], True)] * len(batch)
         # Client-side wall-clock deadline: the server's deadline shifted by the clock skew.
         deadline = time.time() + (float(deadline_text) - float(server_now))
-        fields = numbers.decode().split()
-        deliveries: list[Delivery] = []
-        offset = 0
-        for i in range(0, len(fields), 4):
-            item_id, length = fields[i], int(fields[i + 3])
-            deliveries.append(
-                Delivery(
-                    item_id=item_id,
-                    payload=payloads[offset : offset + length],
-                    receipt=f"{epoch}:{item_id}:{fields[i + 1]}",
-                    attempts=int(fields[i + 2]),
-                    lease_deadline=deadline,
-                )
-            )
-            offset += length
+        deliveries = _deliveries(epoch, deadline, numbers, payloads)
         results: list[tuple[list[Delivery], bool]] = []
         start = 0
         for args_ in batch:
@@ -1877,32 +1845,14 @@ class RedisStore(Store):
         )
 
     async def bind_maxsize(self, maxsize: float | None) -> float | None:
-        """Record *maxsize* as the queue's bound unless one is stored; return the stored one.
-
-        Args:
-            maxsize: The bound an opener asks for (``<= 0``: unbounded); ``None`` only reads.
-
-        Returns:
-            The stored bound after the call, or ``None`` when none is stored.
-
-        Raises:
-            BackendError: The store failed.
-        """
+        """Set meta's ``maxsize`` if absent, then read it (see :meth:`Store.bind_maxsize`)."""
         # Set-if-absent is idempotent: a resend after a lost reply is harmless.
         arg = "" if maxsize is None else repr(maxsize)
         reply = await self._call(lambda: self._eval(self._bind_maxsize_script, [self._meta], [arg]))
         return _bound(reply)
 
     async def set_maxsize(self, maxsize: float) -> None:
-        """Store *maxsize* as the queue's bound, replacing any, and wake every waiter.
-
-        Args:
-            maxsize: The new bound; ``<= 0`` (or infinite) for unbounded.
-
-        Raises:
-            BackendError: The store failed; the bound is unchanged, unless the message
-                says that it may have been stored.
-        """
+        """Overwrite meta's ``maxsize`` and wake putters (see :meth:`Store.set_maxsize`)."""
         keys = [self._meta, self._ops]
         args: list[Any] = [*self._head("", ""), repr(maxsize)]
         await self._call(
@@ -2117,6 +2067,26 @@ def queue_keys(prefix: str, name: str, client: str = "") -> dict[str, str]:
     if client:
         keys["ops"] = f"{base}:ops:{client}"
     return keys
+
+
+def _deliveries(epoch: str, deadline: float, numbers: bytes, payloads: bytes) -> list[Delivery]:
+    """Read a claim script's reply: per item "id delivery attempts length", payloads joined."""
+    fields = numbers.decode().split()
+    deliveries: list[Delivery] = []
+    offset = 0
+    for i in range(0, len(fields), 4):
+        item_id, length = fields[i], int(fields[i + 3])
+        deliveries.append(
+            Delivery(
+                item_id=item_id,
+                payload=payloads[offset : offset + length],
+                receipt=f"{epoch}:{item_id}:{fields[i + 1]}",
+                attempts=int(fields[i + 2]),
+                lease_deadline=deadline,
+            )
+        )
+        offset += length
+    return deliveries
 
 
 def _denied_command(exc: rexc.ResponseError) -> str:

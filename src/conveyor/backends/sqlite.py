@@ -79,7 +79,7 @@ from .._exceptions import (
     StoreResetError,
 )
 from .._urls import redacted
-from ._base import DeadLetter, Delivery, Store, StoreCounts
+from ._base import DeadLetter, Delivery, Store, StoreCounts, last_seen
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "open_store"]
 
@@ -461,13 +461,7 @@ class SQLiteStore(Store):
                 old.close()
         self._past.add(before)
         self._open_db()
-        counts = self._last_counts
-        seen = (
-            "never counted here"
-            if counts is None
-            else f"at last count {counts.ready} ready, {counts.delayed} delayed,"
-            f" {counts.leased} leased, {counts.dead} dead"
-        )
+        seen = last_seen(self._last_counts)
         text = (
             f"SQLite queue file {self._path!r} was deleted or replaced while queue"
             f" {self._name!r} was open: the items it held are lost to this process ({seen}),"
@@ -1294,17 +1288,7 @@ class SQLiteStore(Store):
         await self._call(self._transaction, resume)
 
     async def bind_maxsize(self, maxsize: float | None) -> float | None:
-        """Record *maxsize* as the queue's bound unless one is stored; return the stored one.
-
-        Args:
-            maxsize: The bound an opener asks for (``<= 0``: unbounded); ``None`` only reads.
-
-        Returns:
-            The stored bound after the call, or ``None`` when none is stored.
-
-        Raises:
-            BackendError: The store failed.
-        """
+        """Fill ``queues.maxsize`` if it is NULL, then read it (see :meth:`Store.bind_maxsize`)."""
 
         def bind(conn: sqlite3.Connection) -> float | None:
             if maxsize is not None:
@@ -1320,14 +1304,7 @@ class SQLiteStore(Store):
         return await self._call(self._transaction, bind, maxsize is not None)
 
     async def set_maxsize(self, maxsize: float) -> None:
-        """Store *maxsize* as the queue's bound, replacing any, for every process.
-
-        Args:
-            maxsize: The new bound; ``<= 0`` (or infinite) for unbounded.
-
-        Raises:
-            BackendError: The store failed; the bound is unchanged.
-        """
+        """Overwrite ``queues.maxsize`` (see :meth:`Store.set_maxsize`)."""
 
         def store(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE queues SET maxsize = ? WHERE id = ?", (maxsize, self._qid))
