@@ -79,12 +79,14 @@ def test_the_core_never_imports_the_programs() -> None:
     assert _violations(_modules(skip=PROGRAMS + ENTRY_POINTS), PROGRAMS) == []
 
 
-STORE_MODULES = sorted(path.stem for path in (PACKAGE / "backends").glob("*.py"))
+STORE_MODULES = sorted(
+    str(path.relative_to(PACKAGE / "backends")) for path in (PACKAGE / "backends").rglob("*.py")
+)
 
 
 @pytest.mark.parametrize("store_module", STORE_MODULES)
 def test_backends_never_import_the_layers_above_them(store_module: str) -> None:
-    path = PACKAGE / "backends" / f"{store_module}.py"
+    path = PACKAGE / "backends" / store_module
     assert _violations([path], ABOVE_THE_BACKENDS) == []
 
 

@@ -18,7 +18,7 @@ __all__ = ["redis_server"]
 
 SCRIPTS = sorted(
     path.name.removesuffix(".lua")
-    for path in importlib.resources.files("conveyor.backends").joinpath("lua").iterdir()
+    for path in importlib.resources.files("conveyor.backends.redis").joinpath("lua").iterdir()
     if path.name.endswith(".lua")
 )
 

@@ -167,7 +167,8 @@ async def test_memory_url_gives_an_in_memory_queue() -> None:
 async def test_missing_redis_driver_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    monkeypatch.delitem(sys.modules, "conveyor.backends.redis", raising=False)
+    for module in [name for name in sys.modules if name.startswith("conveyor.backends.redis")]:
+        monkeypatch.delitem(sys.modules, module)
     monkeypatch.setitem(sys.modules, "redis", None)
     monkeypatch.setitem(sys.modules, "redis.asyncio", None)
     try:

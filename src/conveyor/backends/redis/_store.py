@@ -84,103 +84,56 @@ import asyncio
 import contextlib
 import contextvars
 import dataclasses
-import functools
-import hashlib
-import importlib.resources
 import itertools
 import logging
 import math
 import secrets
-import ssl
 import time
-import urllib.parse
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
 import redis.exceptions as rexc
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
-from .._exceptions import (
+from ..._exceptions import (
     BackendError,
-    BackendUnavailableError,
     ForeignReceiptError,
     IncompatibleStoreError,
-    InvalidURLError,
     QueueShutDown,
     StoreResetError,
 )
-from .._urls import redacted
-from ._base import DeadLetter, Delivery, Store, StoreCounts, last_seen
-
-__all__ = ["RedisStore", "open_store", "queue_keys"]
+from .._base import DeadLetter, Delivery, Store, StoreCounts, last_seen
+from ._connection import RedisConnection, _Coalescer, _pack_args, _Script
+from ._scripts import (
+    _ACK,
+    _BIND_MAXSIZE,
+    _CHECK_FORMAT,
+    _CLAIM,
+    _CLAIM_IDS,
+    _COUNTS,
+    _DEAD_LETTERS,
+    _EXTEND,
+    _FAIL,
+    _PUT,
+    _RELEASE,
+    _REQUEUE,
+    _RESUME,
+    _RETRACT,
+    _RETRY,
+    _SET_MAXSIZE,
+    _SHUTDOWN,
+    queue_keys,
+)
 
 _log = logging.getLogger("conveyor")
 
+
 FORMAT = 1
+
+
 """Version of the key layout above; a store written by a newer layout is refused."""
 
-_DEFAULT_PORT = 6379
-_SECONDS_OPTIONS = ("retry_timeout", "socket_timeout", "connect_timeout")
-_TLS_OPTIONS = (
-    "ssl_ca_certs",
-    "ssl_certfile",
-    "ssl_keyfile",
-    "ssl_cert_reqs",
-    "ssl_check_hostname",
-)
-_OPTIONS = {"prefix", *_SECONDS_OPTIONS, *_TLS_OPTIONS}
-_CERT_REQS = ("none", "optional", "required")
-_BOOLS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
-
-# The leased zset's pin.  A zset of up to 128 short members is kept by Redis as a listpack,
-# whose every insert scans the members, parsing each score: a claim of 50 items then costs
-# about 0.5-1.3 ms in Redis.  One member longer than zset-max-listpack-value (64 bytes)
-# keeps the zset a skiplist instead (about 40 us).  Scored +inf, it is never due, never
-# counted (ZCOUNT up to "(inf") and never anybody's lease; it is not an id (not digits).
-_LEASED_PIN = "~pin:" + "~" * 70
-
-# The Lua scripts live in lua/*.lua, one a file; a script's first lines may name the
-# shared parts it starts with ("--! include prelude current"), and "$LEASED_PIN$" stands
-# for _LEASED_PIN.  Each file says which KEYS and ARGV it takes and what it replies.
-_LUA = importlib.resources.files(__package__).joinpath("lua")
-
-
-@functools.cache
-def lua_script(name: str) -> str:
-    """Return the Lua source of script *name*, the parts it includes first.
-
-    Args:
-        name: A file name in ``backends/lua/`` without ``.lua`` (``"put"``, ``"claim"``).
-    """
-    text = _LUA.joinpath(f"{name}.lua").read_text(encoding="utf-8")
-    included = []
-    for line in text.splitlines():
-        if not line.startswith("--! include "):
-            break
-        included += [lua_script(part) for part in line.split()[2:]]
-    return "".join(included) + text.replace("$LEASED_PIN$", _LEASED_PIN)
-
-
-_PUT = lua_script("put")
-_CLAIM = lua_script("claim")
-_CLAIM_IDS = lua_script("claim_ids")
-_ACK = lua_script("ack")
-_RETRY = lua_script("retry")
-_RELEASE = lua_script("release")
-_FAIL = lua_script("fail")
-_EXTEND = lua_script("extend")
-_SHUTDOWN = lua_script("shutdown")
-_RESUME = lua_script("resume")
-_SET_MAXSIZE = lua_script("set_maxsize")
-_BIND_MAXSIZE = lua_script("bind_maxsize")
-_REQUEUE = lua_script("requeue")
-_RETRACT = lua_script("retract")
-_COUNTS = lua_script("counts")
-_DEAD_LETTERS = lua_script("dead_letters")
-_CHECK_FORMAT = lua_script("check_format")
 
 # (store id, generation) at the start of the calling context's last operation on a store.
 # A context variable, not a per-task record, because callers may run wait_changed() in a
@@ -188,128 +141,6 @@ _CHECK_FORMAT = lua_script("check_format")
 _LOOKED: contextvars.ContextVar[tuple[int, int]] = contextvars.ContextVar(
     "conveyor_redis_looked", default=(0, -1)
 )
-
-
-# time.monotonic() at which the calling context's current Redis call runs out of time (its
-# retry_timeout plus one socket_timeout); inf outside a call.  A context variable, so that
-# the reads deep in one call see its own budget while other calls run concurrently.
-_CUTOFF: contextvars.ContextVar[float] = contextvars.ContextVar(
-    "conveyor_redis_cutoff", default=math.inf
-)
-
-
-class _SentError(rexc.ConnectionError):
-    """The connection failed after a command was sent: it may have run, or may still."""
-
-
-def _pack(*args: Any) -> bytes:
-    """Encode one command in RESP; leaner than the client's general encoder for scripts."""
-    return b"*%d\r\n" % len(args) + _pack_args(args)
-
-
-def _pack_args(args: Sequence[Any]) -> bytes:
-    """Encode *args* as the RESP bulk strings of a command, without its header."""
-    parts: list[bytes] = []
-    for arg in args:
-        data = arg if isinstance(arg, bytes) else str(arg).encode()
-        parts += (b"$%d\r\n" % len(data), data, b"\r\n")
-    return b"".join(parts)
-
-
-class _Script:
-    """A Lua script, run by its SHA1 and loaded on the server when it does not know it."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.sha = hashlib.sha1(source.encode()).hexdigest()
-
-
-In = TypeVar("In")
-Out = TypeVar("Out")
-T = TypeVar("T")
-
-
-class _Coalescer(Generic[In, Out]):
-    """Merge the calls that arrive while a round trip of one kind is in flight.
-
-    The first caller starts a runner task; callers that come while it waits on Redis queue
-    up and go together in the next round trip.  Redis commands therefore run in the
-    runner, never in a caller that may be cancelled half-way through a reply, unless
-    *inline* is set: then a call that finds nothing in flight makes its round trip itself
-    (one task and two loop turns less), and a caller cancelled mid-command leaves that
-    command's outcome unknown, as for any cancelled request.
-    """
-
-    def __init__(
-        self,
-        flush: Callable[[list[In]], Awaitable[list[Out]]],
-        same_kind: Callable[[In, In], bool] | None = None,
-        orphaned: Callable[[Out], Awaitable[None]] | None = None,
-        inline: bool = False,
-    ) -> None:
-        self._flush = flush
-        self._same_kind = same_kind
-        self._orphaned = orphaned
-        self._inline = inline
-        self._busy = False  # a caller is making its round trip itself
-        self._pending: list[tuple[In, asyncio.Future[Out]]] = []
-        self._runner: asyncio.Task[None] | None = None
-
-    async def submit(self, arg: In) -> Out:
-        """Queue *arg* for the next round trip and return its share of the reply."""
-        if self._inline and self._runner is None and not self._busy:
-            self._busy = True
-            try:
-                (result,) = await self._flush([arg])
-            finally:
-                self._busy = False
-                # Calls that came meanwhile go next, in order, as with a runner.
-                if self._pending and self._runner is None:
-                    self._runner = asyncio.get_running_loop().create_task(self._run())
-            return result
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Out] = loop.create_future()
-        self._pending.append((arg, future))
-        if self._runner is None and not self._busy:
-            self._runner = loop.create_task(self._run())
-        return await future
-
-    def _take(self) -> list[tuple[In, asyncio.Future[Out]]]:
-        # A caller cancelled before its round trip started simply never happened.
-        pending = [(arg, fut) for arg, fut in self._pending if not fut.cancelled()]
-        if self._same_kind is None or not pending:
-            self._pending = []
-            return pending
-        first = pending[0][0]
-        batch = [(a, f) for a, f in pending if self._same_kind(first, a)]
-        self._pending = [(a, f) for a, f in pending if not self._same_kind(first, a)]
-        return batch
-
-    async def _run(self) -> None:
-        try:
-            while self._pending:
-                batch = self._take()
-                if not batch:
-                    continue
-                try:
-                    results = await self._flush([arg for arg, _ in batch])
-                except Exception as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, future), result in zip(batch, results, strict=True):
-                    if not future.cancelled():
-                        future.set_result(result)
-                    elif self._orphaned is not None:
-                        await self._orphaned(result)
-        finally:
-            self._runner = None
-            # The runner itself was cancelled (the loop is closing): fail who still waits.
-            for _, future in self._pending:
-                if not future.done():
-                    future.set_exception(BackendError("the Redis store was closed"))
-            self._pending = []
 
 
 @dataclasses.dataclass(frozen=True)
@@ -409,7 +240,17 @@ class RedisStore(Store):
         self._listener: asyncio.Task[None] | None = None
         self._next_due: float | None = None  # loop.time() of the next lease/retry deadline
         self._closed = False
-        self._idle: list[Any] = []  # connections of this store's own, not in use
+        self._link = RedisConnection(
+            client,
+            name=name,
+            where=where,
+            retry_timeout=retry_timeout,
+            socket_timeout=socket_timeout,
+            reply_error=self._reply_error,
+        )
+        # The connection layer's calls, under the names this class has always used.
+        self._call = self._link.call
+        self._eval = self._link.eval
         self._tokens = itertools.count(1)
         self._used_ops = False  # whether a batch may have written the ops key
 
@@ -418,187 +259,19 @@ class RedisStore(Store):
         """The backend's name, ``"redis"``."""
         return "redis"
 
-    # -- plumbing ----------------------------------------------------------------------
-
-    async def _call(self, operation: Callable[[], Awaitable[T]], doubt: str = "") -> T:
-        """Run *operation*, retrying connection errors within the retry budget.
-
-        Args:
-            operation: Runs the command(s) once.
-            doubt: For a change, what may have happened when it was sent and no reply
-                came (e.g. "the put may or may not have been stored"); the error says
-                it then, since the change may still be applied, and otherwise says that
-                the change never reached the server.
-
-        Raises:
-            BackendUnavailableError: Redis stayed unreachable for ``retry_timeout`` seconds.
-            IncompatibleStoreError: The keys hold something that is not a conveyor queue.
-            BackendError: Redis refused the operation (authentication, memory, ...).
-        """
-        if self._closed:
-            raise BackendError(f"the Redis queue {self._name!r} is closed")
-        # The budget runs from the call's start, not from its first failure: no attempt
-        # starts after it, and _eval cuts the reads of the last one at one socket_timeout
-        # past it, so a stopped server costs at most retry_timeout + socket_timeout.  A
-        # call inside a larger one (open_queue's steps) keeps within the larger budget.
-        now = time.monotonic()
-        outer = _CUTOFF.get()
-        deadline = min(now + self._retry_timeout, outer - self._socket_timeout)
-        cutoff = _CUTOFF.set(min(now + self._retry_timeout + self._socket_timeout, outer))
-        try:
-            return await self._retrying(operation, doubt, deadline)
-        finally:
-            _CUTOFF.reset(cutoff)
-
-    async def _retrying(
-        self, operation: Callable[[], Awaitable[T]], doubt: str, deadline: float
-    ) -> T:
-        pause = 0.02
-        in_doubt = False
-        while True:
-            try:
-                return await operation()
-            except rexc.AuthenticationError as exc:
-                raise BackendError(
-                    f"Redis at {self._where} refused the credentials: {exc} "
-                    "(check the password in the URL)"
-                ) from exc
-            except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
-                if _certificate_error(exc):
-                    # Retrying cannot help: the server's certificate is not trusted.
-                    raise BackendError(
-                        f"Redis at {self._where}: TLS certificate verification failed: {exc}"
-                        " (give the CA with ssl_ca_certs, or check the host name)"
-                    ) from exc
-                now = time.monotonic()
-                # Once sent, a change may run even after this gives up: the server may
-                # be stopped rather than gone, and run it when it resumes.
-                in_doubt = in_doubt or isinstance(exc, _SentError)
-                if now >= deadline:
-                    outcome = ""
-                    if doubt:
-                        outcome = f"; {doubt}" if in_doubt else "; it never reached the server"
-                    error = BackendUnavailableError(
-                        f"Redis at {self._where} is unreachable: {exc or type(exc).__name__}"
-                        f" (gave up after retrying for {self._retry_timeout:g} s;"
-                        f" the retry_timeout option sets this budget){outcome}"
-                    )
-                    # What the durable layer checks, e.g. before a retract.
-                    error.outcome_unknown = bool(doubt and in_doubt)
-                    raise error from exc
-                await asyncio.sleep(min(pause, deadline - now))
-                pause = min(pause * 2, 0.5)
-            except rexc.ResponseError as exc:
-                if str(exc).startswith("EPOCH"):
-                    raise await self._reset(str(exc)[6:].strip()) from exc
-                denied = _denied_command(exc)
-                if denied:
-                    raise self.permission_error([denied], f" ({exc})") from exc
-                if str(exc).startswith("WRONGTYPE"):
-                    raise IncompatibleStoreError(
-                        f"Redis at {self._where}: the keys of queue {self._name!r} hold data"
-                        " that is not a conveyor queue"
-                    ) from exc
-                raise BackendError(f"Redis at {self._where} failed: {exc}") from exc
-            except rexc.RedisError as exc:
-                raise BackendError(f"Redis at {self._where} failed: {exc}") from exc
-
-    async def _eval(
-        self, script: _Script, keys: Sequence[str], args: Sequence[Any], command: bytes = b""
-    ) -> Any:
-        """Run *script* on a connection of this store's own.
-
-        *command* is the script's ``EVALSHA`` encoded already, if the caller did it.
-
-        The store keeps its idle connections itself and talks to them directly: the
-        client's per-command machinery costs more than the round trip on a fast network.
-        Only a connection whose reply was read whole goes back to the idle list; one that
-        failed, timed out or whose caller was cancelled mid-command is disconnected, so
-        that a late reply can never be read as the answer to a later command.
-
-        Raises:
-            _SentError: The connection failed after the command was sent: it may have
-                run, or may still run, on the server.
-        """
-        pool = self._client.connection_pool
-        conn = self._idle.pop() if self._idle else pool.make_connection()  # type: ignore[no-untyped-call]
-        sent = False
-        try:
-            if not conn.is_connected:
-                await self._connect(conn)
-            if not command:
-                command = _pack("EVALSHA", script.sha, len(keys), *keys, *args)
-            sent = True
-            await self._send(conn, command)
-            timeout = self._socket_timeout
-            left = _CUTOFF.get() - time.monotonic()
-            if left < timeout:
-                timeout = max(left, 0.001)
-            try:
-                # Written out rather than through _read: the hot path, one frame less.
-                reply = await conn.read_response(timeout=timeout)
-                if reply is None:
-                    raise rexc.TimeoutError(f"no reply within {timeout:g} s")
-            except rexc.NoScriptError:  # a new or restarted server: load, then run
-                await self._send(conn, _pack("SCRIPT", "LOAD", script.source))
-                await self._read(conn)
-                await self._send(conn, command)
-                reply = await self._read(conn)
-        except rexc.ResponseError:
-            self._idle.append(conn)  # the reply was read whole: the connection is sound
-            raise
-        except BaseException as exc:
-            with contextlib.suppress(Exception):
-                await conn.disconnect()
-            # A refused password is an answer, not a lost connection (redis-py before 5.1
-            # can report it only once the first command is sent).
-            if (
-                sent
-                and isinstance(exc, (rexc.ConnectionError, rexc.TimeoutError, OSError))
-                and not isinstance(exc, rexc.AuthenticationError)
-            ):
-                raise _SentError(str(exc) or type(exc).__name__) from exc
-            raise
-        self._idle.append(conn)
-        return reply
-
-    def _time_left(self) -> float:
-        """Seconds one more wait may take: socket_timeout, cut at the call's budget."""
-        return max(min(self._socket_timeout, _CUTOFF.get() - time.monotonic()), 0.001)
-
-    async def _connect(self, conn: Any) -> None:
-        # A stopped server accepts connections and never answers the handshake: bound the
-        # whole of it by what is left of the call's budget, not by a timeout a step.
-        limit = self._time_left()
-        conn.socket_timeout = limit  # for the handshake
-        try:
-            await asyncio.wait_for(conn.connect(), limit)
-        except (asyncio.TimeoutError, TimeoutError) as exc:
-            raise rexc.TimeoutError(f"no answer to the connection within {limit:g} s") from exc
-        # Reads get their timeout per call; a small write never blocks, and without a
-        # socket timeout the client writes it without a helper task.
-        conn.socket_timeout = None
-
-    async def _read(self, conn: Any) -> Any:
-        # With an explicit timeout, redis-py returns None when it passes, leaving the
-        # connection open with the reply still due.  No script of this module replies
-        # nil, so None can only mean that the time ran out (_eval writes this out too).
-        timeout = self._time_left()
-        reply = await conn.read_response(timeout=timeout)
-        if reply is None:
-            raise rexc.TimeoutError(f"no reply within {timeout:g} s")
-        return reply
-
-    async def _send(self, conn: Any, command: bytes) -> None:
-        if len(command) < 65536:  # fits the transport's buffer: written at once
-            await conn.send_packed_command(command, check_health=False)
-            return
-        try:
-            await asyncio.wait_for(
-                conn.send_packed_command(command, check_health=False), self._time_left()
+    async def _reply_error(self, exc: rexc.ResponseError) -> BaseException:
+        """Return the exception a Redis error reply means for this queue."""
+        if str(exc).startswith("EPOCH"):
+            return await self._reset(str(exc)[6:].strip())
+        denied = _denied_command(exc)
+        if denied:
+            return self.permission_error([denied], f" ({exc})")
+        if str(exc).startswith("WRONGTYPE"):
+            return IncompatibleStoreError(
+                f"Redis at {self._where}: the keys of queue {self._name!r} hold data"
+                " that is not a conveyor queue"
             )
-        except (asyncio.TimeoutError, TimeoutError) as exc:
-            raise rexc.TimeoutError("Timeout writing to socket") from exc
+        return BackendError(f"Redis at {self._where} failed: {exc}")
 
     async def _change(
         self, script: _Script, keys: Sequence[str], args: Sequence[Any], command: bytes = b""
@@ -758,7 +431,7 @@ class RedisStore(Store):
 
     async def _read_eviction_policy(self) -> str | None:
         try:
-            reply = await self._command("CONFIG", "GET", "maxmemory-policy")
+            reply = await self._link.command("CONFIG", "GET", "maxmemory-policy")
             if isinstance(reply, list) and len(reply) == 2:
                 return bytes(reply[1]).decode()
             if isinstance(reply, dict):  # RESP3
@@ -767,7 +440,7 @@ class RedisStore(Store):
         except rexc.ResponseError:  # disabled, renamed or forbidden: try INFO
             pass
         try:
-            info = await self._command("INFO", "memory")
+            info = await self._link.command("INFO", "memory")
         except rexc.ResponseError:
             return None
         for line in bytes(info).decode(errors="replace").splitlines():
@@ -775,25 +448,6 @@ class RedisStore(Store):
             if key == "maxmemory_policy":
                 return value.strip()
         return None
-
-    async def _command(self, *args: Any) -> Any:
-        """Run one plain command on a connection of this store's own, as _eval does."""
-        pool = self._client.connection_pool
-        conn = self._idle.pop() if self._idle else pool.make_connection()  # type: ignore[no-untyped-call]
-        try:
-            if not conn.is_connected:
-                await self._connect(conn)
-            await self._send(conn, _pack(*args))
-            reply = await self._read(conn)
-        except rexc.ResponseError:
-            self._idle.append(conn)
-            raise
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await conn.disconnect()
-            raise
-        self._idle.append(conn)
-        return reply
 
     def permission_error(self, missing: Sequence[str], detail: str = "") -> BackendError:
         """Return the error that names the permissions the user lacks for this queue."""
@@ -1427,7 +1081,7 @@ class RedisStore(Store):
             self._listener = asyncio.get_running_loop().create_task(self._listen())
         if wait and not self._subscribed.is_set():
             with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
-                await asyncio.wait_for(self._subscribed.wait(), self._time_left())
+                await asyncio.wait_for(self._subscribed.wait(), self._link.time_left())
 
     def subscribe_error(self) -> rexc.ResponseError | None:
         """Return why the server refused the subscription, if it did (e.g. ``NOPERM``)."""
@@ -1484,23 +1138,8 @@ class RedisStore(Store):
             # server (or one that failed to open) takes one socket_timeout at most.
             with contextlib.suppress(rexc.RedisError, OSError, asyncio.TimeoutError, TimeoutError):
                 await asyncio.wait_for(self._client.delete(self._ops), self._socket_timeout)
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            with contextlib.suppress(Exception):
-                await conn.disconnect()
+        await self._link.aclose()
         await self._client.aclose()
-
-
-def _certificate_error(exc: BaseException) -> bool:
-    """Whether *exc* was caused by a TLS certificate that failed verification."""
-    seen: BaseException | None = exc
-    for _ in range(8):  # a short chain of causes; never loop on a cycle
-        if seen is None:
-            return False
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def _bound(stored: bytes | str | None) -> float | None:
@@ -1509,33 +1148,6 @@ def _bound(stored: bytes | str | None) -> float | None:
         return None
     value = float(stored)
     return int(value) if value.is_integer() else value
-
-
-_KEY_PARTS = ("meta", "items", "attempts", "ready", "delayed", "leased", "lease", "dead",
-              "deadinfo", "changed", "probe")  # fmt: skip
-# Braces decide a key's hash tag and "%" is the escape itself: with these three escaped, a
-# key holds exactly one "{", so prefix, name and suffix read back unambiguously.  Colons
-# need no escaping for that, and names without any of the three keep the keys they had.
-_KEY_ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D"})
-
-
-def queue_keys(prefix: str, name: str, client: str = "") -> dict[str, str]:
-    """Return the Redis keys of queue *name* under *prefix*, by role (see the module docstring).
-
-    Every key is ``<prefix>:{<name>}:<role>`` with ``%``, ``{`` and ``}`` percent-escaped
-    in prefix and name, so that distinct (prefix, name) pairs never share a key, and the
-    hash tag of every key of one queue is its escaped name.
-
-    Args:
-        prefix: The key prefix (option ``prefix``).
-        name: The queue's name.
-        client: The id of one client, for its ``ops`` key (given only when non-empty).
-    """
-    base = f"{prefix.translate(_KEY_ESCAPES)}:{{{name.translate(_KEY_ESCAPES)}}}"
-    keys = {part: f"{base}:{part}" for part in _KEY_PARTS}
-    if client:
-        keys["ops"] = f"{base}:ops:{client}"
-    return keys
 
 
 def _deliveries(epoch: str, deadline: float, numbers: bytes, payloads: bytes) -> list[Delivery]:
@@ -1569,186 +1181,3 @@ def _denied_command(exc: rexc.ResponseError) -> str:
     if "can't run this command" in text:  # inside a script: the probe at open names it
         return "a command of the queue's scripts"
     return ""
-
-
-async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -> Store:
-    """Open the queue *name* in the Redis database that *url* names.
-
-    Args:
-        url: ``redis://[[user]:password@]host[:port][/db][?option=value&...]``, or
-            ``rediss://`` for TLS.  The query may carry any option below, as redis-py's
-            ``from_url`` accepts it, e.g. ``rediss://host:6380/0?ssl_ca_certs=/etc/ca.pem``.
-        name: The queue's name; many queues share one database.
-        options: ``prefix`` (key prefix, default ``"conveyor"``), ``retry_timeout``
-            (seconds to keep retrying a lost connection, default 10), ``socket_timeout``
-            (seconds to wait for one reply, default 5), ``connect_timeout`` (default 5),
-            and for ``rediss://`` only: ``ssl_ca_certs`` (CA file to trust instead of the
-            system's), ``ssl_certfile`` and ``ssl_keyfile`` (a client certificate),
-            ``ssl_cert_reqs`` (``"required"``, the default, ``"optional"`` or ``"none"``),
-            ``ssl_check_hostname`` (default true).  An option may be given in the URL or
-            as a keyword, not both.
-
-    Returns:
-        The open store; the server was reached and the queue's layout checked.
-
-    Raises:
-        InvalidURLError: The URL is malformed, or its query names an unknown option or
-            gives a bad value.
-        TypeError: An option is unknown.
-        ValueError: An option has a bad value or is given twice, a TLS option comes with
-            a ``redis://`` URL, or *name* is empty.
-        BackendUnavailableError: The server cannot be reached within ``retry_timeout``.
-        BackendError: The server refused the credentials, its ``maxmemory-policy`` is an
-            ``allkeys-*`` one (it would evict the queue's keys), or the user lacks a
-            permission the queue needs (the message names them).
-        IncompatibleStoreError: The keys are not a conveyor queue of a readable layout.
-    """
-    unknown = set(options) - _OPTIONS
-    if unknown:
-        raise TypeError(
-            f"unknown option(s) for a Redis queue: {', '.join(sorted(unknown))}"
-            f" (known: {', '.join(sorted(_OPTIONS))})"
-        )
-    if url.scheme not in ("redis", "rediss"):
-        raise InvalidURLError(f"not a Redis URL: {redacted(url.geturl())!r}")
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"a queue name must be a non-empty string, not {name!r}")
-    try:
-        host = url.hostname or "localhost"
-        port = url.port or _DEFAULT_PORT
-    except ValueError:
-        # Not chained: urllib's message quotes what it took for the port.
-        raise InvalidURLError(
-            f"bad host or port in Redis URL {redacted(url.geturl())!r}: the port must be a"
-            " number from 0 to 65535"
-        ) from None
-    db_text = url.path.strip("/") or "0"
-    if not db_text.isdigit():
-        raise InvalidURLError(
-            f"the path of a Redis URL is the database number (e.g. redis://{host}:{port}/0),"
-            f" not that of {redacted(url.geturl())!r}"
-        )
-    in_url = _url_options(url)
-    twice = set(in_url) & set(options)
-    if twice:
-        raise ValueError(
-            f"option(s) {', '.join(sorted(twice))} given both in the Redis URL and as keywords"
-        )
-    options = {**options, **in_url}
-    retry_timeout = _seconds(options, "retry_timeout", 10.0)
-    tls: dict[str, Any] = {}
-    if url.scheme == "rediss":
-        tls["ssl"] = True
-        for key in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs"):
-            if key in options:
-                tls[key] = options[key]
-        reqs = tls.get("ssl_cert_reqs")
-        if isinstance(reqs, str) and reqs not in _CERT_REQS:
-            raise ValueError(
-                f"option ssl_cert_reqs must be one of {', '.join(_CERT_REQS)}, not {reqs!r}"
-            )
-        # Given explicitly: redis-py's own default changed (off before 6.0, on since).
-        check_hostname = options.get("ssl_check_hostname", reqs not in ("none", ssl.CERT_NONE))
-        if not isinstance(check_hostname, bool):
-            raise TypeError(f"ssl_check_hostname must be True or False, not {check_hostname!r}")
-        tls["ssl_check_hostname"] = check_hostname
-    elif any(key in options for key in _TLS_OPTIONS):
-        # Silently talking in plain text to a server the user meant to reach over TLS
-        # would be worse than refusing.
-        raise ValueError(
-            f"TLS options ({', '.join(k for k in _TLS_OPTIONS if k in options)}) need a"
-            f" rediss:// URL, not {url.scheme}://"
-        )
-    where = f"{host}:{port}"
-    socket_timeout = _seconds(options, "socket_timeout", 5.0)
-    if socket_timeout <= 0:
-        raise ValueError("option socket_timeout must be a positive number of seconds")
-    user = urllib.parse.unquote(url.username) if url.username else None
-    client = aioredis.Redis(
-        host=host,
-        port=port,
-        db=int(db_text),
-        username=user,
-        password=urllib.parse.unquote(url.password) if url.password is not None else None,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=_seconds(options, "connect_timeout", 5.0),
-        # conveyor's own budget decides, in _call (NoBackoff is untyped in redis-py 5.0).
-        retry=Retry(NoBackoff(), 0),  # type: ignore[no-untyped-call,unused-ignore]
-        decode_responses=False,
-        **tls,
-    )
-    store = RedisStore(
-        client,
-        name,
-        where=where,
-        prefix=str(options.get("prefix", "conveyor")),
-        retry_timeout=retry_timeout,
-        socket_timeout=socket_timeout,
-        user=user,
-    )
-    # One budget for all the steps: opening takes retry_timeout + socket_timeout at most.
-    budget = _CUTOFF.set(time.monotonic() + retry_timeout + socket_timeout)
-    try:
-        await store.check_eviction()
-        missing = await store.check_format()
-        await store.listen(wait=True)
-        refused = store.subscribe_error()
-        if refused is not None:
-            denied = _denied_command(refused) or "subscribe"
-            missing.append(denied if denied in ("subscribe", "ssubscribe") else "subscribe")
-        if missing:
-            raise store.permission_error(missing)
-    except BaseException:
-        await store.aclose()
-        raise
-    finally:
-        _CUTOFF.reset(budget)
-    return store
-
-
-def _url_options(url: urllib.parse.SplitResult) -> dict[str, Any]:
-    """Return the options in *url*'s query, typed as the keyword options would be.
-
-    Raises:
-        InvalidURLError: The query is malformed, names an unknown option, names one
-            twice, or gives a value of the wrong form.
-    """
-    if not url.query:
-        return {}
-    # Messages quote the query, never the whole URL: it may hold a password.
-    try:
-        pairs = urllib.parse.parse_qsl(url.query, keep_blank_values=True, strict_parsing=True)
-    except ValueError:
-        # Not chained, and the query not quoted: it may hold a password.
-        raise InvalidURLError(
-            f"malformed query in Redis URL {redacted(url.geturl())!r}: give options as "
-            "name=value pairs joined by '&', values percent-encoded"
-        ) from None
-    found: dict[str, Any] = {}
-    for key, text in pairs:
-        if key not in _OPTIONS:
-            raise InvalidURLError(
-                f"unknown option {key!r} in the query of a Redis URL"
-                f" (known: {', '.join(sorted(_OPTIONS))})"
-            )
-        if key in found:
-            raise InvalidURLError(f"option {key} is given twice in the query of a Redis URL")
-        value: Any = text
-        if key in _SECONDS_OPTIONS:
-            try:
-                value = float(text)
-            except ValueError:
-                value = None
-        elif key == "ssl_check_hostname":
-            value = _BOOLS.get(text.lower())
-        if value is None:
-            raise InvalidURLError(f"bad value {text!r} for option {key} in a Redis URL")
-        found[key] = value
-    return found
-
-
-def _seconds(options: dict[str, Any], key: str, default: float) -> float:
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"option {key} must be a non-negative number of seconds, not {value!r}")
-    return float(value)

@@ -1,0 +1,396 @@
+"""The Redis store's connection layer: connections, deadlines, retries, batching."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import hashlib
+import math
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+import redis.asyncio as aioredis
+import redis.exceptions as rexc
+
+from ..._exceptions import (
+    BackendError,
+    BackendUnavailableError,
+)
+
+# time.monotonic() at which the calling context's current Redis call runs out of time (its
+# retry_timeout plus one socket_timeout); inf outside a call.  A context variable, so that
+# the reads deep in one call see its own budget while other calls run concurrently.
+_CUTOFF: contextvars.ContextVar[float] = contextvars.ContextVar(
+    "conveyor_redis_cutoff", default=math.inf
+)
+
+
+class _SentError(rexc.ConnectionError):
+    """The connection failed after a command was sent: it may have run, or may still."""
+
+
+def _pack(*args: Any) -> bytes:
+    """Encode one command in RESP; leaner than the client's general encoder for scripts."""
+    return b"*%d\r\n" % len(args) + _pack_args(args)
+
+
+def _pack_args(args: Sequence[Any]) -> bytes:
+    """Encode *args* as the RESP bulk strings of a command, without its header."""
+    parts: list[bytes] = []
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        parts += (b"$%d\r\n" % len(data), data, b"\r\n")
+    return b"".join(parts)
+
+
+class _Script:
+    """A Lua script, run by its SHA1 and loaded on the server when it does not know it."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+
+In = TypeVar("In")
+
+
+Out = TypeVar("Out")
+
+
+T = TypeVar("T")
+
+
+class _Coalescer(Generic[In, Out]):
+    """Merge the calls that arrive while a round trip of one kind is in flight.
+
+    The first caller starts a runner task; callers that come while it waits on Redis queue
+    up and go together in the next round trip.  Redis commands therefore run in the
+    runner, never in a caller that may be cancelled half-way through a reply, unless
+    *inline* is set: then a call that finds nothing in flight makes its round trip itself
+    (one task and two loop turns less), and a caller cancelled mid-command leaves that
+    command's outcome unknown, as for any cancelled request.
+    """
+
+    def __init__(
+        self,
+        flush: Callable[[list[In]], Awaitable[list[Out]]],
+        same_kind: Callable[[In, In], bool] | None = None,
+        orphaned: Callable[[Out], Awaitable[None]] | None = None,
+        inline: bool = False,
+    ) -> None:
+        self._flush = flush
+        self._same_kind = same_kind
+        self._orphaned = orphaned
+        self._inline = inline
+        self._busy = False  # a caller is making its round trip itself
+        self._pending: list[tuple[In, asyncio.Future[Out]]] = []
+        self._runner: asyncio.Task[None] | None = None
+
+    async def submit(self, arg: In) -> Out:
+        """Queue *arg* for the next round trip and return its share of the reply."""
+        if self._inline and self._runner is None and not self._busy:
+            self._busy = True
+            try:
+                (result,) = await self._flush([arg])
+            finally:
+                self._busy = False
+                # Calls that came meanwhile go next, in order, as with a runner.
+                if self._pending and self._runner is None:
+                    self._runner = asyncio.get_running_loop().create_task(self._run())
+            return result
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Out] = loop.create_future()
+        self._pending.append((arg, future))
+        if self._runner is None and not self._busy:
+            self._runner = loop.create_task(self._run())
+        return await future
+
+    def _take(self) -> list[tuple[In, asyncio.Future[Out]]]:
+        # A caller cancelled before its round trip started simply never happened.
+        pending = [(arg, fut) for arg, fut in self._pending if not fut.cancelled()]
+        if self._same_kind is None or not pending:
+            self._pending = []
+            return pending
+        first = pending[0][0]
+        batch = [(a, f) for a, f in pending if self._same_kind(first, a)]
+        self._pending = [(a, f) for a, f in pending if not self._same_kind(first, a)]
+        return batch
+
+    async def _run(self) -> None:
+        try:
+            while self._pending:
+                batch = self._take()
+                if not batch:
+                    continue
+                try:
+                    results = await self._flush([arg for arg, _ in batch])
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.cancelled():
+                        future.set_result(result)
+                    elif self._orphaned is not None:
+                        await self._orphaned(result)
+        finally:
+            self._runner = None
+            # The runner itself was cancelled (the loop is closing): fail who still waits.
+            for _, future in self._pending:
+                if not future.done():
+                    future.set_exception(BackendError("the Redis store was closed"))
+            self._pending = []
+
+
+def _certificate_error(exc: BaseException) -> bool:
+    """Whether *exc* was caused by a TLS certificate that failed verification."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a short chain of causes; never loop on a cycle
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class RedisConnection:
+    """How the Redis store reaches its server: connections, deadlines, retries, doubt.
+
+    It knows nothing of queues.  It keeps connections of its own (idle ones in a list,
+    one command at a time on each), gives every call a budget (``retry_timeout`` from its
+    start, reads cut at one ``socket_timeout`` past it), retries lost connections within
+    it, discards a connection whose reply was not read whole, and says when a change was
+    sent and no reply came (``outcome_unknown``).  What a refusal by the server means (a
+    wiped queue, a missing permission) the store decides: *reply_error* turns a Redis
+    error reply into the exception to raise.  Sentinel or Cluster would put another
+    connection layer under the same store.
+
+    Args:
+        client: The redis-py client whose connection pool makes the connections.
+        name: The queue's name, for messages.
+        where: ``host:port``, for messages (never the password).
+        retry_timeout: Seconds a call may keep retrying.
+        socket_timeout: Seconds to wait for one reply.
+        reply_error: Turns an error reply into the exception the call raises.
+    """
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        name: str,
+        where: str,
+        retry_timeout: float,
+        socket_timeout: float,
+        reply_error: Callable[[rexc.ResponseError], Awaitable[BaseException]],
+    ) -> None:
+        self._client = client
+        self._name = name
+        self._where = where
+        self._retry_timeout = retry_timeout
+        self._socket_timeout = socket_timeout
+        self._reply_error = reply_error
+        self._idle: list[Any] = []  # connections of this store's own, not in use
+        self._closed = False
+
+    async def aclose(self) -> None:
+        """Refuse further calls and disconnect the idle connections.  Idempotent."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                await conn.disconnect()
+
+    async def call(self, operation: Callable[[], Awaitable[T]], doubt: str = "") -> T:
+        """Run *operation*, retrying connection errors within the retry budget.
+
+        Args:
+            operation: Runs the command(s) once.
+            doubt: For a change, what may have happened when it was sent and no reply
+                came (e.g. "the put may or may not have been stored"); the error says
+                it then, since the change may still be applied, and otherwise says that
+                the change never reached the server.
+
+        Raises:
+            BackendUnavailableError: Redis stayed unreachable for ``retry_timeout`` seconds.
+            IncompatibleStoreError: The keys hold something that is not a conveyor queue.
+            BackendError: Redis refused the operation (authentication, memory, ...).
+        """
+        if self._closed:
+            raise BackendError(f"the Redis queue {self._name!r} is closed")
+        # The budget runs from the call's start, not from its first failure: no attempt
+        # starts after it, and _eval cuts the reads of the last one at one socket_timeout
+        # past it, so a stopped server costs at most retry_timeout + socket_timeout.  A
+        # call inside a larger one (open_queue's steps) keeps within the larger budget.
+        now = time.monotonic()
+        outer = _CUTOFF.get()
+        deadline = min(now + self._retry_timeout, outer - self._socket_timeout)
+        cutoff = _CUTOFF.set(min(now + self._retry_timeout + self._socket_timeout, outer))
+        try:
+            return await self._retrying(operation, doubt, deadline)
+        finally:
+            _CUTOFF.reset(cutoff)
+
+    async def _retrying(
+        self, operation: Callable[[], Awaitable[T]], doubt: str, deadline: float
+    ) -> T:
+        pause = 0.02
+        in_doubt = False
+        while True:
+            try:
+                return await operation()
+            except rexc.AuthenticationError as exc:
+                raise BackendError(
+                    f"Redis at {self._where} refused the credentials: {exc} "
+                    "(check the password in the URL)"
+                ) from exc
+            except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
+                if _certificate_error(exc):
+                    # Retrying cannot help: the server's certificate is not trusted.
+                    raise BackendError(
+                        f"Redis at {self._where}: TLS certificate verification failed: {exc}"
+                        " (give the CA with ssl_ca_certs, or check the host name)"
+                    ) from exc
+                now = time.monotonic()
+                # Once sent, a change may run even after this gives up: the server may
+                # be stopped rather than gone, and run it when it resumes.
+                in_doubt = in_doubt or isinstance(exc, _SentError)
+                if now >= deadline:
+                    outcome = ""
+                    if doubt:
+                        outcome = f"; {doubt}" if in_doubt else "; it never reached the server"
+                    error = BackendUnavailableError(
+                        f"Redis at {self._where} is unreachable: {exc or type(exc).__name__}"
+                        f" (gave up after retrying for {self._retry_timeout:g} s;"
+                        f" the retry_timeout option sets this budget){outcome}"
+                    )
+                    # What the durable layer checks, e.g. before a retract.
+                    error.outcome_unknown = bool(doubt and in_doubt)
+                    raise error from exc
+                await asyncio.sleep(min(pause, deadline - now))
+                pause = min(pause * 2, 0.5)
+            except rexc.ResponseError as exc:
+                raise await self._reply_error(exc) from exc
+            except rexc.RedisError as exc:
+                raise BackendError(f"Redis at {self._where} failed: {exc}") from exc
+
+    async def eval(
+        self, script: _Script, keys: Sequence[str], args: Sequence[Any], command: bytes = b""
+    ) -> Any:
+        """Run *script* on a connection of this store's own.
+
+        *command* is the script's ``EVALSHA`` encoded already, if the caller did it.
+
+        The store keeps its idle connections itself and talks to them directly: the
+        client's per-command machinery costs more than the round trip on a fast network.
+        Only a connection whose reply was read whole goes back to the idle list; one that
+        failed, timed out or whose caller was cancelled mid-command is disconnected, so
+        that a late reply can never be read as the answer to a later command.
+
+        Raises:
+            _SentError: The connection failed after the command was sent: it may have
+                run, or may still run, on the server.
+        """
+        pool = self._client.connection_pool
+        conn = self._idle.pop() if self._idle else pool.make_connection()  # type: ignore[no-untyped-call]
+        sent = False
+        try:
+            if not conn.is_connected:
+                await self._connect(conn)
+            if not command:
+                command = _pack("EVALSHA", script.sha, len(keys), *keys, *args)
+            sent = True
+            await self._send(conn, command)
+            timeout = self._socket_timeout
+            left = _CUTOFF.get() - time.monotonic()
+            if left < timeout:
+                timeout = max(left, 0.001)
+            try:
+                # Written out rather than through _read: the hot path, one frame less.
+                reply = await conn.read_response(timeout=timeout)
+                if reply is None:
+                    raise rexc.TimeoutError(f"no reply within {timeout:g} s")
+            except rexc.NoScriptError:  # a new or restarted server: load, then run
+                await self._send(conn, _pack("SCRIPT", "LOAD", script.source))
+                await self._read(conn)
+                await self._send(conn, command)
+                reply = await self._read(conn)
+        except rexc.ResponseError:
+            self._idle.append(conn)  # the reply was read whole: the connection is sound
+            raise
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await conn.disconnect()
+            # A refused password is an answer, not a lost connection (redis-py before 5.1
+            # can report it only once the first command is sent).
+            if (
+                sent
+                and isinstance(exc, (rexc.ConnectionError, rexc.TimeoutError, OSError))
+                and not isinstance(exc, rexc.AuthenticationError)
+            ):
+                raise _SentError(str(exc) or type(exc).__name__) from exc
+            raise
+        self._idle.append(conn)
+        return reply
+
+    def time_left(self) -> float:
+        """Seconds one more wait may take: socket_timeout, cut at the call's budget."""
+        return max(min(self._socket_timeout, _CUTOFF.get() - time.monotonic()), 0.001)
+
+    async def _connect(self, conn: Any) -> None:
+        # A stopped server accepts connections and never answers the handshake: bound the
+        # whole of it by what is left of the call's budget, not by a timeout a step.
+        limit = self.time_left()
+        conn.socket_timeout = limit  # for the handshake
+        try:
+            await asyncio.wait_for(conn.connect(), limit)
+        except (asyncio.TimeoutError, TimeoutError) as exc:
+            raise rexc.TimeoutError(f"no answer to the connection within {limit:g} s") from exc
+        # Reads get their timeout per call; a small write never blocks, and without a
+        # socket timeout the client writes it without a helper task.
+        conn.socket_timeout = None
+
+    async def _read(self, conn: Any) -> Any:
+        # With an explicit timeout, redis-py returns None when it passes, leaving the
+        # connection open with the reply still due.  No script of this module replies
+        # nil, so None can only mean that the time ran out (_eval writes this out too).
+        timeout = self.time_left()
+        reply = await conn.read_response(timeout=timeout)
+        if reply is None:
+            raise rexc.TimeoutError(f"no reply within {timeout:g} s")
+        return reply
+
+    async def _send(self, conn: Any, command: bytes) -> None:
+        if len(command) < 65536:  # fits the transport's buffer: written at once
+            await conn.send_packed_command(command, check_health=False)
+            return
+        try:
+            await asyncio.wait_for(
+                conn.send_packed_command(command, check_health=False), self.time_left()
+            )
+        except (asyncio.TimeoutError, TimeoutError) as exc:
+            raise rexc.TimeoutError("Timeout writing to socket") from exc
+
+    async def command(self, *args: Any) -> Any:
+        """Run one plain command on a connection of this store's own, as _eval does."""
+        pool = self._client.connection_pool
+        conn = self._idle.pop() if self._idle else pool.make_connection()  # type: ignore[no-untyped-call]
+        try:
+            if not conn.is_connected:
+                await self._connect(conn)
+            await self._send(conn, _pack(*args))
+            reply = await self._read(conn)
+        except rexc.ResponseError:
+            self._idle.append(conn)
+            raise
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await conn.disconnect()
+            raise
+        self._idle.append(conn)
+        return reply
