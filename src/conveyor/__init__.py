@@ -22,6 +22,7 @@ from ._exceptions import (
     QueueFull,
     QueueShutDown,
     SerializationError,
+    SyncQueueShutDown,
 )
 from ._open import open_queue
 from ._queue import LifoQueue, PriorityQueue, Queue
@@ -52,6 +53,7 @@ __all__ = [
     "Receipt",
     "SerializationError",
     "Serializer",
+    "SyncQueueShutDown",
     "ThreadQueue",
     "open_queue",
 ]

@@ -10,14 +10,29 @@ __all__ = ["AsyncQueueShutDown", "QueueTimeoutError", "SyncQueueShutDown"]
 
 if sys.version_info >= (3, 13):
     AsyncQueueShutDown = asyncio.QueueShutDown
-    SyncQueueShutDown = queue.ShutDown
+
+    class SyncQueueShutDown(queue.ShutDown, asyncio.QueueShutDown):
+        """Raised by a shut-down ThreadQueue's blocking face: a :class:`queue.ShutDown`.
+
+        It is an :class:`asyncio.QueueShutDown` too, so that one ``except`` clause
+        catches the shutdown of both faces.
+        """
+
+        __module__ = "conveyor"
+
 else:  # pragma: no cover - exercised on 3.10-3.12 only
 
     class AsyncQueueShutDown(Exception):  # noqa: N818 - the asyncio name
         """Raised when putting on to or getting from a queue that is shut down."""
 
-    class SyncQueueShutDown(Exception):  # noqa: N818 - the queue module's name
-        """Raised when put/get with shut-down queue."""
+    class SyncQueueShutDown(AsyncQueueShutDown):
+        """Raised by a shut-down ThreadQueue's blocking face (``queue.ShutDown`` from 3.13).
+
+        It is a :class:`conveyor.QueueShutDown` too, so that one ``except`` clause
+        catches the shutdown of both faces.
+        """
+
+        __module__ = "conveyor"
 
 
 if sys.version_info >= (3, 11):

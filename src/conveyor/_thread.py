@@ -324,9 +324,10 @@ class _Face(Generic[T]):
 class SyncFace(_Face[T]):
     """The blocking face of a :class:`ThreadQueue`: the API of :class:`queue.Queue`.
 
-    Use it from threads (or, for the non-blocking methods, from anywhere).  Its
-    ``shutdown`` exception is :class:`queue.ShutDown` on Python 3.13 and later, and a
-    class of the same name from ``conveyor._compat`` before.
+    Use it from threads (or, for the non-blocking methods, from anywhere).  Once the
+    queue is shut down it raises :class:`conveyor.SyncQueueShutDown`, on every Python: a
+    :class:`queue.ShutDown` (3.13+) that is also a :class:`conveyor.QueueShutDown`, so
+    ``except conveyor.QueueShutDown`` catches the shutdown of either face.
     """
 
     __slots__ = ()
@@ -364,7 +365,7 @@ class SyncFace(_Face[T]):
 
         Raises:
             QueueFull: No free slot (at once, or within *timeout*).
-            ShutDown: The queue is shut down (before or while waiting).
+            SyncQueueShutDown: The queue is shut down (before or while waiting).
             ValueError: *timeout* is negative.
         """
         state = self._state
@@ -407,7 +408,7 @@ class SyncFace(_Face[T]):
 
         Raises:
             QueueFull: There is no free slot.
-            ShutDown: The queue is shut down.
+            SyncQueueShutDown: The queue is shut down.
         """
         state = self._state
         lock = state.lock
@@ -438,7 +439,7 @@ class SyncFace(_Face[T]):
 
         Raises:
             QueueEmpty: No item (at once, or within *timeout*).
-            ShutDown: The queue is shut down and empty, or shut down immediately.
+            SyncQueueShutDown: The queue is shut down and empty, or shut down immediately.
             ValueError: *timeout* is negative.
         """
         state = self._state
@@ -476,7 +477,7 @@ class SyncFace(_Face[T]):
 
         Raises:
             QueueEmpty: The queue is empty.
-            ShutDown: The queue is shut down and empty.
+            SyncQueueShutDown: The queue is shut down and empty.
         """
         state = self._state
         lock = state.lock
@@ -510,7 +511,8 @@ class AsyncFace(_Face[T], AsyncQueue[T]):
     """The asyncio face of a :class:`ThreadQueue`: conveyor's whole async surface.
 
     It may be used from any number of event loops, in any threads, at the same time.
-    Its ``shutdown`` exception is :class:`conveyor.QueueShutDown`.  :meth:`aclose` does
+    Its ``shutdown`` exception is :class:`conveyor.QueueShutDown` (:class:`asyncio.QueueShutDown`
+    on 3.13+).  :meth:`aclose` does
     nothing: the queue belongs to its :class:`ThreadQueue`, which :meth:`ThreadQueue.close`
     closes.  Each method does what :class:`~conveyor.AsyncQueue` documents (``help()``
     and ``inspect.getdoc()`` show those docstrings).
@@ -789,7 +791,10 @@ class ThreadQueue(Generic[T]):
     def shutdown(self, immediate: bool = False) -> None:
         """Shut down the queue for both faces, waking every blocked thread and task.
 
-        From now on ``put`` raises the shutdown exception of its face.  With
+        From now on ``put`` raises the shutdown exception of its face:
+        :class:`conveyor.SyncQueueShutDown` on :attr:`sync_q`, :class:`conveyor.QueueShutDown`
+        on :attr:`async_q`.  The first subclasses the second, so ``except
+        conveyor.QueueShutDown`` catches both.  With
         ``immediate=False`` the items already queued can still be got; once the queue is
         empty, getters raise.  With ``immediate=True`` the queue is emptied at once, each
         removed item counts as done for ``join()``, and every getter raises.

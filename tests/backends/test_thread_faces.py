@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 import pytest
 
 import conveyor
-from conveyor._compat import SyncQueueShutDown
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -94,7 +93,7 @@ def test_threads_only_no_event_loop() -> None:
         while True:
             try:
                 got.append(q.sync_q.get())
-            except SyncQueueShutDown:
+            except conveyor.SyncQueueShutDown:
                 return
             q.sync_q.task_done()
 
@@ -118,7 +117,7 @@ def test_exceptions_are_both_kinds() -> None:
     with pytest.raises(asyncio.QueueFull):
         q.sync_q.put_nowait(2)
     q.shutdown()
-    with pytest.raises(SyncQueueShutDown):
+    with pytest.raises(conveyor.SyncQueueShutDown):
         q.sync_q.put_nowait(2)
     with pytest.raises(conveyor.QueueShutDown):
         q.async_q.put_nowait(2)
@@ -241,7 +240,7 @@ def test_loops_and_threads_share_one_stream(loops: list[LoopThread]) -> None:
         while True:
             try:
                 into.append(q.sync_q.get())
-            except SyncQueueShutDown:
+            except conveyor.SyncQueueShutDown:
                 return
 
     def thread_produce() -> None:
@@ -338,13 +337,13 @@ def test_shutdown_wakes_every_thread_and_task(loops: list[LoopThread], immediate
     def thread_get() -> None:
         try:
             q.sync_q.get()
-        except SyncQueueShutDown:
+        except conveyor.SyncQueueShutDown:
             outcomes.append("thread get")
 
     def thread_put() -> None:
         try:
             full.sync_q.put(1)
-        except SyncQueueShutDown:
+        except conveyor.SyncQueueShutDown:
             outcomes.append("thread put")
 
     async def async_get() -> str:
