@@ -1,7 +1,8 @@
 """conveyor: ``asyncio.Queue``, drop-in and faster, from one event loop to many machines.
 
 * :class:`Queue`, :class:`LifoQueue`, :class:`PriorityQueue`: coroutines in one event loop.
-* :class:`ThreadQueue`: threads and any number of event loops in one process.
+* :class:`ThreadQueue`, :class:`LifoThreadQueue`, :class:`PriorityThreadQueue`: threads and
+  any number of event loops in one process.
 * :func:`open_queue`: durable queues shared by processes (``sqlite:///``) and machines
   (``redis://``), with at-least-once delivery.
 """
@@ -28,7 +29,7 @@ from ._open import open_queue
 from ._queue import LifoQueue, PriorityQueue, Queue
 from ._serializers import JSONSerializer, PickleSerializer, Serializer
 from ._statistics import QueueStatistics
-from ._thread import ThreadQueue
+from ._thread import LifoThreadQueue, PriorityThreadQueue, ThreadQueue
 
 __all__ = [
     "AsyncQueue",
@@ -42,9 +43,11 @@ __all__ = [
     "JSONSerializer",
     "LeaseExpiredError",
     "LifoQueue",
+    "LifoThreadQueue",
     "MissingDependencyError",
     "PickleSerializer",
     "PriorityQueue",
+    "PriorityThreadQueue",
     "Queue",
     "QueueEmpty",
     "QueueFull",

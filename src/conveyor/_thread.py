@@ -27,23 +27,26 @@ take the lock with ``acquire()``/``try``/``finally`` (measured ~100 ns cheaper t
 from __future__ import annotations
 
 import asyncio
+import functools
+import heapq
 import math
 import threading
 import time
 from asyncio.events import _get_running_loop  # "is a loop running here?", without raising
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from ._abc import AsyncQueue, check_max_items, check_maxsize, check_timeout
 from ._compat import QueueTimeoutError, SyncQueueShutDown
 from ._exceptions import QueueEmpty, QueueFull, QueueShutDown
 from ._statistics import QueueStatistics
 
-__all__ = ["AsyncFace", "SyncFace", "ThreadQueue"]
+__all__ = ["AsyncFace", "LifoThreadQueue", "PriorityThreadQueue", "SyncFace", "ThreadQueue"]
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 _allocate_lock = threading.Lock
 _LockType = type(threading.Lock())
@@ -104,6 +107,31 @@ def _discard(waiters: deque[_Waiter], waiter: _Waiter) -> bool:
     return True
 
 
+class _Container(Protocol[T_co]):
+    # What a queue's storage must be: deque (FIFO, LIFO) and list (a heap) both are.
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[T_co]: ...
+    def clear(self) -> None: ...
+
+
+_Storage = tuple[_Container[T], Callable[[T], None], Callable[[], T]]
+
+
+def _fifo_storage() -> _Storage[Any]:
+    items: deque[Any] = deque()
+    return items, items.append, items.popleft
+
+
+def _lifo_storage() -> _Storage[Any]:
+    items: deque[Any] = deque()
+    return items, items.append, items.pop
+
+
+def _priority_storage() -> _Storage[Any]:
+    heap: list[Any] = []
+    return heap, functools.partial(heapq.heappush, heap), functools.partial(heapq.heappop, heap)
+
+
 class _State(Generic[T]):
     # Everything both faces share.  Every field is read and written under *lock*, except
     # that unlocked reads of single values (qsize(), full(), ...) are allowed: they are
@@ -118,14 +146,21 @@ class _State(Generic[T]):
         "limit",
         "lock",
         "maxsize",
+        "name",
         "peak",
+        "put_item",
         "putters",
+        "take_item",
         "total_put",
     )
 
-    def __init__(self, maxsize: float) -> None:
+    def __init__(self, maxsize: float, storage: _Storage[T], name: str) -> None:
         self.lock = threading.Lock()
-        self.items: deque[T] = deque()
+        # The order of a kind of queue is its storage: the container (sized, cleared,
+        # listed) and how an item goes in and comes out, as asyncio's _init/_put/_get.
+        self.items, self.put_item, self.take_item = storage
+        # The asyncio class this kind of queue matches, for the async face's repr.
+        self.name = name
         self.maxsize = maxsize
         # A put finds room when `len(items) < limit`: one comparison on the fast path,
         # which also refuses every put once shut down (limit -1).
@@ -163,8 +198,8 @@ class _State(Generic[T]):
     def push(self, item: T) -> None:
         # With the lock held and room checked: add *item* and wake one getter.  The fast
         # paths of the faces repeat this inline.
+        self.put_item(item)
         items = self.items
-        items.append(item)
         self.total_put += 1
         if len(items) > self.peak:
             self.peak = len(items)
@@ -173,7 +208,7 @@ class _State(Generic[T]):
 
     def pop(self) -> T:
         # With the lock held and an item present: remove it and wake one putter.
-        item = self.items.popleft()
+        item = self.take_item()
         if self.putters:
             _wake_one(self.putters)
         return item
@@ -378,7 +413,7 @@ class SyncFace(_Face[T]):
             items = state.items
             size = len(items)
             if size < state.limit:
-                items.append(item)
+                state.put_item(item)
                 state.total_put += 1
                 if size >= state.peak:
                     state.peak = size + 1
@@ -417,7 +452,7 @@ class SyncFace(_Face[T]):
             items = state.items
             size = len(items)
             if size < state.limit:
-                items.append(item)
+                state.put_item(item)
                 state.total_put += 1
                 if size >= state.peak:
                     state.peak = size + 1
@@ -451,7 +486,7 @@ class SyncFace(_Face[T]):
                 _deadline(timeout)
             items = state.items
             if items:
-                item = items.popleft()
+                item = state.take_item()
                 if state.putters:
                     _wake_one(state.putters)
                 return item
@@ -485,7 +520,7 @@ class SyncFace(_Face[T]):
         try:
             items = state.items
             if items:
-                item = items.popleft()
+                item = state.take_item()
                 if state.putters:
                     _wake_one(state.putters)
                 return item
@@ -539,7 +574,7 @@ class AsyncFace(_Face[T], AsyncQueue[T]):
             items = state.items
             size = len(items)
             if size < state.limit:
-                items.append(item)
+                state.put_item(item)
                 state.total_put += 1
                 if size >= state.peak:
                     state.peak = size + 1
@@ -561,7 +596,7 @@ class AsyncFace(_Face[T], AsyncQueue[T]):
             items = state.items
             size = len(items)
             if size < state.limit:
-                items.append(item)
+                state.put_item(item)
                 state.total_put += 1
                 if size >= state.peak:
                     state.peak = size + 1
@@ -617,7 +652,7 @@ class AsyncFace(_Face[T], AsyncQueue[T]):
         try:
             items = state.items
             if items:
-                item = items.popleft()
+                item = state.take_item()
                 if state.putters:
                     _wake_one(state.putters)
                 return item
@@ -635,7 +670,7 @@ class AsyncFace(_Face[T], AsyncQueue[T]):
         try:
             items = state.items
             if items:
-                item = items.popleft()
+                item = state.take_item()
                 if state.putters:
                     _wake_one(state.putters)
                 return item
@@ -680,8 +715,8 @@ class AsyncFace(_Face[T], AsyncQueue[T]):
                 items = state.items
                 if items:
                     count = min(max_items, len(items))
-                    popleft = items.popleft
-                    batch = [popleft() for _ in range(count)]
+                    take = state.take_item
+                    batch = [take() for _ in range(count)]
                     putters = state.putters
                     for _ in range(count):
                         if not putters:
@@ -763,9 +798,17 @@ class ThreadQueue(Generic[T]):
 
     __slots__ = ("_closed", "_state", "async_q", "sync_q")
 
+    # The storage seam of each kind (what asyncio's _init/_put/_get are), and the name
+    # of the asyncio class whose order it has.
+    _asyncio_name: ClassVar[str] = "Queue"
+
+    @staticmethod
+    def _storage() -> _Storage[Any]:
+        return _fifo_storage()
+
     def __init__(self, maxsize: float = 0) -> None:
         check_maxsize(maxsize)
-        self._state: _State[T] = _State(maxsize)
+        self._state: _State[T] = _State(maxsize, self._storage(), self._asyncio_name)
         self._closed = False
         self.sync_q: SyncFace[T] = SyncFace(self._state)
         """The blocking face, for threads: the API of :class:`queue.Queue`."""
@@ -842,3 +885,51 @@ class ThreadQueue(Generic[T]):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+class LifoThreadQueue(ThreadQueue[T]):
+    """A :class:`ThreadQueue` that returns the most recently added item first.
+
+    The counterpart of :class:`queue.LifoQueue` and :class:`asyncio.LifoQueue` (and of
+    janus's and culsans's ``LifoQueue``), with the same two faces.
+
+    Args:
+        maxsize: Number of items allowed in the queue; ``<= 0`` means unbounded.
+
+    Raises:
+        TypeError: *maxsize* is not a number.
+        ValueError: *maxsize* is NaN.
+    """
+
+    __slots__ = ()
+
+    _asyncio_name = "LifoQueue"
+
+    @staticmethod
+    def _storage() -> _Storage[Any]:
+        return _lifo_storage()
+
+
+class PriorityThreadQueue(ThreadQueue[T]):
+    """A :class:`ThreadQueue` that returns the lowest item first.
+
+    The counterpart of :class:`queue.PriorityQueue` and :class:`asyncio.PriorityQueue`
+    (and of janus's and culsans's ``PriorityQueue``), with the same two faces.  Entries
+    are often ``(priority, data)`` tuples; items must be comparable with each other, and
+    a ``put`` whose item cannot be compared raises the comparison's ``TypeError``.
+
+    Args:
+        maxsize: Number of items allowed in the queue; ``<= 0`` means unbounded.
+
+    Raises:
+        TypeError: *maxsize* is not a number.
+        ValueError: *maxsize* is NaN.
+    """
+
+    __slots__ = ()
+
+    _asyncio_name = "PriorityQueue"
+
+    @staticmethod
+    def _storage() -> _Storage[Any]:
+        return _priority_storage()

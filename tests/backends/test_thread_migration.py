@@ -18,7 +18,7 @@ from collections.abc import Callable
 import pytest
 
 import conveyor
-from tests.backends.thread_peers import PEERS, Peer
+from tests.backends.thread_peers import KINDS, PEERS, Peer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -120,3 +120,48 @@ def test_sync_shutdown_has_a_public_name_caught_by_queue_shutdown() -> None:
     assert cls is conveyor.SyncQueueShutDown
     assert f"{cls.__module__}.{cls.__qualname__}" == "conveyor.SyncQueueShutDown"
     assert "SyncQueueShutDown" in conveyor.__all__
+
+
+# -- item 2: LIFO and priority kinds, with both faces ---------------------------------------
+
+ORDER = {"fifo": [3, 1, 2], "lifo": [2, 1, 3], "priority": [1, 2, 3]}
+"""The order in which each kind returns the items put as 3, 1, 2."""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_each_kind_keeps_its_order_across_faces(peer: Peer, kind: str) -> None:
+    q = peer.make(kind=kind)
+    q.sync_q.put(3)
+    await q.async_q.put(1)
+    q.sync_q.put_nowait(2)
+    assert q.sync_q.qsize() == q.async_q.qsize() == 3
+    assert [q.sync_q.get(), await q.async_q.get(), q.async_q.get_nowait()] == ORDER[kind]
+    for _ in range(3):
+        q.sync_q.task_done()
+    await asyncio.wait_for(q.async_q.join(), WAIT_LIMIT)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_each_kind_wakes_blocked_threads_and_tasks(peer: Peer, kind: str) -> None:
+    q = peer.make(1, kind)
+    q.sync_q.put(5)
+    # A thread blocked putting into the full queue is woken by a task's get ...
+    putter = start(lambda: q.sync_q.put(4))
+    await async_wait_until(lambda: putter.is_alive() and q.sync_q.full(), "the put blocks")
+    assert await q.async_q.get() == 5
+    await asyncio.to_thread(putter.join, WAIT_LIMIT)
+    assert not putter.is_alive()
+    assert q.sync_q.get_nowait() == 4
+    # ... and a task blocked getting from the empty queue by a thread's put.
+    getter = asyncio.create_task(q.async_q.get())
+    await asyncio.sleep(0)
+    await asyncio.to_thread(q.sync_q.put, 6)
+    assert await asyncio.wait_for(getter, WAIT_LIMIT) == 6
+
+
+@pytest.mark.parametrize("kind", ["lifo", "priority"])
+def test_kinds_are_thread_queues(kind: str) -> None:
+    q = PEERS["conveyor"].make(2, kind)
+    assert isinstance(q, conveyor.ThreadQueue)
+    assert q.maxsize == q.sync_q.maxsize == q.async_q.maxsize == 2
+    assert q.statistics().backend == "thread"
