@@ -282,6 +282,22 @@ class _State(Generic[T]):
         with self.lock:
             return not _discard(waiters, waiter)
 
+    def set_maxsize(self, maxsize: float) -> None:
+        check_maxsize(maxsize)
+        with self.lock:
+            self.maxsize = maxsize
+            if self.is_shutdown:
+                return  # limit stays -1: no put may succeed again
+            self.limit = maxsize if maxsize > 0 else math.inf
+            # Wake as many putters as there are free slots now: a woken putter that finds
+            # no room (a put from elsewhere took it) waits again, and one that leaves
+            # passes its wake-up on, so none is stranded while there is room.
+            room = self.limit - len(self.items)
+            putters = self.putters
+            while room > 0 and putters:
+                if _wake(putters.popleft()):
+                    room -= 1
+
     def task_done(self) -> None:
         with self.lock:
             if self.total_put - self.done <= 0:
@@ -340,8 +356,20 @@ class _Face(Generic[T]):
 
     @property
     def maxsize(self) -> float:
-        """Number of items allowed in the queue; ``<= 0`` means unbounded."""
+        """Number of items allowed in the queue; ``<= 0`` means unbounded.
+
+        Assignable, as :attr:`queue.Queue.maxsize` is, from any thread or loop: the
+        bound of the whole queue (both faces) changes at once.  Growing it wakes as many
+        blocked putters as there are new free slots; shrinking it below the current size
+        drops no item, and puts block until gets bring the size under the new bound.
+        Assigning a value that is not a number raises ``TypeError`` (``ValueError`` for
+        NaN).
+        """
         return self._state.maxsize
+
+    @maxsize.setter
+    def maxsize(self, maxsize: float) -> None:
+        self._state.set_maxsize(maxsize)
 
     def task_done(self) -> None:
         """Indicate that a formerly got item is fully processed (on either face).
@@ -823,8 +851,16 @@ class ThreadQueue(Generic[T]):
 
     @property
     def maxsize(self) -> float:
-        """Number of items allowed in the queue; ``<= 0`` means unbounded."""
+        """Number of items allowed in the queue; ``<= 0`` means unbounded.
+
+        Assignable, from any thread or loop, as on either face: see
+        :attr:`SyncFace.maxsize`.
+        """
         return self._state.maxsize
+
+    @maxsize.setter
+    def maxsize(self, maxsize: float) -> None:
+        self._state.set_maxsize(maxsize)
 
     @property
     def closed(self) -> bool:

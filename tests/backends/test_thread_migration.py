@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -51,8 +52,9 @@ async def async_wait_until(condition: Callable[[], bool], what: str) -> None:
         await asyncio.sleep(0.001)
 
 
-def start(target: Callable[[], object]) -> threading.Thread:
-    thread = threading.Thread(target=target, daemon=True)
+def start(target: Callable[..., object], *args: object) -> threading.Thread:
+    """Start a daemon thread running ``target(*args)``; return it."""
+    thread = threading.Thread(target=target, args=args, daemon=True)
     thread.start()
     return thread
 
@@ -165,3 +167,110 @@ def test_kinds_are_thread_queues(kind: str) -> None:
     assert isinstance(q, conveyor.ThreadQueue)
     assert q.maxsize == q.sync_q.maxsize == q.async_q.maxsize == 2
     assert q.statistics().backend == "thread"
+
+
+# -- item 3: an assignable maxsize ----------------------------------------------------------
+
+
+def blocked_putters(q: Any) -> int:
+    """Return how many threads and tasks wait to put into *q* (conveyor's or culsans's)."""
+    if isinstance(q, conveyor.ThreadQueue):
+        return q.statistics().tasks_waiting_put
+    return int(q.putting)
+
+
+def test_maxsize_is_assignable_on_the_queue_and_both_faces(peer: Peer) -> None:
+    peer.require("settable_maxsize")
+    q = peer.make(1)
+    q.maxsize = 2
+    assert q.maxsize == q.sync_q.maxsize == q.async_q.maxsize == 2
+    q.sync_q.maxsize = 3
+    assert q.maxsize == q.async_q.maxsize == 3
+    q.async_q.maxsize = 0
+    assert q.maxsize == q.sync_q.maxsize == 0
+    assert not q.sync_q.full()
+
+
+def test_shrinking_blocks_puts_until_gets_make_room(peer: Peer) -> None:
+    # CPython's test_shrinking_queue, on both faces.
+    peer.require("settable_maxsize")
+    q = peer.make(3)
+    for item in (1, 2, 3):
+        q.sync_q.put(item)
+    q.sync_q.maxsize = 2
+    assert q.sync_q.full()
+    assert q.async_q.full()
+    with pytest.raises(queue.Full):
+        q.sync_q.put_nowait(4)
+    assert q.sync_q.get() == 1
+    with pytest.raises(asyncio.QueueFull):
+        q.async_q.put_nowait(4)
+    assert q.sync_q.get() == 2
+    q.async_q.put_nowait(4)
+    assert [q.sync_q.get_nowait(), q.sync_q.get_nowait()] == [3, 4]
+
+
+async def test_growing_wakes_blocked_threads_and_tasks(peer: Peer) -> None:
+    peer.require("settable_maxsize")
+    q = peer.make(1)
+    q.sync_q.put(0)
+    threads = [start(q.sync_q.put, item) for item in (1, 2)]
+    tasks = [asyncio.create_task(q.async_q.put(item)) for item in (3, 4)]
+    await async_wait_until(lambda: blocked_putters(q) == 4, "four putters wait")
+    # Grown by two slots from another thread: two of the four putters get in.
+    await asyncio.to_thread(setattr, q, "maxsize", 3)
+    await async_wait_until(lambda: q.sync_q.qsize() == 3, "two putters got in")
+    assert blocked_putters(q) == 2
+    # Unbounded: every putter gets in.
+    q.async_q.maxsize = 0
+    await asyncio.wait_for(asyncio.gather(*tasks), WAIT_LIMIT)
+    for thread in threads:
+        await asyncio.to_thread(thread.join, WAIT_LIMIT)
+    assert sorted(q.sync_q.get_nowait() for _ in range(5)) == [0, 1, 2, 3, 4]
+
+
+def test_maxsize_changes_race_puts_and_gets_from_many_threads(peer: Peer) -> None:
+    peer.require("settable_maxsize")
+    q = peer.make(1)
+    producers, per_producer = 4, 500
+    got: list[int] = []
+    done = threading.Event()
+
+    def produce(first: int) -> None:
+        for item in range(first, first + per_producer):
+            q.sync_q.put(item)
+
+    def consume() -> None:
+        for _ in range(producers * per_producer):
+            got.append(q.sync_q.get())
+
+    def resize() -> None:
+        bounds = [1, 5, 2, 0, 3]
+        turn = 0
+        while not done.is_set():
+            q.maxsize = bounds[turn % len(bounds)]
+            turn += 1
+
+    resizer = start(resize)
+    consumer = start(consume)
+    feeders = [start(produce, first) for first in range(0, 2000, 500)]
+    for thread in [*feeders, consumer]:
+        thread.join(WAIT_LIMIT * 3)
+        assert not thread.is_alive()
+    done.set()
+    resizer.join(WAIT_LIMIT)
+    assert sorted(got) == list(range(producers * per_producer))
+
+
+def test_assigned_maxsize_is_checked_and_shutdown_stays() -> None:
+    q = conveyor.ThreadQueue[int](1)
+    with pytest.raises(TypeError):
+        q.sync_q.maxsize = "2"  # type: ignore[assignment]
+    with pytest.raises(ValueError, match="NaN"):
+        q.maxsize = float("nan")
+    assert q.maxsize == 1
+    q.shutdown()
+    q.maxsize = 5
+    assert q.statistics().max_size == 5
+    with pytest.raises(conveyor.SyncQueueShutDown):
+        q.sync_q.put_nowait(1)

@@ -594,10 +594,28 @@ def test_many_threads_deliver_everything(make: Subject, maxsize: int, mode: str)
     assert sorted(results) == list(range(n_threads * per_thread))
 
 
-def test_maxsize_is_read_only_unlike_queue_queue() -> None:
-    # queue.Queue lets maxsize be reassigned (CPython's test_shrinking_queue); a queue
-    # shared with event loops keeps the bound it was made with, as asyncio.Queue does.
-    q = conveyor.ThreadQueue[int](3).sync_q
-    with pytest.raises(AttributeError):
-        q.maxsize = 2  # type: ignore[misc]
-    assert q.maxsize == 3
+def test_shrinking_queue(make: Subject) -> None:
+    # CPython's test_shrinking_queue: maxsize is assignable, as queue.Queue's is.
+    q = make(3)
+    q.put(1)
+    q.put(2)
+    q.put(3)
+    with pytest.raises(queue.Full):
+        q.put_nowait(4)
+    assert q.full()
+    q.maxsize = 2
+    with pytest.raises(queue.Full):
+        q.put_nowait(4)
+
+
+def test_growing_queue_wakes_a_blocked_putter() -> None:
+    # Unlike queue.Queue's, whose putters sleep on until a get notifies them.
+    q = Subject("ThreadQueue")(1)
+    q.put(1)
+    putter = threading.Thread(target=q.put, args=(2,))
+    putter.start()
+    wait_until(lambda: Subject.blocked(q) == (0, 1), "the putter blocks")
+    q.maxsize = 2
+    putter.join(WAIT_LIMIT)
+    assert not putter.is_alive()
+    assert [q.get_nowait(), q.get_nowait()] == [1, 2]
