@@ -18,6 +18,7 @@ Features tests can ask for:
   state over I/O, so their sync methods report the last known value).
 * ``same_loop_only``: the queue raises ``RuntimeError`` when used from a second loop.
 * ``float_maxsize``: non-integer ``maxsize`` values behave as in asyncio.
+* ``class_named_repr``: ``repr()``/``str()`` start with the queue's class name.
 * ``asyncio_repr``: ``repr()``/``str()`` show asyncio's details (``_queue=[...]``,
   ``_getters[n]``, ``_putters[n]``, ``tasks=n``, ``shutdown``).
 """

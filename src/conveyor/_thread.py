@@ -371,6 +371,17 @@ class _Face(Generic[T]):
     def maxsize(self, maxsize: float) -> None:
         self._state.set_maxsize(maxsize)
 
+    @property
+    def is_shutdown(self) -> bool:
+        """Whether the queue has been shut down (as :attr:`queue.Queue.is_shutdown`)."""
+        return self._state.is_shutdown
+
+    @property
+    def unfinished_tasks(self) -> int:
+        """Items put and not yet marked done (as :attr:`queue.Queue.unfinished_tasks`)."""
+        state = self._state
+        return state.total_put - state.done
+
     def task_done(self) -> None:
         """Indicate that a formerly got item is fully processed (on either face).
 
@@ -395,17 +406,6 @@ class SyncFace(_Face[T]):
 
     __slots__ = ()
 
-    @property
-    def is_shutdown(self) -> bool:
-        """Whether the queue has been shut down (as :attr:`queue.Queue.is_shutdown`)."""
-        return self._state.is_shutdown
-
-    @property
-    def unfinished_tasks(self) -> int:
-        """Items put and not yet marked done (as :attr:`queue.Queue.unfinished_tasks`)."""
-        state = self._state
-        return state.total_put - state.done
-
     def qsize(self) -> int:
         """Return the approximate number of items in the queue (exact at the instant read)."""
         return len(self._state.items)
@@ -429,7 +429,7 @@ class SyncFace(_Face[T]):
         Raises:
             QueueFull: No free slot (at once, or within *timeout*).
             SyncQueueShutDown: The queue is shut down (before or while waiting).
-            ValueError: *timeout* is negative.
+            ValueError: *timeout* is negative or NaN (checked where queue.Queue checks one).
         """
         state = self._state
         lock = state.lock
@@ -503,7 +503,7 @@ class SyncFace(_Face[T]):
         Raises:
             QueueEmpty: No item (at once, or within *timeout*).
             SyncQueueShutDown: The queue is shut down and empty, or shut down immediately.
-            ValueError: *timeout* is negative.
+            ValueError: *timeout* is negative or NaN (checked where queue.Queue checks one).
         """
         state = self._state
         lock = state.lock
@@ -582,6 +582,14 @@ class AsyncFace(_Face[T], AsyncQueue[T]):
     """
 
     __slots__ = ()
+
+    # Shaped as asyncio's (<Queue at 0x... maxsize=0>), with the kind's asyncio name,
+    # as code and logs written for asyncio.Queue expect.
+    def __repr__(self) -> str:
+        return f"<{self._state.name} at {id(self):#x} {self._state.describe()}>"
+
+    def __str__(self) -> str:
+        return f"<{self._state.name} {self._state.describe()}>"
 
     def qsize(self) -> int:
         return len(self._state.items)
@@ -794,11 +802,13 @@ _GET_SHUT_DOWN = "the queue is shut down and has no items left"
 
 
 def _deadline(timeout: float | None) -> float | None:
-    # queue.Queue's rules: None waits forever, a negative timeout is an error.
+    # queue.Queue's rules: None waits forever, a negative timeout is an error.  A NaN is
+    # one too: queue.Queue would wait forever on it, which hides the bug that made it
+    # (culsans and the async face refuse it too).
     if timeout is None:
         return None
-    if timeout < 0:
-        raise ValueError("'timeout' must be a non-negative number")
+    if not timeout >= 0:
+        raise ValueError(f"'timeout' must be a non-negative number, not {timeout!r}")
     return _monotonic() + timeout
 
 
@@ -824,7 +834,7 @@ class ThreadQueue(Generic[T]):
         ValueError: *maxsize* is NaN.
     """
 
-    __slots__ = ("_closed", "_state", "async_q", "sync_q")
+    __slots__ = ("_async_q", "_closed", "_state", "_sync_q")
 
     # The storage seam of each kind (what asyncio's _init/_put/_get are), and the name
     # of the asyncio class whose order it has.
@@ -838,16 +848,35 @@ class ThreadQueue(Generic[T]):
         check_maxsize(maxsize)
         self._state: _State[T] = _State(maxsize, self._storage(), self._asyncio_name)
         self._closed = False
-        self.sync_q: SyncFace[T] = SyncFace(self._state)
-        """The blocking face, for threads: the API of :class:`queue.Queue`."""
-        self.async_q: AsyncFace[T] = AsyncFace(self._state)
-        """The asyncio face, for coroutines of any event loop."""
+        self._sync_q: SyncFace[T] = SyncFace(self._state)
+        self._async_q: AsyncFace[T] = AsyncFace(self._state)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} at {id(self):#x} {self._state.describe()}>"
 
     def __str__(self) -> str:
         return f"<{type(self).__name__} {self._state.describe()}>"
+
+    @property
+    def sync_q(self) -> SyncFace[T]:
+        """The blocking face, for threads: the API of :class:`queue.Queue` (read-only)."""
+        return self._sync_q
+
+    @property
+    def async_q(self) -> AsyncFace[T]:
+        """The asyncio face, for coroutines of any event loop (read-only)."""
+        return self._async_q
+
+    @property
+    def is_shutdown(self) -> bool:
+        """Whether the queue has been shut down (by either face, or by closing it)."""
+        return self._state.is_shutdown
+
+    @property
+    def unfinished_tasks(self) -> int:
+        """Items put (on either face) and not yet marked done with ``task_done()``."""
+        state = self._state
+        return state.total_put - state.done
 
     @property
     def maxsize(self) -> float:

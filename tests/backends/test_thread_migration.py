@@ -274,3 +274,70 @@ def test_assigned_maxsize_is_checked_and_shutdown_stays() -> None:
     assert q.statistics().max_size == 5
     with pytest.raises(conveyor.SyncQueueShutDown):
         q.sync_q.put_nowait(1)
+
+
+# -- item 5: smaller differences ------------------------------------------------------------
+
+
+async def test_faces_are_read_only(peer: Peer) -> None:
+    q = peer.make()
+    for name in ("sync_q", "async_q"):
+        with pytest.raises(AttributeError):
+            setattr(q, name, None)
+        with pytest.raises(AttributeError):
+            delattr(q, name)
+    q.sync_q.put_nowait(1)
+    assert q.async_q.get_nowait() == 1
+
+
+async def test_the_queue_counts_unfinished_tasks_and_knows_its_shutdown(peer: Peer) -> None:
+    peer.require("queue_counters")
+    q = peer.make()
+    q.sync_q.put(1)
+    await q.async_q.put(2)
+    assert q.unfinished_tasks == q.sync_q.unfinished_tasks == 2
+    q.sync_q.get()
+    q.async_q.task_done()
+    assert q.unfinished_tasks == 1
+    assert not q.is_shutdown
+    q.async_q.shutdown()
+    assert q.is_shutdown
+    assert q.sync_q.is_shutdown
+
+
+@pytest.mark.parametrize(("kind", "name"), [("fifo", "Queue"), ("lifo", "LifoQueue")])
+async def test_async_face_repr_has_asyncios_shape(peer: Peer, kind: str, name: str) -> None:
+    peer.require("asyncio_repr")
+    q = peer.make(2, kind)
+    q.sync_q.put(1)
+    face = q.async_q
+    assert repr(face).startswith(f"<{name} at {id(face):#x} maxsize=2 _queue=[1]")
+    assert str(face).startswith(f"<{name} maxsize=2 _queue=[1]")
+    assert hex(id(face)) not in str(face)
+
+
+@pytest.mark.parametrize("call", ["get", "put"])
+def test_nan_timeout_raises_at_once(peer: Peer, call: str) -> None:
+    # queue.Queue (and janus) wait forever on a NaN timeout; conveyor refuses it, as
+    # culsans does, and as conveyor's async face refuses any timeout that is not a number
+    # of seconds: a NaN is a bug upstream, which waiting forever would hide.
+    peer.require("nan_timeout_raises")
+    q = peer.make(1)
+    if call == "put":
+        q.sync_q.put(0)
+        with pytest.raises(ValueError, match=r"(?i)nan"):
+            q.sync_q.put(1, timeout=float("nan"))
+    else:
+        with pytest.raises(ValueError, match=r"(?i)nan"):
+            q.sync_q.get(timeout=float("nan"))
+
+
+async def test_nan_timeout_raises_on_the_async_face_too() -> None:
+    q = conveyor.ThreadQueue[int](1)
+    with pytest.raises(ValueError, match="nan"):
+        await q.async_q.get(timeout=float("nan"))
+    with pytest.raises(ValueError, match="nan"):
+        await q.async_q.join(timeout=float("nan"))
+    # An unbounded put never waits, so its timeout is not read (as in queue.Queue).
+    q.maxsize = 0
+    q.sync_q.put(1, timeout=float("nan"))

@@ -27,6 +27,10 @@ register(
         make,
         differences={
             "same_loop_only": "ThreadQueue serves any number of event loops at once, by design",
+            "class_named_repr": (
+                "the async face shows the asyncio class of its kind (<Queue at ...>), not"
+                " AsyncFace, as code and logs written for asyncio.Queue expect"
+            ),
         },
     )
 )
