@@ -377,6 +377,11 @@ class _Face(Generic[T]):
         return self._state.is_shutdown
 
     @property
+    def closed(self) -> bool:
+        """Whether the queue is closed (shut down), as janus's and culsans's faces say."""
+        return self._state.is_shutdown
+
+    @property
     def unfinished_tasks(self) -> int:
         """Items put and not yet marked done (as :attr:`queue.Queue.unfinished_tasks`)."""
         state = self._state
@@ -574,11 +579,11 @@ class AsyncFace(_Face[T], AsyncQueue[T]):
     """The asyncio face of a :class:`ThreadQueue`: conveyor's whole async surface.
 
     It may be used from any number of event loops, in any threads, at the same time.
-    Its ``shutdown`` exception is :class:`conveyor.QueueShutDown` (:class:`asyncio.QueueShutDown`
-    on 3.13+).  :meth:`aclose` does
-    nothing: the queue belongs to its :class:`ThreadQueue`, which :meth:`ThreadQueue.close`
-    closes.  Each method does what :class:`~conveyor.AsyncQueue` documents (``help()``
-    and ``inspect.getdoc()`` show those docstrings).
+    Its ``shutdown`` exception is :class:`conveyor.QueueShutDown` (which *is*
+    :class:`asyncio.QueueShutDown` on 3.13+).  Its :meth:`aclose` does nothing: the queue
+    belongs to its :class:`ThreadQueue`, which :meth:`ThreadQueue.close` closes.  Each
+    method does what :class:`~conveyor.AsyncQueue` documents (``help()`` and
+    ``inspect.getdoc()`` show those docstrings).
     """
 
     __slots__ = ()
@@ -834,7 +839,7 @@ class ThreadQueue(Generic[T]):
         ValueError: *maxsize* is NaN.
     """
 
-    __slots__ = ("_async_q", "_closed", "_state", "_sync_q")
+    __slots__ = ("_async_q", "_state", "_sync_q")
 
     # The storage seam of each kind (what asyncio's _init/_put/_get are), and the name
     # of the asyncio class whose order it has.
@@ -847,7 +852,6 @@ class ThreadQueue(Generic[T]):
     def __init__(self, maxsize: float = 0) -> None:
         check_maxsize(maxsize)
         self._state: _State[T] = _State(maxsize, self._storage(), self._asyncio_name)
-        self._closed = False
         self._sync_q: SyncFace[T] = SyncFace(self._state)
         self._async_q: AsyncFace[T] = AsyncFace(self._state)
 
@@ -893,8 +897,11 @@ class ThreadQueue(Generic[T]):
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`close` (or :meth:`aclose`) has been called."""
-        return self._closed
+        """Whether the queue is closed: shut down, by :meth:`close` or :meth:`shutdown`.
+
+        As janus's and culsans's ``closed``: this is :attr:`is_shutdown`.
+        """
+        return self._state.is_shutdown
 
     def shutdown(self, immediate: bool = False) -> None:
         """Shut down the queue for both faces, waking every blocked thread and task.
@@ -917,17 +924,34 @@ class ThreadQueue(Generic[T]):
         return self._state.statistics()
 
     def close(self) -> None:
-        """Close the queue: shut it down (without dropping items) and wake every waiter.
+        """Close the queue: shut it down immediately, as janus's and culsans's ``close()``.
 
-        The queue holds no threads, files or loop resources, so nothing else is left to
-        release; closing twice is harmless.
+        The same as ``shutdown(immediate=True)``: the items still queued are dropped (each
+        counts as done, so every ``join()`` returns), and every blocked getter and putter,
+        thread or task, raises its face's shutdown exception.  Closing twice is harmless.
+        To let consumers drain the queue first, call ``shutdown()`` instead.
         """
-        self._closed = True
-        self._state.shutdown(False)
+        self._state.shutdown(True)
+
+    async def wait_closed(self) -> None:
+        """Wait until the queue has finished closing, as janus's ``wait_closed()``.
+
+        :meth:`close` wakes every waiter before it returns and the queue starts no task
+        of its own, so nothing is left to wait for: this yields to the event loop once,
+        so the woken tasks of this loop run, and returns.
+
+        Raises:
+            RuntimeError: The queue is not closed (nor shut down).
+        """
+        if not self._state.is_shutdown:
+            raise RuntimeError("wait_closed() needs a closed queue: call close() first")
+        # Code moved from janus awaits this right after close(); it expects a checkpoint.
+        await asyncio.sleep(0)
 
     async def aclose(self) -> None:
-        """Close the queue as :meth:`close` does, from a coroutine."""
+        """Close the queue (:meth:`close`), then wait for it (:meth:`wait_closed`)."""
         self.close()
+        await self.wait_closed()
 
     def __enter__(self) -> ThreadQueue[T]:
         return self
@@ -938,6 +962,7 @@ class ThreadQueue(Generic[T]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        # Leaving the block closes the queue, as close() does: what is left is dropped.
         self.close()
 
     async def __aenter__(self) -> ThreadQueue[T]:

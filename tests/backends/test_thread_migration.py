@@ -341,3 +341,88 @@ async def test_nan_timeout_raises_on_the_async_face_too() -> None:
     # An unbounded put never waits, so its timeout is not read (as in queue.Queue).
     q.maxsize = 0
     q.sync_q.put(1, timeout=float("nan"))
+
+
+# -- item 1: close() is an immediate shutdown; wait_closed(); aclose() ----------------------
+
+
+async def test_close_drops_items_and_wakes_everyone(peer: Peer) -> None:
+    q = peer.make(1)
+    q.sync_q.put(1)
+    outcomes: list[str] = []
+
+    def blocked_putter() -> None:
+        try:
+            q.sync_q.put(2)
+        except peer.exception("sync"):
+            outcomes.append("thread put")
+
+    async def blocked_putter_task() -> None:
+        try:
+            await q.async_q.put(3)
+        except peer.exception("async"):
+            outcomes.append("task put")
+
+    thread = start(blocked_putter)
+    task = asyncio.create_task(blocked_putter_task())
+    await asyncio.sleep(0)
+    q.close()
+    await q.wait_closed()
+    await asyncio.wait_for(task, WAIT_LIMIT)
+    await asyncio.to_thread(thread.join, WAIT_LIMIT)
+    assert sorted(outcomes) == ["task put", "thread put"]
+    assert q.closed
+    assert q.sync_q.qsize() == 0
+    with pytest.raises(peer.exception("sync")):
+        q.sync_q.get_nowait()
+    with pytest.raises(peer.exception("async")):
+        await q.async_q.get()
+
+
+async def test_join_after_close_returns_as_in_janus(peer: Peer) -> None:
+    # The migration that hung: q.close(); await q.wait_closed(), then a join() elsewhere.
+    q = peer.make()
+    for item in range(3):
+        q.sync_q.put(item)
+    q.sync_q.get()
+    q.sync_q.task_done()
+    thread_joined = threading.Event()
+
+    def join_then_say_so() -> None:
+        q.sync_q.join()
+        thread_joined.set()
+
+    joiner = start(join_then_say_so)
+    q.close()
+    await q.wait_closed()
+    await asyncio.wait_for(q.async_q.join(), WAIT_LIMIT)
+    await asyncio.to_thread(joiner.join, WAIT_LIMIT)
+    assert thread_joined.is_set()
+
+
+async def test_wait_closed_refuses_an_open_queue(peer: Peer) -> None:
+    q = peer.make()
+    with pytest.raises(RuntimeError):
+        await q.wait_closed()
+    q.shutdown()  # a shut-down queue is a closed one
+    assert q.closed
+    await q.wait_closed()
+
+
+async def test_aclose_closes_and_waits(peer: Peer) -> None:
+    q = peer.make()
+    q.sync_q.put(1)
+    assert not q.closed
+    await q.aclose()
+    assert q.closed
+    assert q.sync_q.empty()
+    await q.async_q.join()
+    await q.aclose()  # twice is harmless
+
+
+def test_faces_say_closed(peer: Peer) -> None:
+    q = peer.make()
+    assert not q.sync_q.closed
+    q.close()
+    assert q.sync_q.closed
+    assert q.async_q.closed
