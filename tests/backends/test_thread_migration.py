@@ -426,3 +426,18 @@ def test_faces_say_closed(peer: Peer) -> None:
     q.close()
     assert q.sync_q.closed
     assert q.async_q.closed
+
+
+async def test_priority_put_of_an_item_that_cannot_be_compared_puts_nothing() -> None:
+    q = conveyor.PriorityThreadQueue[Any]()
+    q.sync_q.put((2, "b"))
+    q.sync_q.put((1, "a"))
+    with pytest.raises(TypeError):
+        q.sync_q.put(object())
+    with pytest.raises(TypeError):
+        await q.async_q.put("not a tuple")
+    assert q.sync_q.qsize() == 2
+    assert q.unfinished_tasks == 2
+    q.sync_q.put((0, "z"))
+    assert [q.sync_q.get(), q.sync_q.get(), await q.async_q.get()] == [(0, "z"), (1, "a"), (2, "b")]
+    assert q.statistics().total_got == 3
