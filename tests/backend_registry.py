@@ -20,6 +20,7 @@ Features tests can ask for:
 * ``float_maxsize``: non-integer ``maxsize`` values behave as in asyncio.
 * ``none_maxsize_refused``: ``maxsize=None`` is a ``TypeError``, as in asyncio (durable
   queues store their bound: ``open_queue(maxsize=None)`` uses the stored one).
+* ``class_named_repr``: ``repr()``/``str()`` start with the queue's class name.
 * ``asyncio_repr``: ``repr()``/``str()`` show asyncio's details (``_queue=[...]``,
   ``_getters[n]``, ``_putters[n]``, ``tasks=n``, ``shutdown``).
 """

@@ -19,6 +19,7 @@ The public names, in the order you need them:
 Queues
     Queue, LifoQueue, PriorityQueue   in memory, one event loop
     ThreadQueue                       in memory, shared by threads and event loops
+    LifoThreadQueue, PriorityThreadQueue   the same, last in first out / lowest first
     open_queue(url, name=...)         a durable queue: SQLite file or Redis server
     AsyncQueue                        what every asyncio-facing queue implements
     DurableQueue                      what open_queue() returns for sqlite:// and redis://
@@ -65,7 +66,7 @@ from ._open import open_queue
 from ._queue import LifoQueue, PriorityQueue, Queue
 from ._serializers import JSONSerializer, PickleSerializer, Serializer
 from ._statistics import QueueStatistics
-from ._thread import ThreadQueue
+from ._thread import LifoThreadQueue, PriorityThreadQueue, ThreadQueue
 
 __all__ = [
     "AsyncQueue",
@@ -81,9 +82,11 @@ __all__ = [
     "LeaseExpiredError",
     "LifoQueue",
     "MaxsizeConflictError",
+    "LifoThreadQueue",
     "MissingDependencyError",
     "PickleSerializer",
     "PriorityQueue",
+    "PriorityThreadQueue",
     "Queue",
     "QueueEmpty",
     "QueueFull",

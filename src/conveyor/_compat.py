@@ -21,7 +21,16 @@ __all__ = [
 
 if sys.version_info >= (3, 13):
     AsyncQueueShutDown = asyncio.QueueShutDown
-    SyncQueueShutDown = queue.ShutDown
+
+    class SyncQueueShutDown(queue.ShutDown, asyncio.QueueShutDown):
+        """Raised by a shut-down ThreadQueue's blocking face: a :class:`queue.ShutDown`.
+
+        It is an :class:`asyncio.QueueShutDown` too, so that one ``except`` clause
+        catches the shutdown of both faces.
+        """
+
+        __module__ = "conveyor"
+
 else:  # pragma: no cover - exercised on 3.10-3.12 only
 
     class QueueShutDown(Exception):  # noqa: N818 - the asyncio name
@@ -29,8 +38,12 @@ else:  # pragma: no cover - exercised on 3.10-3.12 only
 
         __module__ = "conveyor"
 
-    class SyncQueueShutDown(Exception):  # noqa: N818 - the queue module's name
-        """Raised when put/get with shut-down queue."""
+    class SyncQueueShutDown(QueueShutDown):
+        """Raised by a shut-down ThreadQueue's blocking face (``queue.ShutDown`` from 3.13).
+
+        It is a ``conveyor.QueueShutDown`` too, so that one ``except`` clause catches
+        the shutdown of both faces.
+        """
 
         __module__ = "conveyor"
 

@@ -19,6 +19,11 @@ timed out, interrupted) can tell whether it had been woken: if it is no longer l
 it was, and it passes the wake-up on to the next waiter, or the item (or free slot) it
 was woken for could wait with nobody coming for it.
 
+The kinds of queue (FIFO, LIFO, priority) differ only in the container of their items:
+the fast paths put with ``append()`` and take with ``popleft()`` (where asyncio's queue
+calls ``_put``/``_get``), a deque does both in FIFO order, and the LIFO and priority
+containers in theirs.
+
 Speed: the put/get fast paths are written out inline on each face (no helper calls),
 take the lock with ``acquire()``/``try``/``finally`` (measured ~100 ns cheaper than
 ``with`` on 3.13), and fold "shut down" into the room check (``limit`` drops to -1).
@@ -27,21 +32,22 @@ take the lock with ``acquire()``/``try``/``finally`` (measured ~100 ns cheaper t
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
 import threading
 import time
 from asyncio.events import _get_running_loop  # "is a loop running here?", without raising
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from ._abc import AsyncQueue, check_max_items, check_maxsize, check_timeout
 from ._compat import QueueTimeoutError, SyncQueueShutDown
 from ._exceptions import QueueEmpty, QueueFull, QueueShutDown
 from ._statistics import QueueStatistics
 
-__all__ = ["AsyncFace", "SyncFace", "ThreadQueue"]
+__all__ = ["AsyncFace", "LifoThreadQueue", "PriorityThreadQueue", "SyncFace", "ThreadQueue"]
 
 T = TypeVar("T")
 
@@ -104,6 +110,46 @@ def _discard(waiters: deque[_Waiter], waiter: _Waiter) -> bool:
     return True
 
 
+class _Stack(deque[T]):
+    # A LIFO queue's items: popleft() takes the newest.
+    __slots__ = ()
+
+    popleft = deque.pop
+
+
+class _Heap(list[Any]):
+    # A priority queue's items, a heap: append() and popleft() keep its order.
+    __slots__ = ()
+
+    def append(self, item: Any) -> None:
+        try:
+            heapq.heappush(self, item)
+        except BaseException:
+            # heappush appends before it compares: an item that cannot be compared would
+            # stay, uncounted, and make every later put and get raise.  Take it back.
+            for index, queued in enumerate(self):
+                if queued is item:
+                    del self[index]
+                    heapq.heapify(self)
+                    break
+            raise
+
+    def popleft(self) -> Any:
+        return heapq.heappop(self)
+
+
+class _Items(Protocol[T]):
+    # What a queue's items are kept in: the faces put with append() and take with
+    # popleft(), so each kind of queue is the container that does both in its order.  A
+    # plain deque (FIFO) keeps the fast paths' calls the cheap ones of a builtin type:
+    # calling a stored callable instead measured ~10% slower.
+    def append(self, item: T, /) -> None: ...
+    def popleft(self) -> T: ...
+    def clear(self) -> None: ...
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[T]: ...
+
+
 class _State(Generic[T]):
     # Everything both faces share.  Every field is read and written under *lock*, except
     # that unlocked reads of single values (qsize(), full(), ...) are allowed: they are
@@ -118,14 +164,18 @@ class _State(Generic[T]):
         "limit",
         "lock",
         "maxsize",
+        "name",
         "peak",
         "putters",
         "total_put",
     )
 
-    def __init__(self, maxsize: float) -> None:
+    def __init__(self, maxsize: float, items: _Items[T], name: str) -> None:
         self.lock = threading.Lock()
-        self.items: deque[T] = deque()
+        # Empty; its type is the queue's order (see _Stack, _Heap).
+        self.items = items
+        # The asyncio class this kind of queue matches, for the async face's repr.
+        self.name = name
         self.maxsize = maxsize
         # A put finds room when `len(items) < limit`: one comparison on the fast path,
         # which also refuses every put once shut down (limit -1).
@@ -247,6 +297,22 @@ class _State(Generic[T]):
         with self.lock:
             return not _discard(waiters, waiter)
 
+    def set_maxsize(self, maxsize: float) -> None:
+        check_maxsize(maxsize)
+        with self.lock:
+            self.maxsize = maxsize
+            if self.is_shutdown:
+                return  # limit stays -1: no put may succeed again
+            self.limit = maxsize if maxsize > 0 else math.inf
+            # Wake as many putters as there are free slots now: a woken putter that finds
+            # no room (a put from elsewhere took it) waits again, and one that leaves
+            # passes its wake-up on, so none is stranded while there is room.
+            room = self.limit - len(self.items)
+            putters = self.putters
+            while room > 0 and putters:
+                if _wake(putters.popleft()):
+                    room -= 1
+
     def task_done(self) -> None:
         with self.lock:
             if self.total_put - self.done <= 0:
@@ -305,8 +371,36 @@ class _Face(Generic[T]):
 
     @property
     def maxsize(self) -> float:
-        """Number of items allowed in the queue; ``<= 0`` means unbounded."""
+        """Number of items allowed in the queue; ``<= 0`` means unbounded.
+
+        Assignable, as :attr:`queue.Queue.maxsize` is, from any thread or loop: the
+        bound of the whole queue (both faces) changes at once.  Growing it wakes as many
+        blocked putters as there are new free slots; shrinking it below the current size
+        drops no item, and puts block until gets bring the size under the new bound.
+        Assigning a value that is not a number raises ``TypeError`` (``ValueError`` for
+        NaN).
+        """
         return self._state.maxsize
+
+    @maxsize.setter
+    def maxsize(self, maxsize: float) -> None:
+        self._state.set_maxsize(maxsize)
+
+    @property
+    def is_shutdown(self) -> bool:
+        """Whether the queue has been shut down (as :attr:`queue.Queue.is_shutdown`)."""
+        return self._state.is_shutdown
+
+    @property
+    def closed(self) -> bool:
+        """Whether the queue is closed (shut down), as janus's and culsans's faces say."""
+        return self._state.is_shutdown
+
+    @property
+    def unfinished_tasks(self) -> int:
+        """Items put and not yet marked done (as :attr:`queue.Queue.unfinished_tasks`)."""
+        state = self._state
+        return state.total_put - state.done
 
     def task_done(self) -> None:
         """Indicate that a formerly got item is fully processed (on either face).
@@ -324,23 +418,13 @@ class _Face(Generic[T]):
 class SyncFace(_Face[T]):
     """The blocking face of a :class:`ThreadQueue`: the API of :class:`queue.Queue`.
 
-    Use it from threads (or, for the non-blocking methods, from anywhere).  Its
-    ``shutdown`` exception is :class:`conveyor.SyncQueueShutDown`, which *is*
-    :class:`queue.ShutDown` on Python 3.13 and later.
+    Use it from threads (or, for the non-blocking methods, from anywhere).  Once the
+    queue is shut down it raises :class:`conveyor.SyncQueueShutDown`, on every Python: a
+    :class:`queue.ShutDown` (3.13+) that is also a :class:`conveyor.QueueShutDown`, so
+    ``except conveyor.QueueShutDown`` catches the shutdown of either face.
     """
 
     __slots__ = ()
-
-    @property
-    def is_shutdown(self) -> bool:
-        """Whether the queue has been shut down (as :attr:`queue.Queue.is_shutdown`)."""
-        return self._state.is_shutdown
-
-    @property
-    def unfinished_tasks(self) -> int:
-        """Items put and not yet marked done (as :attr:`queue.Queue.unfinished_tasks`)."""
-        state = self._state
-        return state.total_put - state.done
 
     def qsize(self) -> int:
         """Return the approximate number of items in the queue (exact at the instant read)."""
@@ -364,8 +448,8 @@ class SyncFace(_Face[T]):
 
         Raises:
             QueueFull: No free slot (at once, or within *timeout*).
-            ShutDown: The queue is shut down (before or while waiting).
-            ValueError: *timeout* is negative.
+            SyncQueueShutDown: The queue is shut down (before or while waiting).
+            ValueError: *timeout* is negative or NaN (checked where queue.Queue checks one).
         """
         state = self._state
         lock = state.lock
@@ -407,7 +491,7 @@ class SyncFace(_Face[T]):
 
         Raises:
             QueueFull: There is no free slot.
-            ShutDown: The queue is shut down.
+            SyncQueueShutDown: The queue is shut down.
         """
         state = self._state
         lock = state.lock
@@ -438,8 +522,8 @@ class SyncFace(_Face[T]):
 
         Raises:
             QueueEmpty: No item (at once, or within *timeout*).
-            ShutDown: The queue is shut down and empty, or shut down immediately.
-            ValueError: *timeout* is negative.
+            SyncQueueShutDown: The queue is shut down and empty, or shut down immediately.
+            ValueError: *timeout* is negative or NaN (checked where queue.Queue checks one).
         """
         state = self._state
         lock = state.lock
@@ -476,7 +560,7 @@ class SyncFace(_Face[T]):
 
         Raises:
             QueueEmpty: The queue is empty.
-            ShutDown: The queue is shut down and empty.
+            SyncQueueShutDown: The queue is shut down and empty.
         """
         state = self._state
         lock = state.lock
@@ -510,13 +594,22 @@ class AsyncFace(_Face[T], AsyncQueue[T]):
     """The asyncio face of a :class:`ThreadQueue`: conveyor's whole async surface.
 
     It may be used from any number of event loops, in any threads, at the same time.
-    Its ``shutdown`` exception is :class:`conveyor.QueueShutDown`.  :meth:`aclose` does
-    nothing: the queue belongs to its :class:`ThreadQueue`, which :meth:`ThreadQueue.close`
-    closes.  Each method does what :class:`~conveyor.AsyncQueue` documents (``help()``
-    and ``inspect.getdoc()`` show those docstrings).
+    Its ``shutdown`` exception is :class:`conveyor.QueueShutDown` (which *is*
+    :class:`asyncio.QueueShutDown` on 3.13+).  Its :meth:`aclose` does nothing: the queue
+    belongs to its :class:`ThreadQueue`, which :meth:`ThreadQueue.close` closes.  Each
+    method does what :class:`~conveyor.AsyncQueue` documents (``help()`` and
+    ``inspect.getdoc()`` show those docstrings).
     """
 
     __slots__ = ()
+
+    # Shaped as asyncio's (<Queue at 0x... maxsize=0>), with the kind's asyncio name,
+    # as code and logs written for asyncio.Queue expect.
+    def __repr__(self) -> str:
+        return f"<{self._state.name} at {id(self):#x} {self._state.describe()}>"
+
+    def __str__(self) -> str:
+        return f"<{self._state.name} {self._state.describe()}>"
 
     def qsize(self) -> int:
         return len(self._state.items)
@@ -729,11 +822,13 @@ _GET_SHUT_DOWN = "the queue is shut down and has no items left"
 
 
 def _deadline(timeout: float | None) -> float | None:
-    # queue.Queue's rules: None waits forever, a negative timeout is an error.
+    # queue.Queue's rules: None waits forever, a negative timeout is an error.  A NaN is
+    # one too: queue.Queue would wait forever on it, which hides the bug that made it
+    # (culsans and the async face refuse it too).
     if timeout is None:
         return None
-    if timeout < 0:
-        raise ValueError("'timeout' must be a non-negative number")
+    if not timeout >= 0:
+        raise ValueError(f"'timeout' must be a non-negative number, not {timeout!r}")
     return _monotonic() + timeout
 
 
@@ -759,16 +854,21 @@ class ThreadQueue(Generic[T]):
         ValueError: *maxsize* is NaN.
     """
 
-    __slots__ = ("_closed", "_state", "async_q", "sync_q")
+    __slots__ = ("_async_q", "_state", "_sync_q")
+
+    # Each kind's container (what asyncio's _init/_put/_get are), and the name of the
+    # asyncio class whose order it has.
+    _asyncio_name: ClassVar[str] = "Queue"
+
+    @staticmethod
+    def _items() -> _Items[Any]:
+        return deque()
 
     def __init__(self, maxsize: float = 0) -> None:
         check_maxsize(maxsize)
-        self._state: _State[T] = _State(maxsize)
-        self._closed = False
-        self.sync_q: SyncFace[T] = SyncFace(self._state)
-        """The blocking face, for threads: the API of :class:`queue.Queue`."""
-        self.async_q: AsyncFace[T] = AsyncFace(self._state)
-        """The asyncio face, for coroutines of any event loop."""
+        self._state: _State[T] = _State(maxsize, self._items(), self._asyncio_name)
+        self._sync_q: SyncFace[T] = SyncFace(self._state)
+        self._async_q: AsyncFace[T] = AsyncFace(self._state)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} at {id(self):#x} {self._state.describe()}>"
@@ -777,19 +877,54 @@ class ThreadQueue(Generic[T]):
         return f"<{type(self).__name__} {self._state.describe()}>"
 
     @property
+    def sync_q(self) -> SyncFace[T]:
+        """The blocking face, for threads: the API of :class:`queue.Queue` (read-only)."""
+        return self._sync_q
+
+    @property
+    def async_q(self) -> AsyncFace[T]:
+        """The asyncio face, for coroutines of any event loop (read-only)."""
+        return self._async_q
+
+    @property
+    def is_shutdown(self) -> bool:
+        """Whether the queue has been shut down (by either face, or by closing it)."""
+        return self._state.is_shutdown
+
+    @property
+    def unfinished_tasks(self) -> int:
+        """Items put (on either face) and not yet marked done with ``task_done()``."""
+        state = self._state
+        return state.total_put - state.done
+
+    @property
     def maxsize(self) -> float:
-        """Number of items allowed in the queue; ``<= 0`` means unbounded."""
+        """Number of items allowed in the queue; ``<= 0`` means unbounded.
+
+        Assignable, from any thread or loop, as on either face: see
+        :attr:`SyncFace.maxsize`.
+        """
         return self._state.maxsize
+
+    @maxsize.setter
+    def maxsize(self, maxsize: float) -> None:
+        self._state.set_maxsize(maxsize)
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`close` (or :meth:`aclose`) has been called."""
-        return self._closed
+        """Whether the queue is closed: shut down, by :meth:`close` or :meth:`shutdown`.
+
+        As janus's and culsans's ``closed``: this is :attr:`is_shutdown`.
+        """
+        return self._state.is_shutdown
 
     def shutdown(self, immediate: bool = False) -> None:
         """Shut down the queue for both faces, waking every blocked thread and task.
 
-        From now on ``put`` raises the shutdown exception of its face.  With
+        From now on ``put`` raises the shutdown exception of its face:
+        :class:`conveyor.SyncQueueShutDown` on :attr:`sync_q`, :class:`conveyor.QueueShutDown`
+        on :attr:`async_q`.  The first subclasses the second, so ``except
+        conveyor.QueueShutDown`` catches both.  With
         ``immediate=False`` the items already queued can still be got; once the queue is
         empty, getters raise.  With ``immediate=True`` the queue is emptied at once, each
         removed item counts as done for ``join()``, and every getter raises.
@@ -804,17 +939,34 @@ class ThreadQueue(Generic[T]):
         return self._state.statistics()
 
     def close(self) -> None:
-        """Close the queue: shut it down (without dropping items) and wake every waiter.
+        """Close the queue: shut it down immediately, as janus's and culsans's ``close()``.
 
-        The queue holds no threads, files or loop resources, so nothing else is left to
-        release; closing twice is harmless.
+        The same as ``shutdown(immediate=True)``: the items still queued are dropped (each
+        counts as done, so every ``join()`` returns), and every blocked getter and putter,
+        thread or task, raises its face's shutdown exception.  Closing twice is harmless.
+        To let consumers drain the queue first, call ``shutdown()`` instead.
         """
-        self._closed = True
-        self._state.shutdown(False)
+        self._state.shutdown(True)
+
+    async def wait_closed(self) -> None:
+        """Wait until the queue has finished closing, as janus's ``wait_closed()``.
+
+        :meth:`close` wakes every waiter before it returns and the queue starts no task
+        of its own, so nothing is left to wait for: this yields to the event loop once,
+        so the woken tasks of this loop run, and returns.
+
+        Raises:
+            RuntimeError: The queue is not closed (nor shut down).
+        """
+        if not self._state.is_shutdown:
+            raise RuntimeError("wait_closed() needs a closed queue: call close() first")
+        # Code moved from janus awaits this right after close(); it expects a checkpoint.
+        await asyncio.sleep(0)
 
     async def aclose(self) -> None:
-        """Close the queue as :meth:`close` does, from a coroutine."""
+        """Close the queue (:meth:`close`), then wait for it (:meth:`wait_closed`)."""
         self.close()
+        await self.wait_closed()
 
     def __enter__(self) -> ThreadQueue[T]:
         return self
@@ -825,6 +977,7 @@ class ThreadQueue(Generic[T]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        # Leaving the block closes the queue, as close() does: what is left is dropped.
         self.close()
 
     async def __aenter__(self) -> ThreadQueue[T]:
@@ -837,3 +990,51 @@ class ThreadQueue(Generic[T]):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+class LifoThreadQueue(ThreadQueue[T]):
+    """A :class:`ThreadQueue` that returns the most recently added item first.
+
+    The counterpart of :class:`queue.LifoQueue` and :class:`asyncio.LifoQueue` (and of
+    janus's and culsans's ``LifoQueue``), with the same two faces.
+
+    Args:
+        maxsize: Number of items allowed in the queue; ``<= 0`` means unbounded.
+
+    Raises:
+        TypeError: *maxsize* is not a number.
+        ValueError: *maxsize* is NaN.
+    """
+
+    __slots__ = ()
+
+    _asyncio_name = "LifoQueue"
+
+    @staticmethod
+    def _items() -> _Items[Any]:
+        return _Stack()
+
+
+class PriorityThreadQueue(ThreadQueue[T]):
+    """A :class:`ThreadQueue` that returns the lowest item first.
+
+    The counterpart of :class:`queue.PriorityQueue` and :class:`asyncio.PriorityQueue`
+    (and of janus's and culsans's ``PriorityQueue``), with the same two faces.  Entries
+    are often ``(priority, data)`` tuples; items must be comparable with each other, and
+    a ``put`` whose item cannot be compared raises the comparison's ``TypeError``.
+
+    Args:
+        maxsize: Number of items allowed in the queue; ``<= 0`` means unbounded.
+
+    Raises:
+        TypeError: *maxsize* is not a number.
+        ValueError: *maxsize* is NaN.
+    """
+
+    __slots__ = ()
+
+    _asyncio_name = "PriorityQueue"
+
+    @staticmethod
+    def _items() -> _Items[Any]:
+        return _Heap()

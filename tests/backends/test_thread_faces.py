@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 import pytest
 
 import conveyor
-from conveyor._compat import SyncQueueShutDown
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -94,7 +93,7 @@ def test_threads_only_no_event_loop() -> None:
         while True:
             try:
                 got.append(q.sync_q.get())
-            except SyncQueueShutDown:
+            except conveyor.SyncQueueShutDown:
                 return
             q.sync_q.task_done()
 
@@ -118,7 +117,7 @@ def test_exceptions_are_both_kinds() -> None:
     with pytest.raises(asyncio.QueueFull):
         q.sync_q.put_nowait(2)
     q.shutdown()
-    with pytest.raises(SyncQueueShutDown):
+    with pytest.raises(conveyor.SyncQueueShutDown):
         q.sync_q.put_nowait(2)
     with pytest.raises(conveyor.QueueShutDown):
         q.async_q.put_nowait(2)
@@ -241,7 +240,7 @@ def test_loops_and_threads_share_one_stream(loops: list[LoopThread]) -> None:
         while True:
             try:
                 into.append(q.sync_q.get())
-            except SyncQueueShutDown:
+            except conveyor.SyncQueueShutDown:
                 return
 
     def thread_produce() -> None:
@@ -338,13 +337,13 @@ def test_shutdown_wakes_every_thread_and_task(loops: list[LoopThread], immediate
     def thread_get() -> None:
         try:
             q.sync_q.get()
-        except SyncQueueShutDown:
+        except conveyor.SyncQueueShutDown:
             outcomes.append("thread get")
 
     def thread_put() -> None:
         try:
             full.sync_q.put(1)
-        except SyncQueueShutDown:
+        except conveyor.SyncQueueShutDown:
             outcomes.append("thread put")
 
     async def async_get() -> str:
@@ -378,26 +377,23 @@ def test_shutdown_wakes_every_thread_and_task(loops: list[LoopThread], immediate
     assert full.statistics().current_size == (0 if immediate else 1)
 
 
-async def test_close_and_aclose_shut_down_and_keep_items() -> None:
+async def test_context_managers_close_the_queue() -> None:
+    # Leaving the block closes the queue as close() does (janus's meaning): what is left
+    # is dropped.
     q: conveyor.ThreadQueue[int] = conveyor.ThreadQueue()
-    q.sync_q.put(1)
-    getter_of_other = conveyor.ThreadQueue[int]()
-    waiter = asyncio.create_task(getter_of_other.async_q.get())
-    await async_wait_until(lambda: getter_of_other.statistics().tasks_waiting_get == 1, "")
-    await getter_of_other.aclose()
-    with pytest.raises(conveyor.QueueShutDown):
-        await waiter
-    assert getter_of_other.closed
-
     with q:
+        q.sync_q.put(1)
         assert not q.closed
     assert q.closed
     assert q.statistics().is_shutdown
-    assert q.sync_q.get() == 1
+    assert q.statistics().current_size == 0
+    with pytest.raises(conveyor.SyncQueueShutDown):
+        q.sync_q.get_nowait()
     q.close()  # closing twice is harmless
     async with conveyor.ThreadQueue[int]() as other:
         await other.async_q.put(1)
     assert other.closed
+    assert other.unfinished_tasks == 0
 
 
 async def test_statistics_and_repr() -> None:

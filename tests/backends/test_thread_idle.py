@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 import conveyor
-from conveyor._compat import SyncQueueShutDown
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -43,11 +42,11 @@ def test_blocked_threads_and_tasks_use_no_cpu(timeout: float | None) -> None:
     full.sync_q.put(0)
 
     def thread_get() -> None:
-        with contextlib.suppress(SyncQueueShutDown):
+        with contextlib.suppress(conveyor.SyncQueueShutDown):
             empty.sync_q.get(timeout=timeout)
 
     def thread_put() -> None:
-        with contextlib.suppress(SyncQueueShutDown):
+        with contextlib.suppress(conveyor.SyncQueueShutDown):
             full.sync_q.put(1, timeout=timeout)
 
     def thread_join() -> None:

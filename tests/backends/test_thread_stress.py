@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 import conveyor
-from conveyor._compat import SyncQueueShutDown
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -69,7 +68,7 @@ class Run:
                     sync_q.put(item)
             except conveyor.QueueFull:
                 continue
-            except SyncQueueShutDown:
+            except conveyor.SyncQueueShutDown:
                 return
             self.record_put(item)
             seq += 1
@@ -88,7 +87,7 @@ class Run:
                     item = sync_q.get()
             except conveyor.QueueEmpty:
                 continue
-            except SyncQueueShutDown:
+            except conveyor.SyncQueueShutDown:
                 return
             stream.append(item)
             sync_q.task_done()

@@ -19,12 +19,14 @@ from typing import Any
 import pytest
 
 import conveyor
-from conveyor._compat import SyncQueueShutDown
 
 pytestmark = pytest.mark.timeout(60)
 
 QUEUE_SIZE = 5
 WAIT_LIMIT = 10.0
+
+SHUT_DOWN: type[Exception] = getattr(queue, "ShutDown", conveyor.SyncQueueShutDown)
+"""What the shutdown bodies catch: the oracle's class (3.13+), which conveyor's subclasses."""
 
 
 class Subject:
@@ -227,9 +229,9 @@ def test_unbounded_is_never_full(make: Subject) -> None:
 def test_shutdown_empty(make_sd: Subject) -> None:
     q = make_sd()
     q.shutdown()
-    with pytest.raises(SyncQueueShutDown):
+    with pytest.raises(SHUT_DOWN):
         q.put("data")
-    with pytest.raises(SyncQueueShutDown):
+    with pytest.raises(SHUT_DOWN):
         q.get()
 
 
@@ -238,7 +240,7 @@ def test_shutdown_nonempty(make_sd: Subject) -> None:
     q.put("data")
     q.shutdown()
     q.get()
-    with pytest.raises(SyncQueueShutDown):
+    with pytest.raises(SHUT_DOWN):
         q.get()
 
 
@@ -246,7 +248,7 @@ def test_shutdown_immediate(make_sd: Subject) -> None:
     q = make_sd()
     q.put("data")
     q.shutdown(immediate=True)
-    with pytest.raises(SyncQueueShutDown):
+    with pytest.raises(SHUT_DOWN):
         q.get()
 
 
@@ -266,14 +268,14 @@ def test_shutdown_all_methods_in_one_thread(make_sd: Subject, immediate: bool) -
     q.put("L")
     q.put_nowait("O")
     q.shutdown(immediate)
-    with pytest.raises(SyncQueueShutDown):
+    with pytest.raises(SHUT_DOWN):
         q.put("E")
-    with pytest.raises(SyncQueueShutDown):
+    with pytest.raises(SHUT_DOWN):
         q.put_nowait("W")
     if immediate:
-        with pytest.raises(SyncQueueShutDown):
+        with pytest.raises(SHUT_DOWN):
             q.get()
-        with pytest.raises(SyncQueueShutDown):
+        with pytest.raises(SHUT_DOWN):
             q.get_nowait()
         with pytest.raises(ValueError, match="too many times"):
             q.task_done()
@@ -284,11 +286,11 @@ def test_shutdown_all_methods_in_one_thread(make_sd: Subject, immediate: bool) -
         assert q.get() in "LO"
         q.task_done()
         q.join()
-        with pytest.raises(SyncQueueShutDown):
+        with pytest.raises(SHUT_DOWN):
             q.get()
-        with pytest.raises(SyncQueueShutDown):
+        with pytest.raises(SHUT_DOWN):
             q.get_nowait()
-        with pytest.raises(SyncQueueShutDown):
+        with pytest.raises(SHUT_DOWN):
             q.get(True, 1.0)
 
 
@@ -314,7 +316,7 @@ def test_shutdown_all_methods_in_many_threads(make_sd: Subject, immediate: bool)
         for i in range(when_exec_shutdown // 2, nb_msgs_w):
             try:
                 q.put((i, "YDLO"))
-            except SyncQueueShutDown:
+            except SHUT_DOWN:
                 res_puts.append(False)
                 break
             if i == when_exec_shutdown and not ev_exec_shutdown.is_set():
@@ -329,7 +331,7 @@ def test_shutdown_all_methods_in_many_threads(make_sd: Subject, immediate: bool)
             try:
                 q.get(True, 0.01)
                 q.task_done()
-            except SyncQueueShutDown:
+            except SHUT_DOWN:
                 res_gets.append(True)
                 break
             except queue.Empty:
@@ -374,7 +376,7 @@ def test_shutdown_wakes_blocked_getters(make_sd: Subject, immediate: bool) -> No
     def get() -> None:
         try:
             results.append(q.get())
-        except SyncQueueShutDown:
+        except SHUT_DOWN:
             results.append("shutdown")
 
     threads = _run_threads(get, get, get)
@@ -398,7 +400,7 @@ def test_shutdown_get(make_sd: Subject, immediate: bool) -> None:
         try:
             q.get()
             results.append(True)
-        except SyncQueueShutDown:
+        except SHUT_DOWN:
             results.append(False)
 
     threads = _run_threads(*[get] * (2 if immediate else 3))
@@ -423,7 +425,7 @@ def test_shutdown_put(make_sd: Subject, immediate: bool) -> None:
         try:
             q.put("E")
             results.append(False)
-        except SyncQueueShutDown:
+        except SHUT_DOWN:
             results.append(True)
 
     threads = _run_threads(put, put)
@@ -451,7 +453,7 @@ def test_shutdown_join(make_sd: Subject, immediate: bool) -> None:
         try:
             getter_results.append(q.get())
             q.task_done()
-        except SyncQueueShutDown:
+        except SHUT_DOWN:
             getter_results.append("shutdown")
 
     threads = _run_threads(join, join)
@@ -476,7 +478,7 @@ def test_shutdown_put_join(make_sd: Subject, immediate: bool) -> None:
         try:
             q.put("E")
             results.append(False)
-        except SyncQueueShutDown:
+        except SHUT_DOWN:
             results.append(True)
 
     def join() -> None:
@@ -488,7 +490,7 @@ def test_shutdown_put_join(make_sd: Subject, immediate: bool) -> None:
     q.shutdown(immediate)
     go.set()
     if immediate:
-        with pytest.raises(SyncQueueShutDown):
+        with pytest.raises(SHUT_DOWN):
             q.get_nowait()
     else:
         assert q.get() == "Y"
@@ -512,7 +514,7 @@ def test_shutdown_get_task_done_join(make_sd: Subject) -> None:
             q.get()
             q.task_done()
             results.append(True)
-        except SyncQueueShutDown:
+        except SHUT_DOWN:
             results.append(False)
 
     def join() -> None:
@@ -542,7 +544,7 @@ def test_shutdown_pending_get(make_sd: Subject) -> None:
     thread.join(timeout=WAIT_LIMIT)
     assert not thread.is_alive()
     assert len(results) == 1
-    assert isinstance(results[0], SyncQueueShutDown)
+    assert isinstance(results[0], SHUT_DOWN)
 
 
 # -- SimpleQueue-style many-thread bodies, on a bounded and an unbounded queue ----------
@@ -592,10 +594,28 @@ def test_many_threads_deliver_everything(make: Subject, maxsize: int, mode: str)
     assert sorted(results) == list(range(n_threads * per_thread))
 
 
-def test_maxsize_is_read_only_unlike_queue_queue() -> None:
-    # queue.Queue lets maxsize be reassigned (CPython's test_shrinking_queue); a queue
-    # shared with event loops keeps the bound it was made with, as asyncio.Queue does.
-    q = conveyor.ThreadQueue[int](3).sync_q
-    with pytest.raises(AttributeError):
-        q.maxsize = 2  # type: ignore[misc]
-    assert q.maxsize == 3
+def test_shrinking_queue(make: Subject) -> None:
+    # CPython's test_shrinking_queue: maxsize is assignable, as queue.Queue's is.
+    q = make(3)
+    q.put(1)
+    q.put(2)
+    q.put(3)
+    with pytest.raises(queue.Full):
+        q.put_nowait(4)
+    assert q.full()
+    q.maxsize = 2
+    with pytest.raises(queue.Full):
+        q.put_nowait(4)
+
+
+def test_growing_queue_wakes_a_blocked_putter() -> None:
+    # Unlike queue.Queue's, whose putters sleep on until a get notifies them.
+    q = Subject("ThreadQueue")(1)
+    q.put(1)
+    putter = threading.Thread(target=q.put, args=(2,))
+    putter.start()
+    wait_until(lambda: Subject.blocked(q) == (0, 1), "the putter blocks")
+    q.maxsize = 2
+    putter.join(WAIT_LIMIT)
+    assert not putter.is_alive()
+    assert [q.get_nowait(), q.get_nowait()] == [1, 2]

@@ -1,4 +1,4 @@
-"""The ``thread`` conformance backend: the async face of ``conveyor.ThreadQueue``."""
+"""The ``thread`` conformance backend: the async face of conveyor's thread queues."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ import pytest
 import conveyor
 from tests.backend_registry import Backend, register
 
+KINDS: dict[str, type[conveyor.ThreadQueue[Any]]] = {
+    "fifo": conveyor.ThreadQueue,
+    "lifo": conveyor.LifoThreadQueue,
+    "priority": conveyor.PriorityThreadQueue,
+}
+
 
 async def make(request: pytest.FixtureRequest, maxsize: float, kind: str) -> Any:
-    """Return the async face of a new ``ThreadQueue`` (FIFO only)."""
-    if kind != "fifo":
-        raise ValueError(f"ThreadQueue is FIFO only, not {kind!r}")
-    return conveyor.ThreadQueue(maxsize).async_q
+    """Return the async face of a new thread queue of *kind*."""
+    return KINDS[kind](maxsize).async_q
 
 
 register(
@@ -22,9 +26,11 @@ register(
         "thread",
         make,
         differences={
-            "lifo": "ThreadQueue is FIFO only (as janus and culsans are by default)",
-            "priority": "ThreadQueue is FIFO only (as janus and culsans are by default)",
             "same_loop_only": "ThreadQueue serves any number of event loops at once, by design",
+            "class_named_repr": (
+                "the async face shows the asyncio class of its kind (<Queue at ...>), not"
+                " AsyncFace, as code and logs written for asyncio.Queue expect"
+            ),
         },
     )
 )

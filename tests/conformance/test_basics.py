@@ -207,6 +207,7 @@ async def test_generic_alias(make_queue: MakeQueue) -> None:
     assert typing.get_args(alias) == (int,)
 
 
+@pytest.mark.needs("class_named_repr")
 async def test_repr_and_str_name_the_queue(make_queue: MakeQueue) -> None:
     q = await make_queue(maxsize=3)
     name = type(q).__name__
