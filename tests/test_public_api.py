@@ -14,8 +14,8 @@ def test_help_opens_with_what_conveyor_is_and_every_public_name() -> None:
     assert "asyncio.Queue, drop-in and faster" in text.splitlines()[3]
     missing = [name for name in conveyor.__all__ if not re.search(rf"\b{name}\b", description)]
     assert missing == []
-    # Plain text for a terminal, not Sphinx markup.
-    assert not re.search(r":(class|func|meth|attr|exc|mod):`", description)
+    # Plain text for a terminal, not Sphinx markup, anywhere in it.
+    assert not re.search(r":(class|func|meth|attr|exc|mod|data|obj):`", text)
 
 
 def test_public_names_show_the_module_users_import() -> None:

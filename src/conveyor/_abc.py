@@ -62,8 +62,8 @@ def check_max_items(max_items: object) -> int:
 class AsyncQueue(abc.ABC, Generic[T]):
     """The asyncio queue surface shared by every conveyor queue.
 
-    Semantics are those of :class:`asyncio.Queue` in Python 3.13, ``shutdown`` included,
-    plus timeouts, batches, ``async for`` and :meth:`statistics`.  A cancelled or timed-out
+    Semantics are those of ``asyncio.Queue`` in Python 3.13, ``shutdown`` included,
+    plus timeouts, batches, ``async for`` and ``statistics()``.  A cancelled or timed-out
     ``get``/``put`` never loses nor duplicates an item.
     """
 
@@ -119,7 +119,7 @@ class AsyncQueue(abc.ABC, Generic[T]):
         Raises:
             TimeoutError: Not all items found room in time.  The items before the one
                 that timed out were put; the exception's ``args`` do not say how many,
-                :meth:`statistics` does.
+                ``statistics()`` does.
             QueueShutDown: The queue is shut down.
         """
 
@@ -176,13 +176,13 @@ class AsyncQueue(abc.ABC, Generic[T]):
 
     @abc.abstractmethod
     def shutdown(self, immediate: bool = False) -> None:
-        """Shut down the queue: ``put`` raises :class:`QueueShutDown` from now on.
+        """Shut down the queue: ``put`` raises ``QueueShutDown`` from now on.
 
-        Blocked putters are woken with :class:`QueueShutDown`.  With ``immediate=False``
+        Blocked putters are woken with ``QueueShutDown``.  With ``immediate=False``
         the items already queued can still be got; once the queue is empty, blocked and
-        new getters raise :class:`QueueShutDown`.  With ``immediate=True`` the queue is
+        new getters raise ``QueueShutDown``.  With ``immediate=True`` the queue is
         emptied at once, each removed item counts as done for ``join()``, and every
-        blocked getter raises :class:`QueueShutDown`.
+        blocked getter raises ``QueueShutDown``.
         """
 
     @abc.abstractmethod

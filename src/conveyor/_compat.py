@@ -1,6 +1,6 @@
 """Version-dependent names, kept in one place so no other module checks versions.
 
-Classes defined here are re-exported by :mod:`conveyor` and carry its module name, so a
+Classes defined here are re-exported by ``conveyor`` and carry its module name, so a
 traceback shows the name a user can import (``conveyor.QueueShutDown``), not this module.
 """
 
@@ -23,9 +23,9 @@ if sys.version_info >= (3, 13):
     AsyncQueueShutDown = asyncio.QueueShutDown
 
     class SyncQueueShutDown(queue.ShutDown, asyncio.QueueShutDown):
-        """Raised by a shut-down ThreadQueue's blocking face: a :class:`queue.ShutDown`.
+        """Raised by a shut-down ThreadQueue's blocking face: a ``queue.ShutDown``.
 
-        It is an :class:`asyncio.QueueShutDown` too, so that one ``except`` clause
+        It is an ``asyncio.QueueShutDown`` too, so that one ``except`` clause
         catches the shutdown of both faces.
         """
 

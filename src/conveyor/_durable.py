@@ -1,7 +1,7 @@
 """The durable queue: the whole asyncio queue surface, built once on top of any backend Store.
 
-A :class:`DurableQueue` turns a :class:`~conveyor.backends._base.Store` (an SQLite file, a
-Redis database) into a queue with the methods of :class:`asyncio.Queue`, shared by every
+A ``DurableQueue`` turns a ``Store`` (an SQLite file, a
+Redis database) into a queue with the methods of ``asyncio.Queue``, shared by every
 process that opens the same store, with at-least-once delivery.
 
 How the pieces fit:
@@ -35,7 +35,7 @@ How the pieces fit:
 The synchronous methods (``qsize()``, ``empty()``, ``full()``, ``statistics()``) cannot do
 I/O, so they report a local view: the shared counters as last read, updated after each of
 this process's own operations.  With no other process writing, the view is exact after
-every awaited operation; :meth:`DurableQueue.refresh` and :meth:`DurableQueue.aqsize` read
+every awaited operation; ``DurableQueue.refresh()`` and ``DurableQueue.aqsize()`` read
 the shared state exactly.
 """
 
@@ -79,13 +79,13 @@ _CLAIM_BATCH = 64
 
 @dataclasses.dataclass(frozen=True)
 class Receipt(Generic[T]):
-    """One delivery of an item, as :meth:`DurableQueue.get_with_receipt` returns it.
+    """One delivery of an item, as ``DurableQueue.get_with_receipt()`` returns it.
 
-    Pass it to :meth:`~DurableQueue.ack`, :meth:`~DurableQueue.retry`,
-    :meth:`~DurableQueue.fail` or :meth:`~DurableQueue.extend`.  It names this delivery
+    Pass it to ``ack()``, ``retry()``,
+    ``fail()`` or ``extend()``.  It names this delivery
     only: once its lease expired and the item was delivered again, it acknowledges nothing.
     Its token names the queue and the incarnation of the store too: another queue refuses
-    it (:class:`~conveyor.ForeignReceiptError`, nothing changed), and once the store was
+    it (``ForeignReceiptError``, nothing changed), and once the store was
     wiped or replaced (a Redis ``FLUSHALL``, an SQLite file deleted) it acknowledges
     nothing, even though item ids start again from 1.
 
@@ -106,10 +106,10 @@ class Receipt(Generic[T]):
 
 @dataclasses.dataclass(frozen=True)
 class DeadItem:
-    """An item in the dead-letter list, as :meth:`DurableQueue.dead_letters` returns it.
+    """An item in the dead-letter list, as ``DurableQueue.dead_letters()`` returns it.
 
     Attributes:
-        item_id: The item's id (pass it to :meth:`DurableQueue.requeue_dead`).
+        item_id: The item's id (pass it to ``DurableQueue.requeue_dead()``).
         item: The decoded item, or the raw ``bytes`` when they cannot be decoded.
         attempts: How many times it was delivered.
         error: Why it died.
@@ -212,7 +212,7 @@ def _current_task() -> object:
 class DurableQueue(AsyncQueue[T]):
     """A queue kept in a shared store: the asyncio queue surface, across processes.
 
-    Get one with :func:`conveyor.open_queue`.  Everything :class:`asyncio.Queue` does works,
+    Get one with ``conveyor.open_queue()``.  Everything ``asyncio.Queue`` does works,
     with these differences, all coming from the queue living outside the process:
 
     * Delivery is at least once.  ``get()`` leases the item; ``task_done()`` acknowledges
@@ -220,21 +220,21 @@ class DurableQueue(AsyncQueue[T]):
       holds none, the oldest this process holds).  An item not acknowledged within
       ``lease_timeout`` seconds is delivered again, to any process.
     * ``maxsize``, ``qsize()``, ``join()`` and ``shutdown()`` are shared by every process.
-      The bound is stored with the queue (:meth:`set_maxsize` changes it) and the store
+      The bound is stored with the queue (``set_maxsize()`` changes it) and the store
       checks it on every put, so no process ever exceeds it.  A shutdown is stored too,
-      and lasts until :meth:`resume` (or ``conveyor resume URL NAME``) undoes it.
+      and lasts until ``resume()`` (or ``conveyor resume URL NAME``) undoes it.
     * The synchronous methods report the last known state (see each docstring); the
-      awaitable :meth:`aqsize`, :meth:`aempty`, :meth:`afull` and :meth:`refresh` read it.
+      awaitable ``aqsize()``, ``aempty()``, ``afull()`` and ``refresh()`` read it.
     * Items are encoded by the serializer: JSON data by default, so tuples come back as
       lists.
 
     Args:
-        store: The backend store (see :mod:`conveyor.backends._base`).
+        store: The backend store (see ``conveyor.backends._base``).
         maxsize: The bound stored with the queue, as last read (``<= 0``: unbounded);
-            only what :attr:`maxsize` and the local view start from, since the store
+            only what ``maxsize`` and the local view start from, since the store
             checks its own on every put.
         lease_timeout: Seconds a delivery stays leased before it is delivered again.
-        serializer: ``"json"``, ``"pickle"`` or a :class:`~conveyor.Serializer`.
+        serializer: ``"json"``, ``"pickle"`` or a ``Serializer``.
         max_attempts: Deliveries after which an item goes to the dead-letter list instead
             of being delivered again; ``None`` (the default) retries forever.
 
@@ -363,8 +363,8 @@ class DurableQueue(AsyncQueue[T]):
         """Number of items allowed in the shared queue, as last known; ``<= 0``: unbounded.
 
         The bound is stored with the queue: this is its value as of the last read of the
-        store (opening, :meth:`refresh`, :meth:`aqsize`, ``join()``) or this process's
-        :meth:`set_maxsize`.  Puts are always checked against the stored one.
+        store (opening, ``refresh()``, ``aqsize()``, ``join()``) or this process's
+        ``set_maxsize()``.  Puts are always checked against the stored one.
         """
         return self._maxsize
 
@@ -396,11 +396,11 @@ class DurableQueue(AsyncQueue[T]):
         return size
 
     def empty(self) -> bool:
-        """Return ``True`` if no item waits to be got, as last known (see :meth:`qsize`)."""
+        """Return ``True`` if no item waits to be got, as last known (see ``qsize()``)."""
         return self.qsize() == 0
 
     def full(self) -> bool:
-        """Return ``True`` if ``maxsize`` items wait, as last known (see :meth:`qsize`)."""
+        """Return ``True`` if ``maxsize`` items wait, as last known (see ``qsize()``)."""
         return 0 < self._maxsize <= self.qsize()
 
     def _unfinished(self) -> int:
@@ -438,7 +438,7 @@ class DurableQueue(AsyncQueue[T]):
         """Read the shared counters from the store, update the local view and return it.
 
         Returns:
-            The same snapshot :meth:`statistics` returns from now on.
+            The same snapshot ``statistics()`` returns from now on.
 
         Raises:
             BackendError: The store failed.
@@ -649,7 +649,7 @@ class DurableQueue(AsyncQueue[T]):
     def put_nowait(self, item: T) -> None:
         """Put an item without blocking; it is committed by a background write.
 
-        The decision uses the last known size (see :meth:`qsize`).  The item is written
+        The decision uses the last known size (see ``qsize()``).  The item is written
         to the store in the next group commit, within milliseconds; until then it lives
         only in this process (``join()``, ``aclose()`` and ``await flush()`` wait for the
         write, and raise its error if it failed).  Use ``await put()`` when the item must
@@ -728,7 +728,7 @@ class DurableQueue(AsyncQueue[T]):
         if the process is killed meanwhile.  On a bounded queue each item waits for room
         as ``put()`` does, and the items before one that timed out stay put.
 
-        Cancelled, it puts nothing and raises ``CancelledError``, as :meth:`put` does:
+        Cancelled, it puts nothing and raises ``CancelledError``, as ``put()`` does:
         the items already stored are taken back.  Those a consumer claimed meanwhile
         (only ever the first ones, on a bounded queue) cannot be, and a note on the
         ``CancelledError`` says how many stay put and will be delivered.
@@ -1228,8 +1228,8 @@ class DurableQueue(AsyncQueue[T]):
     async def get_with_receipt(self, timeout: float | None = None) -> Receipt[T]:
         """Remove and return an item with the receipt of its delivery.
 
-        The item is not tracked for ``task_done()``: settle it with :meth:`ack`,
-        :meth:`retry` or :meth:`fail` before its lease expires (or :meth:`extend` it).
+        The item is not tracked for ``task_done()``: settle it with ``ack()``,
+        ``retry()`` or ``fail()`` before its lease expires (or ``extend()`` it).
 
         Args:
             timeout: Seconds to wait for an item; ``None`` waits forever.
@@ -1663,7 +1663,7 @@ class DurableQueue(AsyncQueue[T]):
         """Acknowledge a delivery: the item is done and removed.
 
         Args:
-            receipt: From :meth:`get_with_receipt`.
+            receipt: From ``get_with_receipt()``.
 
         Raises:
             LeaseExpiredError: The lease expired and the item was delivered again (or it
@@ -1687,7 +1687,7 @@ class DurableQueue(AsyncQueue[T]):
         list instead.
 
         Args:
-            receipt: From :meth:`get_with_receipt`.
+            receipt: From ``get_with_receipt()``.
             delay: Seconds before the item may be delivered again.
 
         Raises:
@@ -1718,7 +1718,7 @@ class DurableQueue(AsyncQueue[T]):
         """Move an item to the dead-letter list, with *error* as the reason.
 
         Args:
-            receipt: From :meth:`get_with_receipt`.
+            receipt: From ``get_with_receipt()``.
             error: Why it failed (an exception is stored as its ``repr``).
 
         Raises:
@@ -1739,7 +1739,7 @@ class DurableQueue(AsyncQueue[T]):
         """Push a lease's deadline to *seconds* from now, for work that takes long.
 
         Args:
-            receipt: From :meth:`get_with_receipt`.
+            receipt: From ``get_with_receipt()``.
             seconds: The new lease length; ``None`` means ``lease_timeout``.
 
         Returns:
@@ -1834,7 +1834,7 @@ class DurableQueue(AsyncQueue[T]):
         fleet of workers needs to drain a queue and stop (each one's ``get()`` raises
         ``QueueShutDown`` once the queue is empty, and ``async for`` ends), and it also
         means that a program opening the queue again is refused at its first ``put()``.
-        :meth:`resume` (or ``conveyor resume URL NAME``) undoes it.  :meth:`ashutdown`
+        ``resume()`` (or ``conveyor resume URL NAME``) undoes it.  ``ashutdown()``
         waits for the write and raises if it failed.
 
         Args:
@@ -1894,7 +1894,7 @@ class DurableQueue(AsyncQueue[T]):
     async def ashutdown(self, immediate: bool = False) -> None:
         """Shut the queue down for every process, and wait until the store has it.
 
-        As :meth:`shutdown`, which acts locally at once and writes in the background;
+        As ``shutdown()``, which acts locally at once and writes in the background;
         this one returns once the shutdown is stored, and raises if it could not be.
 
         Args:
@@ -1953,7 +1953,7 @@ class DurableQueue(AsyncQueue[T]):
         are delivered again.  Idempotent.
 
         Raises:
-            BackendError: As :meth:`flush` does, once everything is released: a write of
+            BackendError: As ``flush()`` does, once everything is released: a write of
                 ``put_nowait()`` items failed (also ``QueueShutDown``, ``RuntimeError``).
         """
         if self._closed:

@@ -2,8 +2,8 @@
 
 The queue exceptions are the asyncio ones (or subclasses of them), so code written for
 ``asyncio.Queue`` keeps catching what it caught before.  Errors of conveyor's own derive
-from :class:`ConveyorError`, and say whether *you* did something wrong (``ValueError`` and
-friends) or the backend broke (:class:`BackendError`).
+from ``ConveyorError``, and say whether *you* did something wrong (``ValueError`` and
+friends) or the backend broke (``BackendError``).
 
 Every class here says ``__module__ = "conveyor"``: tracebacks and reprs then show the name
 a user imports (``conveyor.SerializationError``), not this private module.
@@ -39,7 +39,7 @@ __all__ = [
 class QueueEmpty(asyncio.QueueEmpty, queue.Empty):
     """Raised when ``get_nowait()`` is called on an empty queue.
 
-    It is both an :class:`asyncio.QueueEmpty` and a :class:`queue.Empty`, so either
+    It is both an ``asyncio.QueueEmpty`` and a ``queue.Empty``, so either
     ``except`` clause catches it.
     """
 
@@ -49,7 +49,7 @@ class QueueEmpty(asyncio.QueueEmpty, queue.Empty):
 class QueueFull(asyncio.QueueFull, queue.Full):
     """Raised when ``put_nowait()`` is called on a full queue.
 
-    It is both an :class:`asyncio.QueueFull` and a :class:`queue.Full`.
+    It is both an ``asyncio.QueueFull`` and a ``queue.Full``.
     """
 
     __module__ = "conveyor"
@@ -58,20 +58,20 @@ class QueueFull(asyncio.QueueFull, queue.Full):
 QueueShutDown = _compat.AsyncQueueShutDown
 """Raised when putting on to or getting from a queue that has been shut down.
 
-On Python 3.13 and later this *is* :class:`asyncio.QueueShutDown`.
+On Python 3.13 and later this *is* ``asyncio.QueueShutDown``.
 """
 
 SyncQueueShutDown = _compat.SyncQueueShutDown
-"""Raised by the blocking face of a :class:`~conveyor.ThreadQueue` once it is shut down.
+"""Raised by the blocking face of a ``ThreadQueue`` once it is shut down.
 
-On Python 3.13 and later this *is* :class:`queue.ShutDown`.
+On Python 3.13 and later this *is* ``queue.ShutDown``.
 """
 
 QueueTimeoutError = _compat.QueueTimeoutError
 """Raised by ``get``/``put``/``join`` with a timeout that runs out.
 
-On Python 3.11 and later this *is* the builtin :class:`TimeoutError`; on 3.10 it is both
-that and :class:`asyncio.TimeoutError`.
+On Python 3.11 and later this *is* the builtin ``TimeoutError``; on 3.10 it is both
+that and ``asyncio.TimeoutError``.
 """
 
 

@@ -2,14 +2,14 @@
 
 Accepted URLs:
 
-* ``memory://`` — an in-memory :class:`conveyor.Queue` (``maxsize`` applies; nothing is
+* ``memory://`` — an in-memory ``conveyor.Queue`` (``maxsize`` applies; nothing is
   shared or durable).
 * ``sqlite:///relative/path.db`` and ``sqlite:////absolute/path.db`` — the SQLAlchemy
   convention: what follows the third slash is the file path, so a fourth slash makes it
   absolute.  Many named queues share one file.
 * ``redis://host:port/db`` and ``rediss://`` (TLS) — needs ``pip install 'conveyor[redis]'``.
 
-Backend modules live in :mod:`conveyor.backends` and are imported only when their scheme
+Backend modules live in ``conveyor.backends`` and are imported only when their scheme
 is used, so the core never imports a driver it does not need.
 """
 
@@ -46,7 +46,7 @@ _QUEUE_OPTIONS = ("max_attempts",)
 
 
 class _Opening:
-    """What :func:`open_queue` returns: awaitable, and an async context manager."""
+    """What ``open_queue()`` returns: awaitable, and an async context manager."""
 
     __slots__ = ("_open", "_queue")
 
@@ -99,7 +99,7 @@ def open_queue(
         lease_timeout: Seconds a got item stays leased before it is delivered again
             (durable backends).
         serializer: ``"json"`` (the default), ``"pickle"`` (only when every writer is
-            trusted) or a :class:`~conveyor.Serializer` (durable backends).
+            trusted) or a ``Serializer`` (durable backends).
         **options: ``max_attempts`` (deliveries before an item goes to the dead-letter
             list; default ``None``, no limit), and options of the backend, e.g. SQLite's
             ``durability="process"|"power"`` and ``busy_timeout``.

@@ -1,6 +1,6 @@
 """In-memory queues for coroutines of one event loop: ``Queue``, ``LifoQueue``, ``PriorityQueue``.
 
-They behave exactly as :mod:`asyncio.queues` does in Python 3.13 (``shutdown`` included)
+They behave exactly as ``asyncio.queues`` does in Python 3.13 (``shutdown`` included)
 on every supported Python.  They are faster because the common paths are written out
 instead of going through a chain of small methods, and nothing is counted on the way
 in: the totals are derived from what leaves.
@@ -20,7 +20,7 @@ nothing and passes its wake-up on, so no item is ever lost or duplicated.
 
 ``conveyor.Queue`` takes its hot paths (``put_nowait``, ``get_nowait``, and ``put``/``get``
 without a timeout) from the C accelerator ``conveyor._speedups`` where it was built, and
-from :class:`PurePythonQueue` otherwise (or when ``CONVEYOR_PURE_PYTHON=1`` is set).  Both
+from ``PurePythonQueue`` otherwise (or when ``CONVEYOR_PURE_PYTHON=1`` is set).  Both
 behave the same; the test suite runs against each.
 """
 
@@ -93,7 +93,7 @@ async def _seam_get(self: PurePythonQueue[Any], timeout: float | None = None) ->
 class PurePythonQueue(AsyncQueue[T]):
     """A first-in, first-out queue for coroutines of one event loop.
 
-    A drop-in for :class:`asyncio.Queue`: same methods, same exceptions, same behaviour,
+    A drop-in for ``asyncio.Queue``: same methods, same exceptions, same behaviour,
     including ``shutdown()`` on Pythons older than 3.13.  Extras: ``timeout=`` on
     ``get``/``put``/``join``, ``get_many``/``put_many``, ``async for``, ``statistics()``.
 
@@ -495,7 +495,7 @@ class PurePythonQueue(AsyncQueue[T]):
     # -- shutdown ----------------------------------------------------------------------
 
     def shutdown(self, immediate: bool = False) -> None:
-        """Shut down the queue, making ``put`` and ``get`` raise :class:`QueueShutDown`.
+        """Shut down the queue, making ``put`` and ``get`` raise ``QueueShutDown``.
 
         By default, ``get`` raises only once the queue is empty; with ``immediate=True``
         the queue is emptied at once, each removed item is marked done (which may wake
@@ -630,7 +630,7 @@ else:
     Queue = PurePythonQueue  # type: ignore[misc]
 
 SPEEDUPS: Final = _speedups is not None
-"""Whether :class:`Queue` runs its hot paths in C (``conveyor._speedups``)."""
+"""Whether ``Queue`` runs its hot paths in C (``conveyor._speedups``)."""
 
 
 class PriorityQueue(Queue[T]):

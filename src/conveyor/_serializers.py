@@ -1,7 +1,7 @@
 """How durable queues turn items into bytes and back.
 
-The default, :class:`JSONSerializer`, can only produce data: reading a shared store never
-runs code.  :class:`PickleSerializer` accepts any picklable object and must be asked for by
+The default, ``JSONSerializer``, can only produce data: reading a shared store never
+runs code.  ``PickleSerializer`` accepts any picklable object and must be asked for by
 name, because anyone who can write to the store can then run code in every consumer.
 """
 
@@ -33,7 +33,7 @@ class Serializer(Protocol):
         ...
 
     def loads(self, data: bytes) -> Any:
-        """Decode one item produced by :meth:`dumps`.
+        """Decode one item produced by ``dumps()``.
 
         Raises:
             SerializationError: The bytes are not a valid encoding.

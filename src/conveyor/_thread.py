@@ -1,9 +1,9 @@
 """``ThreadQueue``: one queue shared by threads and any number of event loops.
 
-A :class:`ThreadQueue` is one shared state object (a deque of items, counters, and the
-queues of blocked waiters) behind one :class:`threading.Lock`, seen through two thin
-faces: :attr:`ThreadQueue.sync_q` with the blocking API of :class:`queue.Queue`, and
-:attr:`ThreadQueue.async_q` with conveyor's asyncio surface.  Every face may be used from
+A ``ThreadQueue`` is one shared state object (a deque of items, counters, and the
+queues of blocked waiters) behind one ``threading.Lock``, seen through two thin
+faces: ``ThreadQueue.sync_q`` with the blocking API of ``queue.Queue``, and
+``ThreadQueue.async_q`` with conveyor's asyncio surface.  Every face may be used from
 any thread and any event loop at the same time; the queue belongs to no loop.
 
 The lock only ever guards a short critical section, so taking it on an event loop's
@@ -373,7 +373,7 @@ class _Face(Generic[T]):
     def maxsize(self) -> float:
         """Number of items allowed in the queue; ``<= 0`` means unbounded.
 
-        Assignable, as :attr:`queue.Queue.maxsize` is, from any thread or loop: the
+        Assignable, as ``queue.Queue.maxsize`` is, from any thread or loop: the
         bound of the whole queue (both faces) changes at once.  Growing it wakes as many
         blocked putters as there are new free slots; shrinking it below the current size
         drops no item, and puts block until gets bring the size under the new bound.
@@ -388,7 +388,7 @@ class _Face(Generic[T]):
 
     @property
     def is_shutdown(self) -> bool:
-        """Whether the queue has been shut down (as :attr:`queue.Queue.is_shutdown`)."""
+        """Whether the queue has been shut down (as ``queue.Queue.is_shutdown``)."""
         return self._state.is_shutdown
 
     @property
@@ -398,7 +398,7 @@ class _Face(Generic[T]):
 
     @property
     def unfinished_tasks(self) -> int:
-        """Items put and not yet marked done (as :attr:`queue.Queue.unfinished_tasks`)."""
+        """Items put and not yet marked done (as ``queue.Queue.unfinished_tasks``)."""
         state = self._state
         return state.total_put - state.done
 
@@ -411,16 +411,16 @@ class _Face(Generic[T]):
         self._state.task_done()
 
     def shutdown(self, immediate: bool = False) -> None:
-        """Shut down the whole queue (both faces); see :meth:`ThreadQueue.shutdown`."""
+        """Shut down the whole queue (both faces); see ``ThreadQueue.shutdown()``."""
         self._state.shutdown(immediate)
 
 
 class SyncFace(_Face[T]):
-    """The blocking face of a :class:`ThreadQueue`: the API of :class:`queue.Queue`.
+    """The blocking face of a ``ThreadQueue``: the API of ``queue.Queue``.
 
     Use it from threads (or, for the non-blocking methods, from anywhere).  Once the
-    queue is shut down it raises :class:`conveyor.SyncQueueShutDown`, on every Python: a
-    :class:`queue.ShutDown` (3.13+) that is also a :class:`conveyor.QueueShutDown`, so
+    queue is shut down it raises ``conveyor.SyncQueueShutDown``, on every Python: a
+    ``queue.ShutDown`` (3.13+) that is also a ``conveyor.QueueShutDown``, so
     ``except conveyor.QueueShutDown`` catches the shutdown of either face.
     """
 
@@ -431,7 +431,7 @@ class SyncFace(_Face[T]):
         return len(self._state.items)
 
     def empty(self) -> bool:
-        """Return ``True`` if the queue is empty (a snapshot, as in :mod:`queue`)."""
+        """Return ``True`` if the queue is empty (a snapshot, as in ``queue``)."""
         return not self._state.items
 
     def full(self) -> bool:
@@ -591,13 +591,13 @@ class SyncFace(_Face[T]):
 
 
 class AsyncFace(_Face[T], AsyncQueue[T]):
-    """The asyncio face of a :class:`ThreadQueue`: conveyor's whole async surface.
+    """The asyncio face of a ``ThreadQueue``: conveyor's whole async surface.
 
     It may be used from any number of event loops, in any threads, at the same time.
-    Its ``shutdown`` exception is :class:`conveyor.QueueShutDown` (which *is*
-    :class:`asyncio.QueueShutDown` on 3.13+).  Its :meth:`aclose` does nothing: the queue
-    belongs to its :class:`ThreadQueue`, which :meth:`ThreadQueue.close` closes.  Each
-    method does what :class:`~conveyor.AsyncQueue` documents (``help()`` and
+    Its ``shutdown`` exception is ``conveyor.QueueShutDown`` (which *is*
+    ``asyncio.QueueShutDown`` on 3.13+).  Its ``aclose()`` does nothing: the queue
+    belongs to its ``ThreadQueue``, which ``ThreadQueue.close()`` closes.  Each
+    method does what ``AsyncQueue`` documents (``help()`` and
     ``inspect.getdoc()`` show those docstrings).
     """
 
@@ -840,7 +840,7 @@ def _async_deadline(timeout: float | None) -> float | None:
 class ThreadQueue(Generic[T]):
     """A FIFO queue shared by threads and any number of event loops, in one process.
 
-    :attr:`sync_q` has the blocking API of :class:`queue.Queue`; :attr:`async_q` has
+    ``sync_q`` has the blocking API of ``queue.Queue``; ``async_q`` has
     conveyor's asyncio surface (``await get()``, timeouts, ``get_many``, ``async for``,
     ``join``, ``statistics()``).  Both faces see one stream of items; ``task_done()`` on
     either counts toward ``join()`` on both.  Creating one needs no event loop, and any
@@ -878,7 +878,7 @@ class ThreadQueue(Generic[T]):
 
     @property
     def sync_q(self) -> SyncFace[T]:
-        """The blocking face, for threads: the API of :class:`queue.Queue` (read-only)."""
+        """The blocking face, for threads: the API of ``queue.Queue`` (read-only)."""
         return self._sync_q
 
     @property
@@ -902,7 +902,7 @@ class ThreadQueue(Generic[T]):
         """Number of items allowed in the queue; ``<= 0`` means unbounded.
 
         Assignable, from any thread or loop, as on either face: see
-        :attr:`SyncFace.maxsize`.
+        ``SyncFace.maxsize``.
         """
         return self._state.maxsize
 
@@ -912,9 +912,9 @@ class ThreadQueue(Generic[T]):
 
     @property
     def closed(self) -> bool:
-        """Whether the queue is closed: shut down, by :meth:`close` or :meth:`shutdown`.
+        """Whether the queue is closed: shut down, by ``close()`` or ``shutdown()``.
 
-        As janus's and culsans's ``closed``: this is :attr:`is_shutdown`.
+        As janus's and culsans's ``closed``: this is ``is_shutdown``.
         """
         return self._state.is_shutdown
 
@@ -922,8 +922,8 @@ class ThreadQueue(Generic[T]):
         """Shut down the queue for both faces, waking every blocked thread and task.
 
         From now on ``put`` raises the shutdown exception of its face:
-        :class:`conveyor.SyncQueueShutDown` on :attr:`sync_q`, :class:`conveyor.QueueShutDown`
-        on :attr:`async_q`.  The first subclasses the second, so ``except
+        ``conveyor.SyncQueueShutDown`` on ``sync_q``, ``conveyor.QueueShutDown``
+        on ``async_q``.  The first subclasses the second, so ``except
         conveyor.QueueShutDown`` catches both.  With
         ``immediate=False`` the items already queued can still be got; once the queue is
         empty, getters raise.  With ``immediate=True`` the queue is emptied at once, each
@@ -951,7 +951,7 @@ class ThreadQueue(Generic[T]):
     async def wait_closed(self) -> None:
         """Wait until the queue has finished closing, as janus's ``wait_closed()``.
 
-        :meth:`close` wakes every waiter before it returns and the queue starts no task
+        ``close()`` wakes every waiter before it returns and the queue starts no task
         of its own, so nothing is left to wait for: this yields to the event loop once,
         so the woken tasks of this loop run, and returns.
 
@@ -964,7 +964,7 @@ class ThreadQueue(Generic[T]):
         await asyncio.sleep(0)
 
     async def aclose(self) -> None:
-        """Close the queue (:meth:`close`), then wait for it (:meth:`wait_closed`)."""
+        """Close the queue (``close()``), then wait for it (``wait_closed()``)."""
         self.close()
         await self.wait_closed()
 
@@ -993,9 +993,9 @@ class ThreadQueue(Generic[T]):
 
 
 class LifoThreadQueue(ThreadQueue[T]):
-    """A :class:`ThreadQueue` that returns the most recently added item first.
+    """A ``ThreadQueue`` that returns the most recently added item first.
 
-    The counterpart of :class:`queue.LifoQueue` and :class:`asyncio.LifoQueue` (and of
+    The counterpart of ``queue.LifoQueue`` and ``asyncio.LifoQueue`` (and of
     janus's and culsans's ``LifoQueue``), with the same two faces.
 
     Args:
@@ -1016,9 +1016,9 @@ class LifoThreadQueue(ThreadQueue[T]):
 
 
 class PriorityThreadQueue(ThreadQueue[T]):
-    """A :class:`ThreadQueue` that returns the lowest item first.
+    """A ``ThreadQueue`` that returns the lowest item first.
 
-    The counterpart of :class:`queue.PriorityQueue` and :class:`asyncio.PriorityQueue`
+    The counterpart of ``queue.PriorityQueue`` and ``asyncio.PriorityQueue``
     (and of janus's and culsans's ``PriorityQueue``), with the same two faces.  Entries
     are often ``(priority, data)`` tuples; items must be comparable with each other, and
     a ``put`` whose item cannot be compared raises the comparison's ``TypeError``.

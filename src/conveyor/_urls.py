@@ -1,7 +1,7 @@
 """Queue URLs made safe to show: no message, repr or output of conveyor quotes a password.
 
 Low in the layers on purpose: the URL dispatch (``_open``), the backends and the command
-line all quote URLs in their messages, and all of them import :func:`redacted` from here.
+line all quote URLs in their messages, and all of them import ``redacted()`` from here.
 """
 
 from __future__ import annotations

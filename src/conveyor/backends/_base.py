@@ -1,6 +1,6 @@
 """The storage interface behind every durable queue.
 
-A :class:`Store` is one named queue in one database (an SQLite file, a Redis database).
+A ``Store`` is one named queue in one database (an SQLite file, a Redis database).
 It moves opaque payloads and knows nothing of items, tasks or event loops: the shared
 layer in ``conveyor._durable`` builds the whole asyncio queue surface on top of it, once,
 for every backend.  A backend module exposes a single coroutine function::
@@ -12,7 +12,7 @@ which ``conveyor.open_queue`` imports lazily by URL scheme.
 Every method is a coroutine and must never block the event loop on disk or network I/O.
 Every multi-step change is atomic: a process killed at any instant leaves each item
 either fully in one state or fully in the next.  Driver errors are translated at this
-boundary into :mod:`conveyor._exceptions` errors, chained with ``raise ... from exc``.
+boundary into ``conveyor._exceptions`` errors, chained with ``raise ... from exc``.
 
 Item states::
 
@@ -32,7 +32,7 @@ __all__ = ["DeadLetter", "Delivery", "Store", "StoreCounts"]
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Delivery:
-    """One leased item, as :meth:`Store.claim` hands it out.
+    """One leased item, as ``Store.claim()`` hands it out.
 
     Attributes:
         item_id: The item's id, stable across deliveries.
@@ -40,7 +40,7 @@ class Delivery:
         receipt: Opaque token naming *this* delivery, of this queue, in this incarnation of
             its store; a later delivery of the same item gets a different one, so a receipt
             from an expired lease acknowledges nothing.  A store refuses another queue's
-            receipt with :class:`~conveyor.ForeignReceiptError` (changing nothing), and one
+            receipt with ``ForeignReceiptError`` (changing nothing), and one
             from before its storage was wiped or replaced acknowledges nothing.
         attempts: Deliveries of this item so far, this one included.
         lease_deadline: Wall-clock time (``time.time()``) at which the lease expires.
@@ -61,7 +61,7 @@ class DeadLetter:
         item_id: The item's id.
         payload: The serialized item.
         attempts: How many times it was delivered.
-        error: Why it died (the text given to :meth:`Store.fail`, or "lease expired").
+        error: Why it died (the text given to ``Store.fail()``, or "lease expired").
         failed_at: Wall-clock time of death.
     """
 
@@ -122,7 +122,7 @@ class Store(abc.ABC):
     async def put(self, payloads: Sequence[bytes]) -> bool:
         """Append *payloads* as ready items, all or none, if the queue has room for all.
 
-        Room is judged against the bound stored with the queue (see :meth:`bind_maxsize`),
+        Room is judged against the bound stored with the queue (see ``bind_maxsize()``),
         read in the same atomic step as the put: never a value cached by the caller, so
         that a bound changed by another process holds at once.
 
@@ -131,7 +131,7 @@ class Store(abc.ABC):
 
         Returns:
             ``True`` if every payload was stored; ``False`` if there was no room and
-            nothing was stored (the caller waits with :meth:`wait_changed` and retries).
+            nothing was stored (the caller waits with ``wait_changed()`` and retries).
 
         Raises:
             QueueShutDown: The queue is shut down; nothing was stored.
@@ -140,22 +140,22 @@ class Store(abc.ABC):
         """
 
     async def put_returning_ids(self, payloads: Sequence[bytes]) -> tuple[bool, list[str] | None]:
-        """Append *payloads* as :meth:`put` does, and name the items it stored.
+        """Append *payloads* as ``put()`` does, and name the items it stored.
 
-        The shared layer needs the ids to :meth:`retract` the items of a cancelled put.
-        This default calls :meth:`put` and names none; a backend that overrides
-        :meth:`retract` should override this too.
+        The shared layer needs the ids to ``retract()`` the items of a cancelled put.
+        This default calls ``put()`` and names none; a backend that overrides
+        ``retract()`` should override this too.
 
         Args:
             payloads: Serialized items, in order; never empty.
 
         Returns:
-            What :meth:`put` returns, and the stored items' ids in the order of
+            What ``put()`` returns, and the stored items' ids in the order of
             *payloads* (``None`` when nothing was stored or the backend cannot name them).
 
         Raises:
             QueueShutDown: The queue is shut down; nothing was stored.
-            BackendError: As for :meth:`put`.
+            BackendError: As for ``put()``.
         """
         return await self.put(payloads), None
 
@@ -168,7 +168,7 @@ class Store(abc.ABC):
         for backends that cannot.
 
         Args:
-            item_ids: Ids from :meth:`put_returning_ids`.
+            item_ids: Ids from ``put_returning_ids()``.
 
         Returns:
             For each id, ``True`` if the item was deleted; ``False`` if it could not be
@@ -180,7 +180,7 @@ class Store(abc.ABC):
         return [False] * len(item_ids)
 
     claims_by_id = False
-    """Whether :meth:`claim_ids` can lease the items :meth:`put_returning_ids` names."""
+    """Whether ``claim_ids()`` can lease the items ``put_returning_ids()`` names."""
 
     async def claim_ids(
         self, item_ids: Sequence[str], lease_timeout: float
@@ -194,7 +194,7 @@ class Store(abc.ABC):
         and the shared layer never hands items out that way).
 
         Args:
-            item_ids: Ids from :meth:`put_returning_ids`.
+            item_ids: Ids from ``put_returning_ids()``.
             lease_timeout: Seconds until each lease expires unless acknowledged.
 
         Returns:
@@ -236,14 +236,14 @@ class Store(abc.ABC):
         lease_timeout: float,
         max_attempts: int | None,
     ) -> tuple[list[bool], list[Delivery]]:
-        """Acknowledge *receipts*, then lease items as :meth:`claim` does.
+        """Acknowledge *receipts*, then lease items as ``claim()`` does.
 
         Busy consumers acknowledge and claim in turns; a backend that can do both in one
         round trip (or one transaction) should override this.  The acknowledgements hold
         even when the claim then raises.
 
         Returns:
-            What :meth:`ack` returns for *receipts*, and what :meth:`claim` returns.
+            What ``ack()`` returns for *receipts*, and what ``claim()`` returns.
 
         Raises:
             QueueShutDown: The queue is shut down and no item is ready (the receipts
@@ -276,7 +276,7 @@ class Store(abc.ABC):
 
         The shared layer claims in batches; an item claimed for a getter that left
         (cancelled, timed out) goes back with this.  A backend should undo the attempt
-        the claim counted; this default, built on :meth:`retry`, leaves it counted.
+        the claim counted; this default, built on ``retry()``, leaves it counted.
 
         Returns:
             For each receipt, ``False`` if it no longer names the current lease.

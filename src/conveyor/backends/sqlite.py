@@ -8,7 +8,7 @@ Where the work happens: each store owns one connection and one worker thread; ev
 statement runs on that thread and the event loop only awaits futures, so no disk I/O ever
 blocks the loop.  Writes take the lock up front (``BEGIN IMMEDIATE``) and wait for it
 (``busy_timeout``), then retry a bounded number of times, so "database is locked" never
-reaches a user; past the budget they raise :class:`~conveyor.BackendUnavailableError`.
+reaches a user; past the budget they raise ``BackendUnavailableError``.
 
 Durability (option ``durability``): the file is in WAL mode.
 
@@ -18,12 +18,12 @@ Durability (option ``durability``): the file is in WAL mode.
 * ``"power"`` (``synchronous=FULL``): every commit is flushed to the disk before it
   returns, so it also survives a power loss, at a large cost in speed.
 
-A full disk makes writes fail with a :class:`~conveyor.BackendError` that says so and names
+A full disk makes writes fail with a ``BackendError`` that says so and names
 the directory to free space in (the failed call changed nothing).  The store then empties
 the WAL into the file as soon as a write fits again, so that the queue works again once
 some space is free, rather than filling it back up with WAL.
 
-Wake-ups across processes: while a task waits in :meth:`SQLiteStore.wait_changed`, the
+Wake-ups across processes: while a task waits in ``SQLiteStore.wait_changed()``, the
 worker thread checks ``PRAGMA data_version`` (which changes when another connection
 commits) every 20 ms; with nobody waiting it sleeps.  Changes made through stores of this
 process wake their waiters at once.
@@ -35,17 +35,17 @@ until an opener or ``set_maxsize`` records one, <= 0: none) and ``items`` (one r
 its id never given twice in the file; ``state`` 0 = ready from ``available_at`` on,
 1 = leased until ``lease_deadline`` under ``lease_token``, 2 = dead; a ready item never
 claimed may keep there the token of the put that stored it, for
-:meth:`SQLiteStore.retract`).  A file that is not a conveyor database,
-or whose schema is newer, raises :class:`~conveyor.IncompatibleStoreError` and is left untouched.
+``SQLiteStore.retract()``).  A file that is not a conveyor database,
+or whose schema is newer, raises ``IncompatibleStoreError`` and is left untouched.
 A file of an older schema is migrated when opened, in one transaction (version 1 to 2 adds
 ``queues.maxsize``, NULL for the queues it holds: no bound stored yet), and an items table
 made before ids were never reused (no ``AUTOINCREMENT``) is rebuilt once, likewise.
 
 Receipts are ``"<incarnation>-<queue id>:<item id>:<lease token>"``: another queue's (in this
-file or another) raises :class:`~conveyor.ForeignReceiptError` and changes nothing.  A file
+file or another) raises ``ForeignReceiptError`` and changes nothing.  A file
 deleted or replaced under an open store would go on taking this process's writes unseen:
 each transaction first checks (one ``stat()``) that the path still names the file opened;
-if not, the store opens the file now there and raises :class:`~conveyor.StoreResetError`
+if not, the store opens the file now there and raises ``StoreResetError``
 once, and receipts of the old file acknowledge nothing.
 """
 
@@ -267,7 +267,7 @@ def _has_sqlite_header(path: str) -> bool:
 class SQLiteStore(Store):
     """One named queue in one SQLite file, worked on by a private thread.
 
-    Get one with :func:`open_store` (through :func:`conveyor.open_queue`).
+    Get one with ``open_store()`` (through ``conveyor.open_queue()``).
     """
 
     def __init__(self, path: str, name: str, synchronous: str, busy_timeout: float) -> None:
@@ -791,7 +791,7 @@ class SQLiteStore(Store):
         return await self._call(self._transaction, lambda c: self._put(c, rows))
 
     async def put_returning_ids(self, payloads: Sequence[bytes]) -> tuple[bool, list[str] | None]:
-        """Append *payloads* as :meth:`put` does, and name the items it stored.
+        """Append *payloads* as ``put()`` does, and name the items it stored.
 
         Each name is ``"<item id>:<token of this put>"``: the token shows that the item
         was never claimed since.  It waits in the item's ``lease_token``, which every
@@ -856,7 +856,7 @@ class SQLiteStore(Store):
         """Delete items just put, all or none, if every one is still ready and unclaimed.
 
         Args:
-            item_ids: Names from :meth:`put_returning_ids`.
+            item_ids: Names from ``put_returning_ids()``.
 
         Returns:
             For each name, ``True`` if its item was deleted: all ``True`` or all ``False``.
@@ -904,7 +904,7 @@ class SQLiteStore(Store):
         """Lease the items named, each one if it is still ready and was never claimed.
 
         Args:
-            item_ids: Names from :meth:`put_returning_ids`.
+            item_ids: Names from ``put_returning_ids()``.
             lease_timeout: Seconds until each lease expires unless acknowledged.
 
         Returns:
@@ -985,7 +985,7 @@ class SQLiteStore(Store):
         lease_timeout: float,
         max_attempts: int | None,
     ) -> tuple[list[bool], list[Delivery]]:
-        """Acknowledge *receipts*, then lease items as :meth:`claim` does, in one transaction.
+        """Acknowledge *receipts*, then lease items as ``claim()`` does, in one transaction.
 
         Returns:
             The acknowledgement results and the leased items.
@@ -1288,7 +1288,7 @@ class SQLiteStore(Store):
         await self._call(self._transaction, resume)
 
     async def bind_maxsize(self, maxsize: float | None) -> float | None:
-        """Fill ``queues.maxsize`` if it is NULL, then read it (see :meth:`Store.bind_maxsize`)."""
+        """Fill ``queues.maxsize`` if it is NULL, then read it (see ``Store.bind_maxsize()``)."""
 
         def bind(conn: sqlite3.Connection) -> float | None:
             if maxsize is not None:
@@ -1304,7 +1304,7 @@ class SQLiteStore(Store):
         return await self._call(self._transaction, bind, maxsize is not None)
 
     async def set_maxsize(self, maxsize: float) -> None:
-        """Overwrite ``queues.maxsize`` (see :meth:`Store.set_maxsize`)."""
+        """Overwrite ``queues.maxsize`` (see ``Store.set_maxsize()``)."""
 
         def store(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE queues SET maxsize = ? WHERE id = ?", (maxsize, self._qid))

@@ -341,7 +341,7 @@ def run_benchmarks(
     """Run the benchmark and print the table (what ``conveyor bench`` does).
 
     Args:
-        groups: Which scenario groups to run, among :data:`GROUPS`.
+        groups: Which scenario groups to run, among ``GROUPS``.
         loops: ``"asyncio"`` and/or ``"uvloop"``.
         quick: Fewer rounds and a tenth of the items.
         redis_url: A Redis server for the ``redis`` group; ``None`` starts a private

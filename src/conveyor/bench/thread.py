@@ -8,7 +8,7 @@ which is where sync/async bridges spend their time):
 * a thread producer feeding a thread consumer.
 
 Contenders: conveyor, then janus, culsans and aiologic's ``Queue`` (whichever are
-installed), and :class:`queue.Queue` for the thread-to-thread workload.
+installed), and ``queue.Queue`` for the thread-to-thread workload.
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ def scenarios(options: BenchOptions) -> list[Scenario]:
 
     Returns:
         Thread -> coroutine, coroutine -> coroutine and thread -> thread, each through a
-        queue bounded to :data:`MAXSIZE` items.
+        queue bounded to ``MAXSIZE`` items.
     """
     bridge_goals = {"janus": 3.0, "culsans": 1.5}
     return [

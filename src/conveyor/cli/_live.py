@@ -24,7 +24,7 @@ _SHARED_REFRESH_SECONDS = 0.5
 
 
 class LiveStage(Stage):
-    """A :class:`Stage` that keeps the program's last lines for the view instead of printing."""
+    """A ``Stage`` that keeps the program's last lines for the view instead of printing."""
 
     def __init__(self, name: str, *, speed: float, seed: int | None, keep: int = 8) -> None:
         super().__init__(name, speed=speed, seed=seed, on_line=self._keep)

@@ -1,6 +1,6 @@
 """``conveyor shutdown|resume|maxsize URL NAME``: operate a durable queue from outside.
 
-Each command opens the queue through :func:`conveyor.open_queue` (without ``maxsize``, so
+Each command opens the queue through ``conveyor.open_queue()`` (without ``maxsize``, so
 it uses the bound stored with the queue), changes it for every process, prints one plain
 line and closes it.  URLs are shown with their password hidden.
 """

@@ -6,7 +6,7 @@ where a durable queue needs its items acknowledged.  Run one as it is with
 ``python -m conveyor.examples.NAME``, or watch it with ``conveyor demo NAME``, which can
 also pace it (``--speed 50``) and run it on a durable queue (``--backend
 sqlite:///demo.db``), its producers and its consumer in separate processes (``--role``).
-The demo does that from outside the program: see :mod:`conveyor.examples._stage`.
+The demo does that from outside the program: see ``conveyor.examples._stage``.
 
 ========  ==========  ============================================================
 number    name        what it shows

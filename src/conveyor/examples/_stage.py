@@ -2,19 +2,19 @@
 
 The programs are plain asyncio programs: they ``print``, ``await asyncio.sleep(...)``,
 draw ``random.random()`` and make their own ``conveyor.Queue``.  Nothing in them knows
-about the demo.  A :class:`Stage` runs a fresh copy of a program's module with three of
+about the demo.  A ``Stage`` runs a fresh copy of a program's module with three of
 its names pointed elsewhere, and hands its ``main()`` (or only its producers, or only its
 consumer) a queue of the stage's choosing:
 
 * ``asyncio``: the real module, except that ``sleep`` and ``wait_for`` divide their
   seconds by the stage's speed (``--speed 50`` runs the lesson 50 times faster);
 * ``print``: each line goes to the stage's listener (timestamped lines, or the live
-  view) and to :attr:`Stage.lines`;
+  view) and to ``Stage.lines``;
 * ``random``: a generator of the stage's own, seeded for a repeatable run, that also
-  keeps every value drawn in :attr:`Stage.values`.
+  keeps every value drawn in ``Stage.values``.
 
 What the queue does (its depth, who is blocked, what went through) the stage reads from
-the queue's own :meth:`~conveyor.AsyncQueue.statistics`.
+the queue's own ``statistics()``.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ class Stage:
     Attributes:
         lines: Every line the program printed, in order.
         values: Every random value the program drew, in order (what its producers put).
-        queue: The queue the program runs on, once :meth:`play` has it.
+        queue: The queue the program runs on, once ``play()`` has it.
     """
 
     def __init__(

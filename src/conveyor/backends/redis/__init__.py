@@ -1,9 +1,9 @@
 """The Redis backend: one durable queue shared by every machine that reaches the server.
 
-``open_queue("redis://...")`` lands in :func:`open_store`.  The parts, each in a module of
+``open_queue("redis://...")`` lands in ``open_store()``.  The parts, each in a module of
 its own:
 
-* ``_store.py``: :class:`RedisStore`, what the queue's operations mean in Redis (the keys
+* ``_store.py``: ``RedisStore``, what the queue's operations mean in Redis (the keys
   of a queue and their roles are documented there);
 * ``_scripts.py`` and ``lua/``: the Lua scripts, one a file, and the queue's key names;
 * ``_connection.py``: how the store reaches the server (connections, deadlines, retries,

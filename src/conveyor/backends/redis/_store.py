@@ -1,10 +1,10 @@
 """The Redis backend: one durable queue shared by every machine that reaches the server.
 
 ``open_queue("redis://[user:password@]host:port/db", name=...)`` (``rediss://`` for TLS)
-lands here through :func:`open_store`.  The queue named *name* lives in these keys, e.g.
+lands here through ``open_store()``.  The queue named *name* lives in these keys, e.g.
 ``conveyor:{jobs}:ready`` for the queue "jobs": the braces are literal, a hash tag that
 would keep all of a queue's keys in one slot of a Redis Cluster.  In prefix and name,
-``%``, ``{`` and ``}`` are written ``%25``, ``%7B`` and ``%7D`` (:func:`queue_keys`), so
+``%``, ``{`` and ``}`` are written ``%25``, ``%7B`` and ``%7D`` (``queue_keys()``), so
 that no two (prefix, name) pairs share a key and the hash tag is always the name; names
 and prefixes without those characters keep the keys they always had::
 
@@ -49,9 +49,9 @@ Keys that vanish while a queue is open (``FLUSHALL``, a restart without persiste
 the epoch with them, and ids and delivery numbers start again from 1.  Every script first
 checks that meta holds the epoch the client knows, and otherwise changes nothing: the client
 then moves to the new incarnation (making it, if nobody did) and raises
-:class:`~conveyor.StoreResetError` once, with a warning naming the counts last seen.  Its
+``StoreResetError`` once, with a warning naming the counts last seen.  Its
 receipts of before acknowledge nothing; another queue's receipts raise
-:class:`~conveyor.ForeignReceiptError`.  Both checks read the receipt's text: no round trip.
+``ForeignReceiptError``.  Both checks read the receipt's text: no round trip.
 
 An acknowledged item is deleted from every key: memory follows the items in flight, not
 the items ever processed.  Every change is one Lua script, so it is atomic and a crash of
@@ -65,7 +65,7 @@ one store that arrive while a round trip of the same kind is in flight are merge
 next round trip (group commit), so a busy queue pays one round trip per batch, not per item.
 
 Connection errors are retried, with backoff, until ``retry_timeout`` seconds (default 10)
-after the call began, then raise :class:`~conveyor.BackendUnavailableError` naming the
+after the call began, then raise ``BackendUnavailableError`` naming the
 server.  The last attempt's connect and reads are cut too, so no call (``open_queue``
 included) takes longer than ``retry_timeout`` plus one ``socket_timeout`` (default 5).
 A change that was sent and got no reply (a timeout, a dropped connection) may still run
@@ -74,7 +74,7 @@ not have been stored"); one that never left this process says that it never reac
 server.  A connection whose reply was not read whole is closed, never used again, so a
 late reply is never taken for the answer to a later command.
 
-A put cancelled while its commit runs is taken back with :meth:`RedisStore.retract`, all
+A put cancelled while its commit runs is taken back with ``RedisStore.retract()``, all
 or none, when its items are still ready and were never claimed.
 """
 
@@ -492,7 +492,7 @@ class RedisStore(Store):
         return first > 0
 
     async def put_returning_ids(self, payloads: Sequence[bytes]) -> tuple[bool, list[str] | None]:
-        """Append *payloads* as :meth:`put` does, and name the items it stored.
+        """Append *payloads* as ``put()`` does, and name the items it stored.
 
         Ids come from a counter that only grows, so a name never means another item.
 
@@ -505,7 +505,7 @@ class RedisStore(Store):
 
         Raises:
             QueueShutDown: The queue is shut down; nothing was stored.
-            BackendError: As for :meth:`put`.
+            BackendError: As for ``put()``.
         """
         self._touch()
         first = await self._puts.submit(payloads)
@@ -522,7 +522,7 @@ class RedisStore(Store):
         back since.  Concurrent calls share one round trip; each call is all or none.
 
         Args:
-            item_ids: Ids from :meth:`put_returning_ids`.
+            item_ids: Ids from ``put_returning_ids()``.
 
         Returns:
             For each id, ``True`` if its item was deleted: all ``True`` or all ``False``.
@@ -627,7 +627,7 @@ class RedisStore(Store):
         merged, and each is replayed, not applied twice, when resent after a lost reply.
 
         Args:
-            item_ids: Ids from :meth:`put_returning_ids`.
+            item_ids: Ids from ``put_returning_ids()``.
             lease_timeout: Seconds until each lease expires unless acknowledged.
 
         Returns:
@@ -724,7 +724,7 @@ class RedisStore(Store):
         Concurrent calls share one round trip.
 
         Args:
-            receipts: Receipts from :meth:`claim`.
+            receipts: Receipts from ``claim()``.
 
         Returns:
             For each receipt, ``True`` if it named the current lease of its item;
@@ -816,7 +816,7 @@ class RedisStore(Store):
         The delivery the claim counted is undone, so the item's attempts are as before.
 
         Args:
-            receipts: Receipts from :meth:`claim`.
+            receipts: Receipts from ``claim()``.
 
         Returns:
             For each receipt, ``False`` if it no longer names the current lease.
@@ -968,14 +968,14 @@ class RedisStore(Store):
         )
 
     async def bind_maxsize(self, maxsize: float | None) -> float | None:
-        """Set meta's ``maxsize`` if absent, then read it (see :meth:`Store.bind_maxsize`)."""
+        """Set meta's ``maxsize`` if absent, then read it (see ``Store.bind_maxsize()``)."""
         # Set-if-absent is idempotent: a resend after a lost reply is harmless.
         arg = "" if maxsize is None else repr(maxsize)
         reply = await self._call(lambda: self._eval(self._bind_maxsize_script, [self._meta], [arg]))
         return _bound(reply)
 
     async def set_maxsize(self, maxsize: float) -> None:
-        """Overwrite meta's ``maxsize`` and wake putters (see :meth:`Store.set_maxsize`)."""
+        """Overwrite meta's ``maxsize`` and wake putters (see ``Store.set_maxsize()``)."""
         keys = [self._meta, self._ops]
         args: list[Any] = [*self._head("", ""), repr(maxsize)]
         await self._call(
@@ -1071,7 +1071,7 @@ class RedisStore(Store):
     async def listen(self, wait: bool = False) -> None:
         """Subscribe to the queue's change notifications, in the background, if not yet.
 
-        :func:`open_store` does it, and waits for the subscription, so that its
+        ``open_store()`` does it, and waits for the subscription, so that its
         confirmation (which counts as a change) never wakes a waiter later on.
 
         Args:
