@@ -52,17 +52,14 @@ once, and receipts of the old file acknowledge nothing.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import functools
 import itertools
 import logging
 import math
 import os
-import queue
 import secrets
 import sqlite3
-import sys
 import threading
 import time
 import urllib.parse
@@ -80,6 +77,7 @@ from .._exceptions import (
 )
 from .._urls import redacted
 from ._base import DeadLetter, Delivery, Store, StoreCounts, last_seen
+from ._worker import ThreadWorker, resolve
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "open_store"]
 
@@ -150,13 +148,6 @@ def _insert_token_sql(rows: int) -> str:
 # replaced under the lock, so that the worker threads read them without taking it.
 _peers: dict[str, tuple[SQLiteStore, ...]] = {}
 _peers_lock = threading.Lock()
-
-
-class _Stop:
-    pass
-
-
-_STOP = _Stop()
 
 
 def _path_from_url(url: urllib.parse.SplitResult) -> str:
@@ -277,7 +268,6 @@ class SQLiteStore(Store):
         self._synchronous = synchronous
         self._busy_timeout = busy_timeout
         self._loop = asyncio.get_running_loop()
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._conn: sqlite3.Connection | None = None
         self._qid = 0
         # "<incarnation of the file>-<queue id>": receipts name it, so that one of another
@@ -289,19 +279,15 @@ class SQLiteStore(Store):
         # Put tokens: random per store, then counted, so no syscall per put.
         self._token_prefix = secrets.token_hex(8)
         self._token_count = itertools.count()
-        self._watching = 0
         self._data_version = 0
         self._waiters: set[asyncio.Future[None]] = set()
         self._closed = False
         self._disk_was_full = False  # until the WAL could be emptied again (_make_room)
-        self._stopped: asyncio.Future[None] = self._loop.create_future()
-        # Results travel back through a pipe the loop watches (see _deliver); None: the
-        # loop cannot watch one (Windows), call_soon_threadsafe instead.
-        self._results: collections.deque[tuple[Any, ...]] = collections.deque()
-        self._signalled = False
-        self._pipe: tuple[int, int] | None = None
-        self._thread = threading.Thread(
-            target=self._run, name=f"conveyor-sqlite:{name}", daemon=True
+        self._worker = ThreadWorker(
+            f"conveyor-sqlite:{name}",
+            check=self._check_data_version,
+            interval=_WATCH_INTERVAL,
+            finish=self._close_connection,
         )
 
     @property
@@ -314,36 +300,17 @@ class SQLiteStore(Store):
 
     # -- the worker thread -------------------------------------------------------------
 
-    def _run(self) -> None:
-        last_check = 0.0
-        while True:
-            try:
-                job = self._jobs.get(timeout=_WATCH_INTERVAL if self._watching else None)
-            except queue.Empty:
-                job = None
-            if job is _STOP:
-                break
-            if job is not None:
-                fn, args, future, orphan = job
-                try:
-                    result, ok = fn(*args), True
-                except BaseException as exc:
-                    result, ok = exc, False
-                self._deliver(future, ok, result, orphan)
-            if self._watching and self._conn is not None:
-                now = time.monotonic()
-                if now - last_check >= _WATCH_INTERVAL:
-                    last_check = now
-                    self._check_data_version()
+    def _close_connection(self) -> None:
+        # On the worker thread, as it stops.
         if self._conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.close()
             self._conn = None
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(_resolve, self._stopped, None)
 
     def _check_data_version(self) -> None:
-        assert self._conn is not None
+        # On the worker thread, between jobs, while someone waits for a change.
+        if self._conn is None:
+            return
         try:
             version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         except sqlite3.Error:
@@ -353,67 +320,6 @@ class SQLiteStore(Store):
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._wake_waiters)
 
-    def _deliver(
-        self,
-        future: asyncio.Future[Any],
-        ok: bool,
-        result: Any,
-        orphan: Callable[[Any], None] | None,
-    ) -> None:
-        if self._pipe is None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                self._loop.call_soon_threadsafe(_settle, future, ok, result, orphan)
-            return
-        # One byte per batch of results, written only when the loop has not been told
-        # yet: a single read wakes it (cheaper than call_soon_threadsafe's self-pipe).
-        self._results.append((future, ok, result, orphan))
-        if not self._signalled:
-            self._signalled = True
-            # OSError: full (a loop that stopped reading): nobody is waiting.
-            with contextlib.suppress(OSError):
-                os.write(self._pipe[1], b"\0")
-
-    def _take_results(self) -> None:
-        # On the loop, when the pipe is readable.  Cleared before draining, so that a
-        # result appended meanwhile either is drained here or writes a new byte.
-        assert self._pipe is not None
-        with contextlib.suppress(BlockingIOError, InterruptedError):
-            os.read(self._pipe[0], 4096)
-        self._signalled = False
-        results = self._results
-        while results:
-            try:
-                _settle(*results.popleft())
-            except Exception as exc:  # as the loop does for a failing callback
-                self._loop.call_exception_handler(
-                    {"message": f"{self!r}: settling a result failed", "exception": exc}
-                )
-
-    def _open_pipe(self) -> None:
-        if sys.platform == "win32":  # select() on Windows watches sockets only
-            return
-        read_fd, write_fd = os.pipe()
-        try:
-            os.set_blocking(read_fd, False)
-            os.set_blocking(write_fd, False)
-            self._loop.add_reader(read_fd, self._take_results)
-        except (NotImplementedError, AttributeError, OSError):
-            os.close(read_fd)
-            os.close(write_fd)
-            return
-        self._pipe = (read_fd, write_fd)
-
-    def _close_pipe(self) -> None:
-        if self._pipe is None:
-            return
-        read_fd, write_fd = self._pipe
-        with contextlib.suppress(Exception):
-            self._loop.remove_reader(read_fd)
-        self._take_results()
-        self._pipe = None
-        os.close(read_fd)
-        os.close(write_fd)
-
     async def _call(
         self,
         fn: Callable[..., R],
@@ -422,9 +328,7 @@ class SQLiteStore(Store):
     ) -> R:
         if self._closed:
             raise BackendError(f"{self!r} is closed")
-        future: asyncio.Future[R] = self._loop.create_future()
-        self._jobs.put((fn, args, future, orphan))
-        return await future
+        return await self._worker.call(fn, *args, orphan=orphan)
 
     def _notify_peers(self) -> None:
         # Called on the worker thread after a commit.  The queue on top of this store
@@ -438,7 +342,7 @@ class SQLiteStore(Store):
     def _wake_waiters(self) -> None:
         waiters, self._waiters = self._waiters, set()
         for waiter in waiters:
-            _resolve(waiter, None)
+            resolve(waiter, None)
 
     def _file_at_path(self) -> tuple[int, int] | None:
         try:
@@ -534,8 +438,7 @@ class SQLiteStore(Store):
     # -- opening -----------------------------------------------------------------------
 
     async def _start(self) -> None:
-        self._open_pipe()
-        self._thread.start()
+        self._worker.start()
         await self._call(self._open_db)
         with _peers_lock:
             _peers[self._key] = (*_peers.get(self._key, ()), self)
@@ -1014,14 +917,7 @@ class SQLiteStore(Store):
     def _release_orphans(self, deliveries: list[Delivery]) -> None:
         if deliveries and not self._closed:
             receipts = [d.receipt for d in deliveries]
-            self._jobs.put(
-                (
-                    self._transaction,
-                    (lambda c: self._release(c, receipts),),
-                    self._loop.create_future(),
-                    None,
-                )
-            )
+            self._worker.submit(self._transaction, lambda c: self._release(c, receipts))
 
     def _claim(
         self,
@@ -1365,16 +1261,16 @@ class SQLiteStore(Store):
             return
         future: asyncio.Future[None] = self._loop.create_future()
         self._waiters.add(future)
-        self._watching += 1
-        if self._watching == 1:
-            self._jobs.put(None)  # wake the worker so that it starts checking
-        handle = self._loop.call_later(max(0.0, timeout), _resolve, future, None)
+        self._worker.watching += 1
+        if self._worker.watching == 1:
+            self._worker.wake()  # so that it starts checking
+        handle = self._loop.call_later(max(0.0, timeout), resolve, future, None)
         try:
             await future
         finally:
             handle.cancel()
             self._waiters.discard(future)
-            self._watching -= 1
+            self._worker.watching -= 1
 
     async def aclose(self) -> None:
         """Close the connection and stop the worker thread.  Idempotent."""
@@ -1388,25 +1284,7 @@ class SQLiteStore(Store):
                 _peers[self._key] = peers
             else:
                 _peers.pop(self._key, None)
-        if self._thread.is_alive():
-            self._jobs.put(_STOP)
-            await self._stopped
-        self._close_pipe()  # after the thread: every result it sent is settled
-
-
-def _settle(
-    future: asyncio.Future[Any], ok: bool, result: Any, orphan: Callable[[Any], None] | None
-) -> None:
-    # On the loop: hand a worker thread's result to the task awaiting it.
-    if future.done():
-        # The caller was cancelled while the statement ran: undo what it won't use.
-        if ok and orphan is not None:
-            orphan(result)
-        return
-    if ok:
-        future.set_result(result)
-    else:
-        future.set_exception(result)
+        await self._worker.stop()
 
 
 def _bound(stored: float | None) -> float | None:
@@ -1414,8 +1292,3 @@ def _bound(stored: float | None) -> float | None:
     if stored is None:
         return None
     return int(stored) if float(stored).is_integer() else float(stored)
-
-
-def _resolve(future: asyncio.Future[Any], value: Any) -> None:
-    if not future.done():
-        future.set_result(value)
