@@ -54,14 +54,15 @@ def test_the_recipe_runs_as_printed(
         url = f"sqlite:///{tmp_path / 'jobs.db'}"
     else:
         # A database of its own on the session's server, so that "jobs" is this test's.
-        url = shared_server(request.config).url.rsplit("/", 1)[0] + "/7"
+        server = shared_server(request.config)
+        url = server.url.rsplit("/", 1)[0] + "/7"
     # "python" and "conveyor" are this interpreter's, as in the reader's virtualenv.
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "QUEUE_URL": url, "PATH": bin_dir + os.pathsep + os.environ["PATH"]}
     if store == "redis":
         import redis
 
-        redis.Redis.from_url(url).flushdb()
+        redis.Redis(host="127.0.0.1", port=server.port, db=7).flushdb()
     for run in (1, 2):
         result = subprocess.run(
             ["sh", "run.sh"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180

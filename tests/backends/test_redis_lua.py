@@ -7,6 +7,7 @@ production; here every file, with the parts it includes, is loaded with ``SCRIPT
 from __future__ import annotations
 
 import importlib.resources
+from typing import Any
 
 import pytest
 import redis
@@ -31,7 +32,7 @@ def test_the_scripts_ship_as_files() -> None:
 def test_every_script_compiles(name: str, redis_server: RedisServer) -> None:
     source = lua_script(name)
     assert "$LEASED_PIN$" not in source
-    client = redis.Redis.from_url(redis_server.url)
+    client: Any = redis.Redis(host="127.0.0.1", port=redis_server.port)  # stubs vary by version
     try:
         sha = client.script_load(source)
         assert client.script_exists(sha) == [True]
@@ -43,7 +44,7 @@ def test_a_script_with_a_syntax_error_is_refused_by_the_server(
     redis_server: RedisServer,
 ) -> None:
     # What the test above relies on: SCRIPT LOAD compiles, and says where it failed.
-    client = redis.Redis.from_url(redis_server.url)
+    client: Any = redis.Redis(host="127.0.0.1", port=redis_server.port)  # stubs vary by version
     try:
         with pytest.raises(redis.ResponseError, match="user_script"):
             client.script_load(lua_script("put") + "\nif then end\n")
