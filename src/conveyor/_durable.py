@@ -273,6 +273,8 @@ class DurableQueue(AsyncQueue[T]):
         self._loop: asyncio.AbstractEventLoop | None = None
         # The local view of the shared counters.
         self._v_ready = 0
+        self._view_edits = 0  # changes of this process to the view (see refresh)
+        self._exact_size = 0  # the shared size the last refresh() read (see aqsize)
         self._v_leased = 0
         self._v_dead = 0
         self._v_shutdown = False
@@ -446,7 +448,12 @@ class DurableQueue(AsyncQueue[T]):
         self._bind_loop()
         shutdown_epoch, bound_epoch = self._shutdown_epoch, self._bound_epoch
         marks = self._activity()
+        edits = self._view_edits
         counts = await self._store.counts()
+        # Whether this process changed the view while the counts were on their way: then
+        # they may predate its own change (a claim, a commit, a retract), and the view,
+        # which has that change, is kept rather than overwritten with a stale count.
+        quiet = marks is not None and marks == self._activity() and edits == self._view_edits
         # Items get_nowait() handed out are ready in the store until their lease comes
         # back; the view counts them as got (and done, once task_done() was called).
         pending = self._pending_leases
@@ -461,17 +468,20 @@ class DurableQueue(AsyncQueue[T]):
                 self._own_exact = True
             else:
                 self._forget_own()
-        self._v_ready = counts.ready + counts.delayed - pending
-        # Our undelivered buffer is leased in the store; the view counts it as waiting.
-        # Acknowledgements on their way are done already, as far as the view goes.
-        self._v_leased = (
-            counts.leased
-            - len(self._buffer)
-            - len(self._acks)
-            - self._acking
-            + pending
-            - len(self._owed)
-        )
+        shared_ready = counts.ready + counts.delayed - pending
+        self._exact_size = max(0, shared_ready) + len(self._buffer) + self._nowait_pending
+        if quiet:
+            self._v_ready = shared_ready
+            # Our undelivered buffer is leased in the store; the view counts it as
+            # waiting.  Acknowledgements on their way are done already, for the view.
+            self._v_leased = (
+                counts.leased
+                - len(self._buffer)
+                - len(self._acks)
+                - self._acking
+                + pending
+                - len(self._owed)
+            )
         self._v_dead = counts.dead
         if shutdown_epoch == self._shutdown_epoch:
             if counts.is_shutdown:
@@ -492,7 +502,9 @@ class DurableQueue(AsyncQueue[T]):
             BackendError: The store failed.
         """
         await self.refresh()
-        return self.qsize()
+        if 0 < self._maxsize < math.inf:
+            return min(self._exact_size, math.ceil(self._maxsize))
+        return self._exact_size
 
     async def aempty(self) -> bool:
         """Return ``True`` if no item waits in the shared queue (read from the store).
@@ -567,6 +579,7 @@ class DurableQueue(AsyncQueue[T]):
         return self._commits_done, self._claims_started
 
     def _forget_own(self) -> None:
+        self._view_edits += 1
         # An item may be ready that this process does not know of (or does not know
         # whether it still is): get_nowait() hands nothing out unseen until a claim or a
         # quiet refresh tells again.
@@ -850,6 +863,7 @@ class DurableQueue(AsyncQueue[T]):
         if error is not None:
             _log.warning("conveyor: could not retract a cancelled put: %r", error)
         if count:
+            self._view_edits += 1
             self._total_put -= count
             self._v_ready = max(0, self._v_ready - count)
             self._changed()
