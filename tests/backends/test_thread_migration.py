@@ -12,18 +12,16 @@ import asyncio
 import queue
 import sys
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 import conveyor
+from tests.backends.test_thread_faces import WAIT_LIMIT, async_wait_until
 from tests.backends.thread_peers import KINDS, PEERS, Peer
 
 pytestmark = pytest.mark.timeout(60)
-
-WAIT_LIMIT = 10.0
 
 
 @pytest.fixture(params=list(PEERS))
@@ -32,24 +30,6 @@ def peer(request: pytest.FixtureRequest) -> Peer:
     chosen = PEERS[request.param]
     chosen.module  # noqa: B018 - skips here when the peer is not installed
     return chosen
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    """Block the calling thread until *condition()* holds; fail after WAIT_LIMIT."""
-    deadline = time.monotonic() + WAIT_LIMIT
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.001)
-
-
-async def async_wait_until(condition: Callable[[], bool], what: str) -> None:
-    """Wait in the running loop until *condition()* holds; fail after WAIT_LIMIT."""
-    deadline = time.monotonic() + WAIT_LIMIT
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        await asyncio.sleep(0.001)
 
 
 def start(target: Callable[..., object], *args: object) -> threading.Thread:
