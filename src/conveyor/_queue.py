@@ -52,7 +52,40 @@ _INFINITY: Final = float("inf")
 _PUT_AFTER_SHUTDOWN: Final = "the queue is shut down: it accepts no more items"
 _GET_AFTER_SHUTDOWN: Final = "the queue is shut down and has no items left"
 
-Waiters = deque[asyncio.Future[bool]]
+
+class Waiters(deque[asyncio.Future[bool]]):
+    # The futures of blocked tasks, in the order they are served.  A waiter that leaves
+    # (cancelled, timed out) is not searched for and removed, which costs O(n) in a
+    # deque and made cancelling n parked tasks O(n**2) (as it is in asyncio): it stays,
+    # done, and every wake-up skips done waiters.  *stale* counts those left behind since
+    # the last compaction; once they may be half the list, one pass drops them, so
+    # leaving is amortized O(1) and the list never holds much more than twice the
+    # waiters it serves.
+    __slots__ = ("stale",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stale = 0
+
+    def forget(self, waiter: asyncio.Future[bool]) -> None:
+        """Take a done *waiter* off the list, if it is still there; order is kept."""
+        if not self:
+            return
+        if self[-1] is waiter:  # the newest leaves: a lone waiter, a timeout, a wait_for
+            self.pop()
+        elif self[0] is waiter:
+            self.popleft()
+        else:
+            self.stale += 1
+            if self.stale > 16 and 2 * self.stale > len(self):
+                live = [w for w in self if not w.done()]
+                self.clear()
+                self.extend(live)
+                self.stale = 0
+
+    def waiting(self) -> int:
+        """Return how many waiters are still blocked."""
+        return sum(not waiter.done() for waiter in self)
 
 
 def _expire(waiter: asyncio.Future[bool]) -> None:
@@ -115,9 +148,9 @@ class PurePythonQueue(AsyncQueue[T]):
         # put raises once len(buffer) reaches _limit: QueueFull, or QueueShutDown after
         # shutdown() sets it to -1 (one comparison on the fast path checks both).
         self._limit: float = maxsize if maxsize > 0 else _INFINITY
-        self._getters: Waiters = deque()
-        self._putters: Waiters = deque()
-        self._join_waiters: Waiters = deque()
+        self._getters = Waiters()
+        self._putters = Waiters()
+        self._join_waiters = Waiters()
         self._is_shutdown = False
         self._loop: asyncio.AbstractEventLoop | None = None
         # Items leave the buffer through a get (_got) or an immediate shutdown
@@ -168,10 +201,10 @@ class PurePythonQueue(AsyncQueue[T]):
         result = f"maxsize={self._maxsize!r}"
         if getattr(self, "_queue", None):
             result += f" _queue={list(self._queue)!r}"
-        if self._getters:
-            result += f" _getters[{len(self._getters)}]"
-        if self._putters:
-            result += f" _putters[{len(self._putters)}]"
+        if getters := self._getters.waiting():
+            result += f" _getters[{getters}]"
+        if putters := self._putters.waiting():
+            result += f" _putters[{putters}]"
         if self._unfinished():
             result += f" tasks={self._unfinished()}"
         if self._is_shutdown:
@@ -246,8 +279,7 @@ class PurePythonQueue(AsyncQueue[T]):
 
     def _forget(self, waiters: Waiters, waiter: asyncio.Future[bool]) -> None:
         # A wake-up or shutdown() may already have taken it off.
-        with contextlib.suppress(ValueError):
-            waiters.remove(waiter)
+        waiters.forget(waiter)
 
     async def _wait_while(
         self,
@@ -529,8 +561,8 @@ class PurePythonQueue(AsyncQueue[T]):
             current_size=size,
             max_size=self._maxsize if self._maxsize > 0 else 0,
             peak_size=max(self._peak, size),
-            tasks_waiting_get=sum(not w.done() for w in self._getters),
-            tasks_waiting_put=sum(not w.done() for w in self._putters),
+            tasks_waiting_get=self._getters.waiting(),
+            tasks_waiting_put=self._putters.waiting(),
             unfinished_tasks=self._unfinished(),
             total_put=size + self._got + self._dropped,
             total_got=self._got,

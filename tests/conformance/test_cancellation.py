@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 
 import pytest
 
@@ -309,3 +310,53 @@ async def test_item_of_a_cancelled_getter_still_counts_for_join(make_queue: Make
     assert await q.get() == "x"
     q.task_done()
     await asyncio.wait_for(joiner, 30)
+
+
+async def test_many_getters_cancelled_in_any_order_keep_the_others_in_line(
+    make_queue: MakeQueue,
+) -> None:
+    # Enough leavers, from the middle of the line and in a shuffled order, that a queue
+    # which drops leavers lazily (conveyor's, to make leaving O(1)) has to tidy up more
+    # than once: the getters left must still be served one item each, first come first.
+    q = await make_queue()
+    got_by: list[int] = []
+
+    async def reader(number: int) -> None:
+        await q.get()
+        got_by.append(number)
+
+    readers = [asyncio.create_task(reader(number)) for number in range(300)]
+    await settle()
+    leaving = [number for number in range(300) if number % 5]
+    random.Random(7).shuffle(leaving)
+    for number in leaving:
+        readers[number].cancel()
+        await asyncio.sleep(0)
+    await asyncio.gather(*(readers[number] for number in leaving), return_exceptions=True)
+    if hasattr(q, "statistics"):  # asyncio.Queue has none
+        assert q.statistics().tasks_waiting_get == 60
+    for item in range(60):
+        q.put_nowait(item)
+    await asyncio.wait_for(asyncio.gather(*readers, return_exceptions=True), 30)
+    assert got_by == list(range(0, 300, 5))
+    q.put_nowait("after")
+    assert await q.get() == "after"
+
+
+async def test_many_putters_cancelled_in_any_order_keep_the_others_in_line(
+    make_queue: MakeQueue,
+) -> None:
+    q = await make_queue(maxsize=1)
+    await q.put(-1)
+    putters = [asyncio.create_task(q.put(number)) for number in range(300)]
+    await settle()
+    leaving = [number for number in range(300) if number % 5]
+    random.Random(11).shuffle(leaving)
+    for number in leaving:
+        putters[number].cancel()
+        await asyncio.sleep(0)
+    await asyncio.gather(*(putters[number] for number in leaving), return_exceptions=True)
+    received = [await asyncio.wait_for(q.get(), 30) for _ in range(61)]
+    await asyncio.wait_for(asyncio.gather(*putters, return_exceptions=True), 30)
+    assert received == [-1, *range(0, 300, 5)]
+    assert q.empty()
