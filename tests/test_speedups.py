@@ -208,7 +208,16 @@ async def _run_rounds(scenario: str, item: object, q: Any) -> None:
         await SCENARIOS[scenario](q, item)
 
 
-@pytest.mark.parametrize("cls", IMPLEMENTATIONS)
+# The priority and LIFO queues run the same hot paths over a buffer of their own (the C
+# code calls heapq on the priority queue's directly).
+WITH_KINDS = [
+    *IMPLEMENTATIONS,
+    pytest.param(conveyor.PriorityQueue, id="priority"),
+    pytest.param(conveyor.LifoQueue, id="lifo"),
+]
+
+
+@pytest.mark.parametrize("cls", WITH_KINDS)
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 async def test_no_reference_is_leaked(cls: QueueClass, scenario: str) -> None:
     item = _Item()
@@ -234,7 +243,7 @@ async def _shutdown_wakes_parked(cls: QueueClass, item: object) -> None:
             await task
 
 
-@pytest.mark.parametrize("cls", IMPLEMENTATIONS)
+@pytest.mark.parametrize("cls", WITH_KINDS)
 async def test_shutdown_immediate_waking_parked_ops_leaks_nothing(cls: QueueClass) -> None:
     item = _Item()
     await _shutdown_wakes_parked(cls, item)

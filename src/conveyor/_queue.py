@@ -183,7 +183,7 @@ class PurePythonQueue(AsyncQueue[T]):
         if cls.__dict__.get("_fast_paths"):
             return
         base = next(c for c in cls.__mro__[1:] if c.__dict__.get("_fast_paths"))
-        overrides = ("_put", "_get", "put_nowait", "get_nowait")
+        overrides = ("_init", "_put", "_get", "put_nowait", "get_nowait")
         if any(getattr(cls, name) is not getattr(base, name) for name in overrides):
             for name, method in _SEAM_METHODS.items():
                 if name not in cls.__dict__ and getattr(cls, name) is getattr(base, name):
@@ -476,12 +476,12 @@ class PurePythonQueue(AsyncQueue[T]):
         size = len(queue)
         if size > self._peak:
             self._peak = size
-        if max_items >= size:
+        if max_items >= size and type(queue) is deque:
             items = list(queue)
             queue.clear()
         else:
             popleft = queue.popleft
-            items = [popleft() for _ in range(max_items)]
+            items = [popleft() for _ in range(min(max_items, size))]
         count = len(items)
         self._got += count
         putters = self._putters
@@ -628,6 +628,27 @@ for _name, _method in _SEAM_METHODS.items():
     _method.__qualname__ = f"Queue.{_name}"
 
 
+class _Heap(list[Any]):
+    # A priority queue's buffer: a heap whose append() and popleft() keep its order, so
+    # that PriorityQueue runs the FIFO queue's fast paths (in C too) instead of the
+    # slower seam versions.  Still a list, as asyncio's buffer is.  An item that cannot be
+    # compared stays in it, as it does in asyncio's (heappush appends, then compares).
+    __slots__ = ()
+
+    def append(self, item: Any) -> None:
+        heapq.heappush(self, item)
+
+    def popleft(self) -> Any:
+        return heapq.heappop(self)
+
+
+class _Stack(list[Any]):
+    # A LIFO queue's buffer: popleft() takes the newest item.  Still a list.
+    __slots__ = ()
+
+    popleft = list.pop
+
+
 _speedups: Any = None
 if not os.environ.get("CONVEYOR_PURE_PYTHON"):
     # Not built (no compiler at install time): the pure-Python queue serves.
@@ -649,6 +670,7 @@ elif _speedups is not None:
         asyncio.get_running_loop,
         asyncio.Future,
         asyncio.BaseEventLoop,
+        _Heap,
     )
     # put() and get() return this coroutine object: registered so that
     # asyncio.create_task(), ensure_future() and gather() take it as a coroutine.
@@ -668,8 +690,11 @@ SPEEDUPS: Final = _speedups is not None
 class PriorityQueue(Queue[T]):
     """A queue that returns the lowest item first (entries are often ``(priority, data)``)."""
 
+    # The fast paths serve: its buffer's append() and popleft() keep the heap's order.
+    _fast_paths = True
+
     def _init(self, maxsize: float) -> None:
-        self._queue = []
+        self._queue = _Heap()
 
     def _put(self, item: T) -> None:
         heapq.heappush(self._queue, item)
@@ -681,8 +706,11 @@ class PriorityQueue(Queue[T]):
 class LifoQueue(Queue[T]):
     """A queue that returns the most recently added item first."""
 
+    # The fast paths serve: its buffer's popleft() takes the newest item.
+    _fast_paths = True
+
     def _init(self, maxsize: float) -> None:
-        self._queue = []
+        self._queue = _Stack()
 
     def _put(self, item: T) -> None:
         self._queue.append(item)

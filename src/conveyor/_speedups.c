@@ -44,6 +44,9 @@ static PyTypeObject *other_loop_type; /* last loop type with a create_future of 
 static PyTypeObject *deque_type;
 static PyObject *deque_append;
 static PyObject *deque_popleft;
+static PyTypeObject *heap_type;     /* PriorityQueue's buffer, a list kept as a heap */
+static PyObject *heap_push;         /* heapq.heappush and heappop, called on it directly */
+static PyObject *heap_pop;
 static PyObject *s_append;
 static PyObject *s_popleft;
 
@@ -231,6 +234,11 @@ core_append(QueueCore *self, PyObject *item, Py_ssize_t size)
         PyObject *args[2] = {self->queue, item};
         r = PyObject_Vectorcall(deque_append, args, 2, NULL);
     }
+    else if (Py_IS_TYPE(self->queue, heap_type)) {
+        /* What its append() does, without the Python frame. */
+        PyObject *args[2] = {self->queue, item};
+        r = PyObject_Vectorcall(heap_push, args, 2, NULL);
+    }
     else {
         /* A buffer set by a subclass's _init(): its own append(), as in Python. */
         r = PyObject_CallMethodOneArg(self->queue, s_append, item);
@@ -252,6 +260,8 @@ core_popleft(QueueCore *self)
 {
     PyObject *item = Py_IS_TYPE(self->queue, deque_type)
                          ? PyObject_Vectorcall(deque_popleft, &self->queue, 1, NULL)
+                     : Py_IS_TYPE(self->queue, heap_type)
+                         ? PyObject_Vectorcall(heap_pop, &self->queue, 1, NULL)
                          : PyObject_CallMethodNoArgs(self->queue, s_popleft);
     if (item == NULL) {
         return NULL;
@@ -1098,15 +1108,19 @@ static PyTypeObject QueueCoreType = {
 
 PyDoc_STRVAR(setup_doc,
 "_setup(QueueFull, QueueEmpty, QueueShutDown, put_after_shutdown, get_after_shutdown, "
-"get_running_loop, Future, BaseEventLoop, /)\n--\n\n"
-"Give the module the exception classes and messages it raises (called once by "
-"conveyor._queue).");
+"get_running_loop, Future, BaseEventLoop, heap_type, /)\n--\n\n"
+"Give the module the exception classes and messages it raises, and the type of "
+"PriorityQueue's buffer (called once by conveyor._queue).");
 
 static PyObject *
 module_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 8) {
-        PyErr_SetString(PyExc_TypeError, "_setup() takes 8 arguments");
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "_setup() takes 9 arguments");
+        return NULL;
+    }
+    if (!PyType_Check(args[8]) || !PyType_IsSubtype((PyTypeObject *)args[8], &PyList_Type)) {
+        PyErr_SetString(PyExc_TypeError, "_setup(): heap_type must be a subclass of list");
         return NULL;
     }
     if (!PyType_Check(args[6])) {
@@ -1146,6 +1160,7 @@ module_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_XSETREF(put_after_shutdown, Py_NewRef(args[3]));
     Py_XSETREF(get_after_shutdown, Py_NewRef(args[4]));
     Py_XSETREF(get_running_loop, Py_NewRef(args[5]));
+    Py_XSETREF(heap_type, (PyTypeObject *)Py_NewRef(args[8]));
     Py_RETURN_NONE;
 }
 
@@ -1203,6 +1218,16 @@ PyInit__speedups(void)
     deque_append = PyObject_GetAttrString(deque, "append");
     deque_popleft = PyObject_GetAttrString(deque, "popleft");
     if (deque_append == NULL || deque_popleft == NULL) {
+        return NULL;
+    }
+    PyObject *heapq = PyImport_ImportModule("heapq");
+    if (heapq == NULL) {
+        return NULL;
+    }
+    heap_push = PyObject_GetAttrString(heapq, "heappush");
+    heap_pop = PyObject_GetAttrString(heapq, "heappop");
+    Py_DECREF(heapq);
+    if (heap_push == NULL || heap_pop == NULL) {
         return NULL;
     }
     if (PyType_Ready(&QueueCoreType) < 0 || PyType_Ready(&OpType) < 0) {
