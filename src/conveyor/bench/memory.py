@@ -8,7 +8,11 @@ Six workloads, each in one event loop:
 * ping-pong: two tasks strictly alternating through two queues of ``maxsize=1``;
 * four producers and four consumers through a queue of ``maxsize=100``;
 * one consumer draining a full queue: conveyor's ``get_many(100)`` against per-item
-  ``get()``.
+  ``get()``;
+* ``PriorityQueue`` and ``LifoQueue``: put then get, nowait and awaited, with 1,000 items
+  always in the queue (a heap that deep is where the order costs);
+* cancelling 30,000 getters (at scale 1) parked on an empty queue, in a shuffled order (each leaver
+  must be taken out of the line without disturbing the others').
 
 Contenders: conveyor, ``asyncio.Queue``, conveyor's pure-Python queue (what
 ``conveyor.Queue`` is where its C accelerator was not built), then the async faces of
@@ -23,6 +27,7 @@ import asyncio
 import dataclasses
 import functools
 import importlib.util
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -232,6 +237,51 @@ async def _drain_get(make: Factory, n: int) -> float:
     return elapsed
 
 
+_STEADY = 1_000
+"""Items kept in a priority or LIFO queue while it is measured."""
+
+
+def _steady(q: Any) -> tuple[Any, list[float]]:
+    # Random priorities (seeded: every contender sees the same), so that each put and get
+    # walks the heap as a real workload's would.
+    values = random.Random(5).sample(range(10 * _STEADY), _STEADY)
+    for value in values:
+        q.put_nowait(value)
+    return q, [value + 0.5 for value in values]
+
+
+async def _kind_nowait(cls: Callable[[], Any], n: int) -> float:
+    q, values = _steady(cls())
+    put_nowait, get_nowait = q.put_nowait, q.get_nowait
+    start = time.perf_counter()
+    for i in range(n):
+        put_nowait(values[i % _STEADY])
+        get_nowait()
+    return time.perf_counter() - start
+
+
+async def _kind_awaited(cls: Callable[[], Any], n: int) -> float:
+    q, values = _steady(cls())
+    put, get = q.put, q.get
+    start = time.perf_counter()
+    for i in range(n):
+        await put(values[i % _STEADY])
+        await get()
+    return time.perf_counter() - start
+
+
+async def _cancel_parked(cls: Callable[[], Any], n: int) -> float:
+    q = cls()
+    getters = [asyncio.ensure_future(q.get()) for _ in range(n)]
+    await asyncio.sleep(0)
+    random.Random(3).shuffle(getters)
+    start = time.perf_counter()
+    for getter in getters:
+        getter.cancel()
+    await asyncio.gather(*getters, return_exceptions=True)
+    return time.perf_counter() - start
+
+
 # -- wiring -------------------------------------------------------------------------------
 
 
@@ -277,7 +327,7 @@ def scenarios(options: BenchOptions) -> list[Scenario]:
         options: The loop to run on and the scale of the item counts.
 
     Returns:
-        The six scenarios, conveyor first in each.
+        The scenarios, conveyor first in each.
     """
     everyone = ("conveyor", "asyncio.Queue", "conveyor, pure Python", *_OTHERS)
     table: list[tuple[str, int, Workload, float]] = [
@@ -304,6 +354,47 @@ def scenarios(options: BenchOptions) -> list[Scenario]:
             "drain: get_many(100) vs per-item get()",
             300_000,
             drain,
+            {"asyncio.Queue": 3.0},
+        )
+    )
+    pairs: list[tuple[str, int, Callable[[Callable[[], Any], int], Awaitable[float]]]] = [
+        ("put_nowait + get_nowait", 300_000, _kind_nowait),
+        ("await put + await get", 200_000, _kind_awaited),
+    ]
+    for kind in ("PriorityQueue", "LifoQueue"):
+        for what, n, kind_workload in pairs:
+            ours, theirs = getattr(conveyor, kind), getattr(asyncio, kind)
+            result.append(
+                Scenario(
+                    "memory",
+                    f"{kind}: {what}, {_STEADY:,} queued",
+                    n,
+                    [
+                        Contender(
+                            "conveyor", _runner(options, functools.partial(kind_workload, ours))
+                        ),
+                        Contender(
+                            f"asyncio.{kind}",
+                            _runner(options, functools.partial(kind_workload, theirs)),
+                        ),
+                    ],
+                    {f"asyncio.{kind}": 1.5},
+                )
+            )
+    result.append(
+        Scenario(
+            "memory",
+            "cancel parked getters in shuffled order (30k at scale 1)",
+            30_000,
+            [
+                Contender(
+                    "conveyor", _runner(options, functools.partial(_cancel_parked, conveyor.Queue))
+                ),
+                Contender(
+                    "asyncio.Queue",
+                    _runner(options, functools.partial(_cancel_parked, asyncio.Queue)),
+                ),
+            ],
             {"asyncio.Queue": 3.0},
         )
     )
