@@ -2,7 +2,7 @@
 
 From the bottom up: the core (queue semantics, exceptions, statistics, serializers, URL
 helpers), ``backends/`` (one store per module, behind ``backends/_base.py``), the durable
-layer and the URL dispatch above them (``_durable.py``, ``_open.py``), and at the top the
+layer and the URL dispatch above them (``_durable/``, ``_open.py``), and at the top the
 programs that use the library: ``cli/``, ``bench/`` and ``examples/``.  ARCHITECTURE.md
 draws the same picture.
 

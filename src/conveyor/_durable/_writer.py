@@ -1,0 +1,391 @@
+"""The writer: puts of this process, committed together (group commit) by one task.
+
+Every put appends its encoded items to a local list; one writer task at a time hands
+everything waiting to ``Store.put`` in one transaction and wakes the putters.  It also
+owns what goes with that list: waiting for room (put deadlines, a smaller batch when the
+whole one does not fit), the errors of ``put_nowait()`` writes that ``flush()`` raises,
+a put cancelled while its commit is in the store's hands (it waits for that commit and
+retracts what was stored), and handing an uncommitted ``put_nowait()`` item straight to
+a getter of this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections import deque
+from collections.abc import Iterable
+
+from .._abc import check_timeout
+from .._compat import QueueTimeoutError
+from .._exceptions import QueueShutDown
+from ._retract import settle_cancelled
+from ._state import QueueState, monotonic
+from ._view import ViewReader
+
+_log = logging.getLogger("conveyor")
+
+# Most items one commit carries: large enough to amortise a transaction, small enough
+# that one commit never holds the database lock for long.
+_PUT_BATCH = 512
+
+
+def put_shut_down() -> QueueShutDown:
+    return QueueShutDown("the queue is shut down: put() is refused (shut down by any process)")
+
+
+class PutEntry:
+    """Payloads waiting for the group-commit writer; ``future`` is None for put_nowait."""
+
+    __slots__ = (
+        "deadline",
+        "discarded",
+        "future",
+        "handed",
+        "ids",
+        "payloads",
+        "stored",
+        "taken",
+        "withdrawn",
+    )
+
+    def __init__(
+        self,
+        payloads: list[bytes],
+        future: asyncio.Future[None] | None,
+        deadline: float | None,
+    ) -> None:
+        self.payloads = payloads
+        self.future = future
+        self.deadline = deadline
+        self.taken = False
+        self.discarded = False
+        self.stored = False
+        # The stored items' ids, when the store names them: what a cancelled put retracts.
+        self.ids: list[str] | None = None
+        # get_nowait() handed one of its items out: a cancelled put must not retract them.
+        self.handed = False
+        # Its putter was cancelled: get_nowait() must not hand its items out.
+        self.withdrawn = False
+
+
+class Writer:
+    """This process's puts: the list waiting, the writer task, the commit under way."""
+
+    def __init__(self, state: QueueState, reader: ViewReader) -> None:
+        self._state = state
+        self._reader = reader
+        self._puts: deque[PutEntry] = deque()
+        self._writer_task: asyncio.Task[None] | None = None
+        # The commit under way (tests synchronise on it).
+        self.inflight_entries: list[PutEntry] = []
+        self.inflight_done: asyncio.Future[None] | None = None
+        # The first error a write of put_nowait() items met since flush() last raised.
+        self._write_error: BaseException | None = None
+
+    def putters(self) -> int:
+        """Return how many put() calls wait."""
+        return sum(1 for e in self._puts if e.future is not None)
+
+    # -- putting -----------------------------------------------------------------------
+
+    def put_nowait(self, payload: bytes) -> None:
+        """Queue an accepted ``put_nowait()`` item for the next commit."""
+        state = self._state
+        self._puts.append(PutEntry([payload], None, None))
+        state.nowait_pending += 1
+        state.total_put += 1
+        state.note_size()
+        self._ensure_writer()
+
+    async def put(self, item: object, timeout: float | None) -> None:
+        """Put one item and return once it is committed (see ``DurableQueue.put``)."""
+        state = self._state
+        timeout = check_timeout(timeout)
+        loop = state.bind_loop()
+        if state.is_shutdown and await self._reader.still_shut_down():
+            raise put_shut_down()
+        payload = state.serializer.dumps(item)
+        deadline = None if timeout is None else monotonic() + timeout
+        future: asyncio.Future[None] = loop.create_future()
+        entry = PutEntry([payload], future, deadline)
+        self._puts.append(entry)
+        if self._writer_task is None:
+            self._ensure_writer()
+        try:
+            await future
+        except asyncio.CancelledError as exc:
+            await settle_cancelled(self._state, self, [entry], exc)
+            raise
+        except BaseException:
+            self.withdraw([entry])
+            raise
+        state.adopt(entry)
+
+    async def put_many(self, items: Iterable[object], timeout: float | None) -> None:
+        """Put every item of *items*, in order (see ``DurableQueue.put_many``)."""
+        state = self._state
+        timeout = check_timeout(timeout)
+        loop = state.bind_loop()
+        if state.is_shutdown and await self._reader.still_shut_down():
+            raise put_shut_down()
+        payloads = [state.serializer.dumps(item) for item in items]
+        if not payloads:
+            return
+        deadline = None if timeout is None else monotonic() + timeout
+        if state.maxsize <= 0:
+            entries = [PutEntry(payloads, loop.create_future(), deadline)]
+        else:
+            entries = [PutEntry([p], loop.create_future(), deadline) for p in payloads]
+        self._puts.extend(entries)
+        self._ensure_writer()
+        try:
+            for entry in entries:
+                assert entry.future is not None
+                await entry.future
+        except asyncio.CancelledError as exc:
+            await settle_cancelled(self._state, self, entries, exc)
+            raise
+        except BaseException:
+            self.withdraw(entries)
+            raise
+        state.adopt(entries[-1])
+
+    def withdraw(self, entries: list[PutEntry]) -> None:
+        """Withdraw the entries of a put that failed or was cancelled, if not yet sent."""
+        # Entries not handed to the store yet are withdrawn; one in flight may still be
+        # committed (the store decides), exactly as if the put had just finished.
+        for entry in entries:
+            if not entry.taken and entry.future is not None and not entry.future.done():
+                entry.future.cancel()
+                with contextlib.suppress(ValueError):
+                    self._puts.remove(entry)
+
+    # -- flushing ----------------------------------------------------------------------
+
+    async def drain(self) -> None:
+        """Wait until the writer task has nothing left to write."""
+        while self._writer_task is not None:
+            await asyncio.shield(self._writer_task)
+
+    def raise_write_error(self) -> None:
+        """Raise the first error a write of ``put_nowait()`` items met, once."""
+        exc, self._write_error = self._write_error, None
+        if exc is not None:
+            raise exc
+
+    # -- handing over and shutting down ------------------------------------------------
+
+    def handoff_possible(self) -> bool:
+        """Say whether an uncommitted ``put_nowait()`` item may go straight to a getter."""
+        # An uncommitted put_nowait() item may go straight to a getter of this process
+        # only when nothing older exists anywhere this process knows of.
+        if self._state.ready > 0 or self._state.inflight or not self._puts:
+            return False
+        head = self._puts[0]
+        return head.future is None and not head.taken
+
+    def take_handoff(self) -> bytes:
+        """Take the first uncommitted ``put_nowait()`` item (``handoff_possible()``)."""
+        entry = self._puts.popleft()
+        self._state.nowait_pending -= 1
+        return entry.payloads[0]
+
+    def shut_down(self, immediate: bool) -> None:
+        """Refuse the putters waiting; with *immediate*, count accepted items as done."""
+        state = self._state
+        # Blocked putters go; put_nowait() items were accepted already and stay.
+        kept: deque[PutEntry] = deque()
+        for entry in self._puts:
+            if entry.future is None:
+                if immediate:  # accepted, then emptied out with the rest: done
+                    state.nowait_pending -= len(entry.payloads)
+                else:
+                    kept.append(entry)
+            elif not entry.future.done():
+                entry.future.set_exception(put_shut_down())
+        self._puts = kept
+        if immediate:
+            for entry in self.inflight_entries:
+                if not entry.discarded and entry.future is None:
+                    state.nowait_pending -= len(entry.payloads)
+                entry.discarded = True
+
+    # -- the writer task ---------------------------------------------------------------
+
+    def _ensure_writer(self) -> None:
+        if self._writer_task is None and self._puts:
+            self._writer_task = self._state.spawn(self._write())
+
+    def _take_batch(self, limit: int) -> list[PutEntry]:
+        batch: list[PutEntry] = []
+        count = 0
+        puts = self._puts
+        while puts and count < limit:
+            entry = puts[0]
+            if entry.future is not None and entry.future.done():
+                puts.popleft()  # withdrawn by a cancelled or timed-out putter
+                continue
+            if batch and count + len(entry.payloads) > limit:
+                break
+            puts.popleft()
+            entry.taken = True
+            batch.append(entry)
+            count += len(entry.payloads)
+        return batch
+
+    def _fail_entries(self, entries: Iterable[PutEntry], exc: BaseException) -> None:
+        state = self._state
+        lost = 0
+        for entry in entries:
+            if entry.future is None:
+                if entry.discarded:
+                    continue  # an immediate shutdown counted it done already
+                state.nowait_pending -= len(entry.payloads)
+                state.total_put -= len(entry.payloads)
+                lost += len(entry.payloads)
+            elif not entry.future.done():
+                entry.future.set_exception(exc)
+        if lost:
+            # Nobody awaits these items: flush(), join() or aclose() raises the error, so
+            # that "durable after flush()" holds; the log is for who never calls them.
+            if self._write_error is None:
+                self._write_error = exc
+            if getattr(exc, "outcome_unknown", False):
+                outcome = "may or may not have been stored"
+            else:
+                outcome = "were not stored"
+            _log.error("conveyor: %d items put with put_nowait() %s: %r", lost, outcome, exc)
+
+    async def _write(self) -> None:
+        state = self._state
+        limit = _PUT_BATCH
+        try:
+            while self._puts:
+                batch = self._take_batch(limit)
+                if not batch:
+                    break
+                payloads = [p for entry in batch for p in entry.payloads]
+                version = state.version
+                state.inflight += len(payloads)
+                self.inflight_entries = batch
+                self.inflight_done = asyncio.get_running_loop().create_future()
+                claims_mark, claim_busy = state.claims_started, state.claim_in_store
+                try:
+                    if state.store.claims_by_id or any(e.future is not None for e in batch):
+                        stored, ids = await state.store.put_returning_ids(payloads)
+                    else:  # put_nowait() items only: nobody can cancel them, no ids needed
+                        stored, ids = await state.store.put(payloads), None
+                    offset = 0
+                    for entry in batch:
+                        entry.stored = stored
+                        n = len(entry.payloads)
+                        if ids is not None and len(ids) == len(payloads):
+                            entry.ids = ids[offset : offset + n]
+                        offset += n
+                except QueueShutDown:
+                    state.is_shutdown = True
+                    pending = list(self._puts)
+                    self._puts.clear()
+                    self._fail_entries(batch + pending, put_shut_down())
+                    state.changed()
+                    break
+                except Exception as exc:
+                    self._fail_entries(batch, exc)
+                    state.forget_own()  # the items may be stored all the same
+                    continue
+                finally:
+                    state.commits_done += 1
+                    state.inflight -= len(payloads)
+                    self.inflight_entries = []
+                    done, self.inflight_done = self.inflight_done, None
+                    for entry in batch:
+                        entry.taken = entry.stored
+                    if done is not None and not done.done():
+                        done.set_result(None)
+                if stored:
+                    limit = _PUT_BATCH
+                    if (
+                        claim_busy
+                        or state.claim_in_store
+                        or claims_mark != state.claims_started
+                        or any(e.withdrawn or e.ids is None for e in batch)
+                    ):
+                        # A claim of this process ran with this commit (it may have taken
+                        # these items, or left older ones ready), or items of this commit
+                        # are ready and cannot join own.
+                        state.forget_own()
+                    elif state.own_exact:
+                        state.adopting.extend(e for e in batch if not e.discarded)
+                        state.adopt()
+                    for entry in batch:
+                        n = len(entry.payloads)
+                        if entry.future is not None:
+                            state.total_put += n
+                            if not entry.future.done():
+                                entry.future.set_result(None)
+                        if entry.discarded:
+                            continue  # an immediate shutdown deletes it right after
+                        if entry.future is None:
+                            state.nowait_pending -= n
+                        state.ready += n
+                    state.note_size()
+                    state.changed()
+                    # The putters just woken may put again at once: one loop turn lets
+                    # them, so that the next commit carries all of them, and this task
+                    # lives on instead of being started again for each commit.
+                    await asyncio.sleep(0)
+                    continue
+                # No room for the whole batch: put it back and try fewer, then wait.
+                self._puts.extendleft(reversed(batch))
+                for entry in batch:
+                    entry.taken = False
+                if len(payloads) > 1 and len(batch) > 1:
+                    limit = max(1, len(payloads) // 2)
+                    continue
+                limit = 1
+                # No room by the stored bound, which another process may have changed
+                # since this one read it: read the bound and the size again, so that
+                # maxsize, qsize() and full() tell what the putters wait for.
+                try:
+                    await self._reader.refresh()
+                except Exception:  # the next put meets the failure and reports it
+                    if state.maxsize > 0:
+                        state.ready = max(state.ready, math.ceil(state.maxsize))
+                if state.is_shutdown or state.closing:
+                    pending = list(self._puts)
+                    self._puts.clear()
+                    self._fail_entries(
+                        pending,
+                        put_shut_down()
+                        if state.is_shutdown
+                        else RuntimeError(
+                            "the queue was closed while items waited for room: not stored"
+                        ),
+                    )
+                    break
+                await state.wait_for_change(version, self._nearest_put_deadline())
+                self._expire_puts()
+        finally:
+            self._writer_task = None
+            if self._puts and not state.closed:
+                self._ensure_writer()
+
+    def _nearest_put_deadline(self) -> float | None:
+        deadlines = [e.deadline for e in self._puts if e.deadline is not None]
+        if not deadlines:
+            return None
+        return max(0.0, min(deadlines) - monotonic())
+
+    def _expire_puts(self) -> None:
+        now = monotonic()
+        kept: deque[PutEntry] = deque()
+        for entry in self._puts:
+            if entry.deadline is not None and entry.deadline <= now and entry.future is not None:
+                if not entry.future.done():
+                    entry.future.set_exception(QueueTimeoutError())
+            else:
+                kept.append(entry)
+        self._puts = kept
