@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conveyor import SerializationError
+from conveyor import QueueEmpty, SerializationError
 from tests.backends.durable_fixtures import durable_url, open_durable, queue_name
 
 __all__ = ["durable_url", "open_durable", "queue_name"]
@@ -157,3 +157,21 @@ async def test_put_of_an_int_too_long_is_refused_and_nothing_is_stored(
         await q.put_many([1, 2**100_000])
     assert await q.aqsize() == 0
     await q.join(timeout=30)
+
+
+async def test_an_undecodable_item_put_nowait_here_is_not_lost_on_its_way_to_a_getter(
+    open_durable: Any,
+) -> None:
+    # get_nowait() may take a put_nowait() item of this process before it is committed.
+    # One that does not decode must still reach the store, and the dead letters.
+    queue = await open_durable(serializer=_Broken())
+    queue.put_nowait("anything")
+    with pytest.raises(QueueEmpty):  # not handed out: it must go through the store
+        queue.get_nowait()
+    await queue.flush()
+    with pytest.raises(SerializationError, match="KeyError"):
+        await queue.get(timeout=30)
+    await _wait_until(lambda: queue.statistics().current_leased == 0, "the bad item is buried")
+    (dead,) = await queue.dead_letters()
+    assert dead.item == b"x"
+    await queue.join(timeout=30)

@@ -147,7 +147,10 @@ class Claimer(Generic[T]):
         self._taken_since_claim += len(taken)
         writer = self._writer
         while handoff and not taken and len(taken) < n and writer.handoff_possible():
-            taken.append((loads(writer.take_handoff()), None))
+            decoded, item = writer.take_handoff(loads)
+            if not decoded:
+                break
+            taken.append((item, None))
         if not buffer and self._release_timer is not None:
             self._release_timer.cancel()
             self._release_timer = None

@@ -16,7 +16,8 @@ import contextlib
 import logging
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from .._abc import check_timeout
 from .._compat import QueueTimeoutError
@@ -48,6 +49,7 @@ class PutEntry:
         "payloads",
         "stored",
         "taken",
+        "undecodable",
         "withdrawn",
     )
 
@@ -69,6 +71,9 @@ class PutEntry:
         self.handed = False
         # Its putter was cancelled: get_nowait() must not hand its items out.
         self.withdrawn = False
+        # Its item did not decode when get_nowait() tried to take it: it goes the way of
+        # every item, through the store, where a claim meets it and buries it.
+        self.undecodable = False
 
 
 class Writer:
@@ -185,13 +190,25 @@ class Writer:
         if self._state.ready > 0 or self._state.inflight or not self._puts:
             return False
         head = self._puts[0]
-        return head.future is None and not head.taken
+        return head.future is None and not head.taken and not head.undecodable
 
-    def take_handoff(self) -> bytes:
-        """Take the first uncommitted ``put_nowait()`` item (``handoff_possible()``)."""
-        entry = self._puts.popleft()
+    def take_handoff(self, loads: Callable[[bytes], Any]) -> tuple[bool, Any]:
+        """Decode and take the first uncommitted ``put_nowait()`` item (``handoff_possible()``).
+
+        Returns:
+            ``(True, item)``; ``(False, None)`` when it does not decode: it then stays
+            in the put list, never handed out, so that it is committed and a claim
+            buries it in the dead letters as any undecodable item (none is lost here).
+        """
+        entry = self._puts[0]
+        try:
+            item = loads(entry.payloads[0])
+        except Exception:
+            entry.undecodable = True
+            return False, None
+        self._puts.popleft()
         self._state.nowait_pending -= 1
-        return entry.payloads[0]
+        return True, item
 
     def shut_down(self, immediate: bool) -> None:
         """Refuse the putters waiting; with *immediate*, count accepted items as done."""
