@@ -3,8 +3,15 @@
 ``open_queue("redis://...")`` lands in ``open_store()``.  The parts, each in a module of
 its own:
 
-* ``_store.py``: ``RedisStore``, what the queue's operations mean in Redis (the keys
-  of a queue and their roles are documented there);
+* ``_store.py``: ``RedisStore``, which composes the parts below (the keys of a queue
+  and their roles are documented there);
+* ``_identity.py``: the queue's incarnation (epoch), reset detection, the layout,
+  eviction-policy and permission checks, what an error reply means;
+* ``_wakeups.py``: the pub/sub listener, the change counter and ``wait_changed()``;
+* ``_runner.py``: how a script is run, with the head every change sends;
+* ``_puts.py``, ``_claims.py``, ``_leases.py``, ``_admin.py``: the operations (put and
+  retract; claim and ack; retry, release, fail, extend; counts, shutdown, maxsize, dead
+  letters), reading replies with ``_replies.py``;
 * ``_scripts.py`` and ``lua/``: the Lua scripts, one a file, and the queue's key names;
 * ``_connection.py``: how the store reaches the server (connections, deadlines, retries,
   outcome-unknown errors, batching of concurrent calls): a Sentinel or Cluster

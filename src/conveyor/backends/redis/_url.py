@@ -17,7 +17,8 @@ from ..._exceptions import (
 from ..._urls import redacted
 from .._base import Store
 from ._connection import _CUTOFF
-from ._store import RedisStore, _denied_command
+from ._replies import denied_command
+from ._store import RedisStore
 
 _DEFAULT_PORT = 6379
 
@@ -166,7 +167,7 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
         await store.listen(wait=True)
         refused = store.subscribe_error()
         if refused is not None:
-            denied = _denied_command(refused) or "subscribe"
+            denied = denied_command(refused) or "subscribe"
             missing.append(denied if denied in ("subscribe", "ssubscribe") else "subscribe")
         if missing:
             raise store.permission_error(missing)

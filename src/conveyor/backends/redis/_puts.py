@@ -1,0 +1,173 @@
+"""Putting items into a Redis queue, and taking back the items of a cancelled put.
+
+Concurrent puts (and retracts) of one store are merged into one round trip each (group
+commit).  The put is the hottest path of all, so its ``EVALSHA`` is encoded here, from
+parts encoded once per incarnation, rather than by the connection layer's encoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..._exceptions import QueueShutDown
+from ._connection import _Coalescer, _pack_args, _Script
+from ._runner import OperationContext
+from ._scripts import _PUT, _RETRACT
+
+
+class ItemPuts:
+    """Put items into the queue in merged batches, and retract those of a cancelled put.
+
+    Args:
+        context: Runs its scripts; its identity names the epoch a put is encoded for.
+    """
+
+    def __init__(self, context: OperationContext) -> None:
+        self._runner, self._identity, self._listener, keys = context
+        self._put_script = _Script(_PUT)
+        self._retract_script = _Script(_RETRACT)
+        self._retract_keys = [keys[role] for role in ("meta", "ops", "items", "ready", "attempts")]
+        # The parts of a put's EVALSHA that never change, encoded once: before the batch
+        # token (once per incarnation: see _command_before_token), and after it.
+        self._put_keys = [keys[role] for role in ("meta", "ops", "items", "ready", "delayed")]
+        self._put_epoch: str | None = None
+        self._put_before = b""
+        self._put_after = _pack_args(self._runner.after_token)
+        # A put's result: the id of its first item (stored), 0 (no room) or None (shut down).
+        # The durable layer's writer is the only caller of put(), one batch at a time, and
+        # is never cancelled mid-commit: its round trips run in it, with no runner task.
+        self._puts: _Coalescer[Sequence[bytes], int | None] = _Coalescer(
+            self._flush_puts, inline=True
+        )
+        self._retracts: _Coalescer[list[str], bool] = _Coalescer(self._flush_retracts)
+
+    async def put(self, payloads: Sequence[bytes]) -> bool:
+        """Append *payloads* as ready items, all or none, if the queue has room for all.
+
+        Concurrent calls share one round trip.  A call whose caller is cancelled before
+        its round trip starts stores nothing.  A call that finds no round trip in flight
+        makes its own in the calling task: cancelled during it, its items may or may not
+        be stored (the durable layer's writer, the one caller there, is not cancelled
+        mid-commit).  Calls that queued behind it go together in a round trip of their
+        own, which stores them even if their callers are cancelled meanwhile.
+
+        Room is judged against the queue's stored bound, read by the put's script.
+
+        Args:
+            payloads: Serialized items, in order; never empty.
+
+        Returns:
+            ``True`` if every payload was stored; ``False`` if there was no room.
+
+        Raises:
+            QueueShutDown: The queue is shut down; nothing was stored.
+            BackendError: The store failed; nothing was stored, unless the message says
+                that the put may have been stored (it was sent and no reply came).
+        """
+        self._listener.touch()
+        first = await self._puts.submit(payloads)
+        if first is None:
+            raise QueueShutDown
+        return first > 0
+
+    async def put_returning_ids(self, payloads: Sequence[bytes]) -> tuple[bool, list[str] | None]:
+        """Append *payloads* as ``put()`` does, and name the items it stored.
+
+        Ids come from a counter that only grows, so a name never means another item.
+
+        Args:
+            payloads: Serialized items, in order; never empty.
+
+        Returns:
+            Whether the items were stored, and their ids in the order of *payloads*
+            (``None`` when nothing was stored).
+
+        Raises:
+            QueueShutDown: The queue is shut down; nothing was stored.
+            BackendError: As for ``put()``.
+        """
+        self._listener.touch()
+        first = await self._puts.submit(payloads)
+        if first is None:
+            raise QueueShutDown
+        if first <= 0:
+            return False, None
+        return True, [str(item_id) for item_id in range(first, first + len(payloads))]
+
+    async def retract(self, item_ids: Sequence[str]) -> list[bool]:
+        """Delete items just put, all or none, if every one is still ready and unclaimed.
+
+        An item counts as claimed once any claim leased it, even if the lease was given
+        back since.  Concurrent calls share one round trip; each call is all or none.
+
+        Args:
+            item_ids: Ids from ``put_returning_ids()``.
+
+        Returns:
+            For each id, ``True`` if its item was deleted: all ``True`` or all ``False``.
+
+        Raises:
+            BackendError: The store failed; nothing was retracted, unless the message
+                says that the retract may have run.
+        """
+        ids = list(item_ids)
+        if not ids or not all(item_id.isdigit() for item_id in ids):
+            return [False] * len(ids)
+        return [await self._retracts.submit(ids)] * len(ids)
+
+    async def _flush_retracts(self, batch: list[list[str]]) -> list[bool]:
+        args: list[Any] = [*self._runner.head("retract"), len(batch)]
+        args += [len(ids) for ids in batch]
+        for ids in batch:
+            args += ids
+        reply = await self._runner.change(
+            self._retract_script,
+            self._retract_keys,
+            args,
+            "the put's items may or may not have been taken back after its cancellation",
+        )
+        return [bool(flag) for flag in reply]
+
+    def _command_before_token(self) -> bytes:
+        epoch = self._identity.epoch
+        if epoch != self._put_epoch:
+            self._put_before = _pack_args(
+                ["EVALSHA", self._put_script.sha, 5, *self._put_keys, f"put@{epoch}"]
+            )
+            self._put_epoch = epoch
+        return self._put_before
+
+    async def _flush_puts(self, groups: list[Sequence[bytes]]) -> list[int | None]:
+        # Encoded here rather than by _pack, as the hot path: only the token, the shape
+        # and the payloads vary.
+        token = self._runner.token().encode()
+        before = self._command_before_token()
+        parts = [b"", before, b"$%d\r\n%b\r\n" % (len(token), token), self._put_after]
+        count = sum(len(group) for group in groups)
+        if count == len(groups):  # every group holds one item: no sizes
+            shape = [-len(groups)]
+        else:
+            shape = [len(groups), *(len(group) for group in groups)]
+        parts.append(_pack_args(shape))
+        parts += [b"$%d\r\n%b\r\n" % (len(p), p) for group in groups for p in group]
+        # EVALSHA, sha, 5, five keys, field, token, ttl, channel: 12 arguments.
+        parts[0] = b"*%d\r\n" % (12 + len(shape) + count)
+        command = b"".join(parts)
+        reply = await self._runner.send(
+            self._put_script, self._put_keys, command, "the put may or may not have been stored"
+        )
+        if reply == b"shutdown":
+            return [None] * len(groups)
+        first, flags, published = reply.split()
+        if published == b"1":  # see ChangeListener.wake_soon
+            self._listener.wake_soon()
+        next_id = int(first)
+        results: list[int | None] = []
+        for group, flag in zip(groups, flags, strict=True):
+            if flag == 49:  # b"1"
+                results.append(next_id)
+                next_id += len(group)
+            else:
+                results.append(0)
+        return results
