@@ -71,7 +71,7 @@ def test_the_rules_see_the_imports_they_judge() -> None:
     # import, a lazy one, and "from . import name".
     cli = _imports(PACKAGE / "cli" / "__init__.py")
     assert "conveyor.examples" in cli or "conveyor.examples._stage" in cli
-    assert "conveyor.backends._base" in _imports(PACKAGE / "backends" / "sqlite.py")
+    assert "conveyor.backends._base" in _imports(PACKAGE / "backends" / "sqlite" / "_store.py")
     assert "conveyor._exceptions" in _imports(PACKAGE / "_queue.py")
 
 

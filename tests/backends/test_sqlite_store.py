@@ -205,7 +205,7 @@ async def test_claims_work_without_update_returning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # SQLite before 3.35 (still shipped by some systems) has no UPDATE ... RETURNING.
-    from conveyor.backends import sqlite as backend
+    from conveyor.backends.sqlite import _operations as backend
 
     monkeypatch.setattr(backend, "_HAS_RETURNING", False)
     async with conveyor.open_queue(_url(tmp_path / "q.db")) as q:

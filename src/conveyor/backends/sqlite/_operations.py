@@ -1,0 +1,436 @@
+"""The SQL of each store operation: one function an operation, on a connection.
+
+Each function runs inside a transaction the caller opened (``SQLiteStore`` runs it through
+``SQLiteConnection.transaction()`` on the worker thread), takes plain values and returns
+plain values; none commits, sleeps or touches the event loop.  The queue is named by its
+row id in ``queues`` (*qid*); the states of ``items.state`` are ``_schema``'s.
+
+Receipts are ``"<incarnation>-<queue id>:<item id>:<lease token>"`` (see ``Receipts``):
+another queue's (in this file or another) raises ``ForeignReceiptError`` and changes
+nothing.  Names from ``put_ids()`` are ``"<item id>:<token of the put>"``: the token waits
+in the item's ``lease_token`` until a claim replaces it, so an item still holding it was
+never delivered.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import secrets
+import sqlite3
+import time
+from typing import Any
+
+from ..._exceptions import ForeignReceiptError, QueueShutDown
+from .._base import DeadLetter, Delivery, StoreCounts
+from ._schema import LEASED, READY
+
+__all__ = [
+    "Receipts",
+    "ack",
+    "bind_maxsize",
+    "claim",
+    "claim_ids",
+    "counts",
+    "dead_letters",
+    "extend",
+    "fail",
+    "put",
+    "put_ids",
+    "release",
+    "requeue_dead",
+    "resume",
+    "retract",
+    "retry",
+    "set_maxsize",
+    "shutdown",
+]
+
+_INSERT_CHUNK = 256
+_HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35)
+
+
+class Receipts:
+    """Write and read the receipts of one queue, in the file open now.
+
+    Attributes:
+        ident: ``"<incarnation of the file>-<queue id>"``: receipts name it, so that one of
+            another queue, or of a file since replaced, is told apart and acknowledges
+            nothing.
+    """
+
+    def __init__(self, name: str, path: str) -> None:
+        self._name = name
+        self._path = path
+        self.ident = ""
+        self._past: set[str] = set()
+
+    def retire(self) -> None:
+        """Make the receipts given so far acknowledge nothing (their file was replaced)."""
+        self._past.add(self.ident)
+
+    def make(self, item_id: int, token: str) -> str:
+        """Return the receipt of a lease of item *item_id* under *token*."""
+        return f"{self.ident}:{item_id}:{token}"
+
+    def parse(self, receipt: str) -> tuple[int, str] | None:
+        """Return the (item id, lease token) a receipt names; None for a stale one.
+
+        Raises:
+            ForeignReceiptError: The receipt is another queue's (here or in another file).
+        """
+        ident, _, lease = receipt.partition(":")
+        if ident != self.ident:
+            if ident in self._past:
+                return None  # of a file since replaced: its ids may name other items now
+            raise ForeignReceiptError(
+                f"this receipt is not one of queue {self._name!r} in SQLite file"
+                f" {self._path!r}: it comes from another queue (or from a file since"
+                " replaced at that path) and acknowledges nothing here; nothing was changed"
+            )
+        item_id, _, token = lease.partition(":")
+        try:
+            return int(item_id), token
+        except ValueError:
+            return None
+
+
+# -- putting ---------------------------------------------------------------------------
+
+
+def put(conn: sqlite3.Connection, qid: int, payloads: list[bytes]) -> bool:
+    """Append *payloads* as ready items if the queue has room for all; return whether."""
+    if not _has_room(conn, qid, len(payloads)):
+        return False
+    rows = [(qid, p) for p in payloads]
+    # One multi-row INSERT per chunk: a quarter faster than executemany per commit.
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        chunk = rows[start : start + _INSERT_CHUNK]
+        conn.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
+    return True
+
+
+def put_ids(
+    conn: sqlite3.Connection, qid: int, payloads: list[bytes], token: str
+) -> list[int] | None:
+    """Append *payloads* as ``put()`` does, each holding *token*; return their ids.
+
+    Returns:
+        The new ids in the order of *payloads* (empty when they cannot be known), or
+        ``None`` when there was no room and nothing was stored.
+    """
+    if not _has_room(conn, qid, len(payloads)):
+        return None
+    rows = [(qid, p, token) for p in payloads]
+    ids: list[int] | None = []
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        chunk = rows[start : start + _INSERT_CHUNK]
+        cursor = conn.execute(
+            _insert_token_sql(len(chunk)), [value for row in chunk for value in row]
+        )
+        # Under the write lock each new row gets the next id (AUTOINCREMENT), so the
+        # chunk ends at lastrowid, in VALUES order.  The token still guards retract()
+        # against a name that would be wrong for any other reason.
+        last = cursor.lastrowid
+        if ids is not None and last is not None:
+            ids.extend(range(last - len(chunk) + 1, last + 1))
+        else:
+            ids = None
+    return ids or []
+
+
+def retract(conn: sqlite3.Connection, qid: int, items: list[tuple[int, str]]) -> list[bool]:
+    """Delete the (item id, put token) *items*, all or none, if each is still unclaimed."""
+    rows = [(qid, item_id, token) for item_id, token in items]
+    # Still holding the put's token: no claim ever replaced it, so never delivered.
+    where = " WHERE queue = ? AND id = ? AND state = 0 AND lease_token = ?"
+    found = sum(
+        conn.execute("SELECT COUNT(*) FROM items" + where, row).fetchone()[0] for row in rows
+    )
+    if found != len(rows):
+        return [False] * len(rows)
+    for row in rows:
+        conn.execute("DELETE FROM items" + where, row)
+    return [True] * len(rows)
+
+
+def _has_room(conn: sqlite3.Connection, qid: int, count: int) -> bool:
+    shutdown, maxsize = conn.execute(
+        "SELECT shutdown, maxsize FROM queues WHERE id = ?", (qid,)
+    ).fetchone()
+    if shutdown:
+        raise QueueShutDown
+    if maxsize is not None and 0 < maxsize < math.inf:
+        (size,) = conn.execute(
+            "SELECT COUNT(*) FROM items WHERE queue = ? AND state = 0", (qid,)
+        ).fetchone()
+        # As asyncio: an item fits while the size before it is below maxsize.
+        if size + count - 1 >= maxsize:
+            return False
+    return True
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(rows: int) -> str:
+    return "INSERT INTO items (queue, state, payload) VALUES " + ",".join(["(?, 0, ?)"] * rows)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_token_sql(rows: int) -> str:
+    # The put's token waits in lease_token (unused while an item was never claimed).
+    return "INSERT INTO items (queue, state, payload, lease_token) VALUES " + ",".join(
+        ["(?, 0, ?, ?)"] * rows
+    )
+
+
+# -- claiming --------------------------------------------------------------------------
+
+
+def claim(
+    conn: sqlite3.Connection,
+    qid: int,
+    receipts: Receipts,
+    max_items: int,
+    lease_timeout: float,
+    max_attempts: int | None,
+) -> list[Delivery]:
+    """Expire past leases, then lease up to *max_items* ready items, oldest first.
+
+    Raises:
+        QueueShutDown: The queue is shut down and no item is ready.
+    """
+    now = time.time()
+    if max_attempts is not None:
+        conn.execute(
+            "UPDATE items SET state = 2, lease_token = NULL, failed_at = ?,"
+            " error = 'lease expired after ' || attempts || ' attempts'"
+            " WHERE queue = ? AND state = 1 AND lease_deadline <= ? AND attempts >= ?",
+            (now, qid, now, max_attempts),
+        )
+    conn.execute(
+        "UPDATE items SET state = 0, lease_token = NULL, lease_deadline = NULL,"
+        " available_at = 0 WHERE queue = ? AND state = 1 AND lease_deadline <= ?",
+        (qid, now),
+    )
+    token = secrets.token_hex(8)
+    deadline = now + lease_timeout
+    if _HAS_RETURNING:
+        rows = conn.execute(
+            "UPDATE items SET state = 1, attempts = attempts + 1, lease_token = ?,"
+            " lease_deadline = ? WHERE id IN (SELECT id FROM items WHERE queue = ?"
+            " AND state = 0 AND available_at <= ? ORDER BY id LIMIT ?)"
+            " RETURNING id, payload, attempts",
+            (token, deadline, qid, now, max_items),
+        ).fetchall()
+    else:  # SQLite before 3.35: the same in two statements, in the same transaction
+        found = conn.execute(
+            "SELECT id, payload, attempts + 1 FROM items WHERE queue = ? AND state = 0"
+            " AND available_at <= ? ORDER BY id LIMIT ?",
+            (qid, now, max_items),
+        ).fetchall()
+        conn.executemany(
+            "UPDATE items SET state = 1, attempts = attempts + 1, lease_token = ?,"
+            " lease_deadline = ? WHERE id = ?",
+            [(token, deadline, row[0]) for row in found],
+        )
+        rows = found
+    if not rows:
+        (shutdown,) = conn.execute("SELECT shutdown FROM queues WHERE id = ?", (qid,)).fetchone()
+        if shutdown:
+            raise QueueShutDown
+        return []
+    rows.sort()
+    return [
+        Delivery(str(item_id), payload, receipts.make(item_id, token), attempts, deadline)
+        for item_id, payload, attempts in rows
+    ]
+
+
+def claim_ids(
+    conn: sqlite3.Connection,
+    qid: int,
+    receipts: Receipts,
+    items: list[tuple[int, str] | None],
+    lease_timeout: float,
+) -> list[Delivery | None]:
+    """Lease each (item id, put token) of *items* that is still ready and never claimed."""
+    token = secrets.token_hex(8)
+    deadline = time.time() + lease_timeout
+    result: list[Delivery | None] = []
+    for row in items:
+        if row is None:
+            result.append(None)
+            continue
+        item_id, put_token = row
+        # Still holding the put's token: ready and never claimed (see retract).
+        found = conn.execute(
+            "SELECT payload, attempts + 1 FROM items WHERE queue = ? AND id = ?"
+            " AND state = 0 AND lease_token = ?",
+            (qid, item_id, put_token),
+        ).fetchone()
+        if found is None:
+            result.append(None)
+            continue
+        conn.execute(
+            "UPDATE items SET state = 1, attempts = attempts + 1, lease_token = ?,"
+            " lease_deadline = ? WHERE id = ?",
+            (token, deadline, item_id),
+        )
+        receipt = receipts.make(item_id, token)
+        result.append(Delivery(str(item_id), found[0], receipt, found[1], deadline))
+    return result
+
+
+# -- settling a lease ------------------------------------------------------------------
+
+
+def ack(conn: sqlite3.Connection, receipts: Receipts, settled: list[str]) -> list[bool]:
+    """Delete the items whose current lease each receipt of *settled* names."""
+    results = []
+    for receipt in settled:
+        parsed = receipts.parse(receipt)
+        if parsed is None:
+            results.append(False)
+            continue
+        cursor = conn.execute(
+            "DELETE FROM items WHERE id = ? AND lease_token = ? AND state = 1", parsed
+        )
+        results.append(cursor.rowcount == 1)
+    return results
+
+
+def release(conn: sqlite3.Connection, receipts: Receipts, settled: list[str]) -> list[bool]:
+    """Make leased items ready at once, without counting the attempt."""
+    return [
+        _settle_one(
+            conn,
+            receipts,
+            receipt,
+            "UPDATE items SET state = 0, lease_token = NULL, lease_deadline = NULL,"
+            " available_at = 0, attempts = MAX(attempts - 1, 0)",
+            (),
+        )
+        for receipt in settled
+    ]
+
+
+def retry(conn: sqlite3.Connection, receipts: Receipts, receipt: str, available: float) -> bool:
+    """Make a leased item ready from *available* on (0: at once)."""
+    return _settle_one(
+        conn,
+        receipts,
+        receipt,
+        "UPDATE items SET state = 0, lease_token = NULL, lease_deadline = NULL, available_at = ?",
+        (available,),
+    )
+
+
+def fail(
+    conn: sqlite3.Connection, receipts: Receipts, receipt: str, error: str, now: float
+) -> bool:
+    """Make a leased item dead, for *error*."""
+    return _settle_one(
+        conn,
+        receipts,
+        receipt,
+        "UPDATE items SET state = 2, lease_token = NULL, lease_deadline = NULL,"
+        " error = ?, failed_at = ?",
+        (str(error), now),
+    )
+
+
+def extend(conn: sqlite3.Connection, receipts: Receipts, receipt: str, deadline: float) -> bool:
+    """Move a lease's deadline to *deadline*."""
+    return _settle_one(conn, receipts, receipt, "UPDATE items SET lease_deadline = ?", (deadline,))
+
+
+def _settle_one(
+    conn: sqlite3.Connection, receipts: Receipts, receipt: str, sql: str, args: tuple[Any, ...]
+) -> bool:
+    parsed = receipts.parse(receipt)
+    if parsed is None:
+        return False
+    cursor = conn.execute(sql + " WHERE id = ? AND lease_token = ? AND state = 1", (*args, *parsed))
+    return cursor.rowcount == 1
+
+
+# -- the queue as a whole --------------------------------------------------------------
+
+
+def counts(conn: sqlite3.Connection, qid: int) -> StoreCounts:
+    """Read the queue's counters and flags."""
+    now = time.time()
+    ready = delayed = leased = dead = 0
+    for state, later, count in conn.execute(
+        "SELECT state, available_at > ?, COUNT(*) FROM items WHERE queue = ? GROUP BY 1, 2",
+        (now, qid),
+    ):
+        if state == READY:
+            if later:
+                delayed += count
+            else:
+                ready += count
+        elif state == LEASED:
+            leased += count
+        else:
+            dead += count
+    shutdown, maxsize = conn.execute(
+        "SELECT shutdown, maxsize FROM queues WHERE id = ?", (qid,)
+    ).fetchone()
+    return StoreCounts(ready, delayed, leased, dead, bool(shutdown), _bound(maxsize) or 0)
+
+
+def shutdown(conn: sqlite3.Connection, qid: int, immediate: bool) -> int:
+    """Mark the queue shut down; with *immediate*, delete its ready items and count them."""
+    conn.execute("UPDATE queues SET shutdown = 1 WHERE id = ?", (qid,))
+    if not immediate:
+        return 0
+    return conn.execute("DELETE FROM items WHERE queue = ? AND state = 0", (qid,)).rowcount
+
+
+def resume(conn: sqlite3.Connection, qid: int) -> None:
+    """Clear the queue's shutdown mark."""
+    conn.execute("UPDATE queues SET shutdown = 0 WHERE id = ?", (qid,))
+
+
+def bind_maxsize(conn: sqlite3.Connection, qid: int, maxsize: float | None) -> float | None:
+    """Store *maxsize* unless a bound is stored already; return the stored one."""
+    if maxsize is not None:
+        conn.execute(
+            "UPDATE queues SET maxsize = ? WHERE id = ? AND maxsize IS NULL", (maxsize, qid)
+        )
+    (stored,) = conn.execute("SELECT maxsize FROM queues WHERE id = ?", (qid,)).fetchone()
+    return _bound(stored)
+
+
+def set_maxsize(conn: sqlite3.Connection, qid: int, maxsize: float) -> None:
+    """Store *maxsize* as the queue's bound."""
+    conn.execute("UPDATE queues SET maxsize = ? WHERE id = ?", (maxsize, qid))
+
+
+def dead_letters(conn: sqlite3.Connection, qid: int, limit: int) -> list[DeadLetter]:
+    """Return up to *limit* dead items, oldest first."""
+    rows = conn.execute(
+        "SELECT id, payload, attempts, error, failed_at FROM items"
+        " WHERE queue = ? AND state = 2 ORDER BY id LIMIT ?",
+        (qid, limit),
+    ).fetchall()
+    return [DeadLetter(str(i), p, a, e or "", f or 0.0) for i, p, a, e, f in rows]
+
+
+def requeue_dead(conn: sqlite3.Connection, qid: int, item_ids: list[int] | None) -> int:
+    """Make the dead items *item_ids* (``None``: all) ready again; return how many."""
+    sql = (
+        "UPDATE items SET state = 0, attempts = 0, error = NULL, failed_at = NULL,"
+        " available_at = 0 WHERE queue = ? AND state = 2"
+    )
+    if item_ids is None:
+        return conn.execute(sql, (qid,)).rowcount
+    return sum(conn.execute(sql + " AND id = ?", (qid, i)).rowcount for i in item_ids)
+
+
+def _bound(stored: float | None) -> float | None:
+    # REAL gives 10.0 back for 10: shown as the int it was given as.
+    if stored is None:
+        return None
+    return int(stored) if float(stored).is_integer() else float(stored)

@@ -1,0 +1,234 @@
+"""The layout of a queue file: its tables, its version, and how an older file is brought up.
+
+Schema (version 2): ``meta`` (key/value: ``application = conveyor``, ``schema_version``,
+``incarnation``: random, written with the file, or on first open of a file made before),
+``queues`` (one row per queue name, with its shutdown flag and its stored ``maxsize``: NULL
+until an opener or ``set_maxsize`` records one, <= 0: none) and ``items`` (one row per item,
+its id never given twice in the file; ``state`` 0 = ready from ``available_at`` on,
+1 = leased until ``lease_deadline`` under ``lease_token``, 2 = dead; a ready item never
+claimed may keep there the token of the put that stored it, for
+``SQLiteStore.retract()``).  A file that is not a conveyor database,
+or whose schema is newer, raises ``IncompatibleStoreError`` and is left untouched.
+A file of an older schema is migrated when opened, in one transaction (version 1 to 2 adds
+``queues.maxsize``, NULL for the queues it holds: no bound stored yet), and an items table
+made before ids were never reused (no ``AUTOINCREMENT``) is rebuilt once, likewise.
+
+Everything here runs on the store's worker thread, on its connection; the writes go
+through the *transaction* the connection lends (see ``Transaction``).
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from ..._exceptions import IncompatibleStoreError
+from ._errors import is_lock_error, open_error
+
+__all__ = [
+    "DEAD",
+    "LEASED",
+    "READY",
+    "SCHEMA_VERSION",
+    "Transaction",
+    "check_or_create",
+    "incarnation",
+    "queue_id",
+]
+
+R = TypeVar("R")
+
+SCHEMA_VERSION = 2
+APPLICATION = "conveyor"
+
+# items.state
+READY, LEASED, DEAD = 0, 1, 2
+
+# AUTOINCREMENT: an id is never given twice in a file, so an id read earlier (a dead
+# letter listed, then requeued by id) can never name another item.  Files made before it
+# have their items table rebuilt once (see _upgrade); the columns are the
+# same, so conveyor versions without it still read and write the file.
+_ITEMS_TABLE = (
+    "CREATE TABLE {table} (id INTEGER PRIMARY KEY AUTOINCREMENT, queue INTEGER NOT NULL,"
+    " state INTEGER NOT NULL, available_at REAL NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0, lease_token TEXT, lease_deadline REAL,"
+    " error TEXT, failed_at REAL, payload BLOB NOT NULL)"
+)
+_ITEMS_COLUMNS = (
+    "id, queue, state, available_at, attempts, lease_token, lease_deadline, error,"
+    " failed_at, payload"
+)
+_ITEMS_INDEXES = (
+    "CREATE INDEX items_by_state ON items (queue, state, id)",
+    "CREATE INDEX items_by_lease ON items (queue, lease_deadline) WHERE state = 1",
+)
+
+_SCHEMA = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE queues (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    " shutdown INTEGER NOT NULL DEFAULT 0)",
+    _ITEMS_TABLE.format(table="items"),
+    *_ITEMS_INDEXES,
+)
+
+# The statements that take a file from the version before each key to that version.  A new
+# file is created at version 1 and migrated, so that every file goes the same way.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: ("ALTER TABLE queues ADD COLUMN maxsize REAL",),
+}
+
+
+class Transaction(Protocol):
+    """Run *work* in one transaction on the connection, and return what it returns.
+
+    ``SQLiteConnection.transaction()``: a write takes the lock up front; lock waits are
+    retried and driver errors translated there.
+    """
+
+    def __call__(self, work: Callable[[sqlite3.Connection], R], write: bool = True) -> R: ...
+
+
+def check_or_create(conn: sqlite3.Connection, path: str, transaction: Transaction) -> None:
+    """Create the schema in a new file; check, migrate or upgrade an existing one.
+
+    Raises:
+        IncompatibleStoreError: The file is not a conveyor database, or a newer one.
+        BackendError: The file cannot be read.
+        sqlite3.OperationalError: The file is locked (the caller retries).
+    """
+    # Read-only checks first: nothing is written to a file that is not ours.
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError) and is_lock_error(exc):
+            raise
+        raise open_error(path, exc) from exc
+    if tables:
+        _check_meta(conn, path, tables, transaction)
+        if not _ids_never_reused(conn):
+            transaction(_upgrade)
+        return
+
+    def create(conn: sqlite3.Connection) -> None:
+        # Another process may have created it since the check above.
+        existing = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        if existing:
+            version = _read_version(conn, path, existing)
+            if version < SCHEMA_VERSION:
+                _migrate(conn, version)
+            return
+        for statement in _SCHEMA:
+            conn.execute(statement)
+        conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)",
+            [
+                ("application", APPLICATION),
+                ("schema_version", "1"),
+                ("incarnation", secrets.token_hex(8)),
+            ],
+        )
+        _migrate(conn, 1)
+
+    transaction(create)
+
+
+def incarnation(conn: sqlite3.Connection) -> str:
+    """Return the file's incarnation, giving it one if it has none yet."""
+    # Files of schema 1 made before incarnations existed get theirs on first open.
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('incarnation', ?)",
+        (secrets.token_hex(8),),
+    )
+    row = conn.execute("SELECT value FROM meta WHERE key = 'incarnation'").fetchone()
+    return str(row[0])
+
+
+def queue_id(conn: sqlite3.Connection, name: str) -> int:
+    """Return the id of the queue *name*, adding its row on first use."""
+    conn.execute("INSERT OR IGNORE INTO queues (name) VALUES (?)", (name,))
+    row = conn.execute("SELECT id FROM queues WHERE name = ?", (name,)).fetchone()
+    return int(row[0])
+
+
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    # In the caller's write transaction: a process killed meanwhile leaves the file
+    # wholly at its old version.
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        for statement in _MIGRATIONS[target]:
+            conn.execute(statement)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+
+
+def _check_meta(
+    conn: sqlite3.Connection, path: str, tables: set[str], transaction: Transaction
+) -> None:
+    version = _read_version(conn, path, tables)
+    if version < SCHEMA_VERSION:
+
+        def migrate(conn: sqlite3.Connection) -> None:
+            # Another process may have migrated it since the check above.
+            current = _read_version(conn, path, tables)
+            if current < SCHEMA_VERSION:
+                _migrate(conn, current)
+
+        transaction(migrate)
+
+
+def _read_version(conn: sqlite3.Connection, path: str, tables: set[str]) -> int:
+    if "meta" not in tables:
+        raise IncompatibleStoreError(
+            f"{path!r} is an SQLite database of another application (no conveyor "
+            "meta table); it was left untouched"
+        )
+    try:
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.OperationalError as exc:  # e.g. no such column: key
+        if is_lock_error(exc):
+            raise
+        raise IncompatibleStoreError(
+            f"{path!r} is an SQLite database of another application (its meta "
+            f"table is not conveyor's: {exc}); it was left untouched"
+        ) from exc
+    if meta.get("application") != APPLICATION:
+        raise IncompatibleStoreError(
+            f"{path!r} is an SQLite database of another application "
+            f"({meta.get('application')!r}); it was left untouched"
+        )
+    try:
+        version = int(meta.get("schema_version", ""))
+    except ValueError:
+        version = -1
+    if version > SCHEMA_VERSION:
+        raise IncompatibleStoreError(
+            f"{path!r} was written by a newer conveyor (schema {version}; this one "
+            f"reads up to {SCHEMA_VERSION}): upgrade conveyor; the file was left untouched"
+        )
+    if version < 1:
+        raise IncompatibleStoreError(
+            f"{path!r} has an unknown conveyor schema version "
+            f"{meta.get('schema_version')!r}; it was left untouched"
+        )
+    return version
+
+
+def _ids_never_reused(conn: sqlite3.Connection) -> bool:
+    row = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'items'"
+    ).fetchone()
+    return row is not None and "AUTOINCREMENT" in str(row[0]).upper()
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    # Under the write lock: another process may have rebuilt it since the check.
+    if _ids_never_reused(conn):
+        return
+    # Ids already freed by acknowledged items are unknown: numbering goes on from
+    # the largest id still stored, and never back from then on.
+    conn.execute(_ITEMS_TABLE.format(table="items_rebuilt"))
+    conn.execute(f"INSERT INTO items_rebuilt ({_ITEMS_COLUMNS}) SELECT {_ITEMS_COLUMNS} FROM items")
+    conn.execute("DROP TABLE items")
+    conn.execute("ALTER TABLE items_rebuilt RENAME TO items")
+    for statement in _ITEMS_INDEXES:
+        conn.execute(statement)
