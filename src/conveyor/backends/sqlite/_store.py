@@ -107,8 +107,10 @@ class SQLiteStore(Store):
             QueueShutDown: The queue is shut down; nothing was stored.
             BackendError: The store failed; nothing was stored.
         """
-        qid, stored = self._db.qid, [bytes(p) for p in payloads]
-        return await self._run(lambda c: ops.put(c, qid, stored))
+        # The queue id is read on the worker thread, as every operation's is: a file
+        # replaced meanwhile has its own (the worker re-opens it first).
+        db, stored = self._db, [bytes(p) for p in payloads]
+        return await self._run(lambda c: ops.put(c, db.qid, stored))
 
     async def put_returning_ids(self, payloads: Sequence[bytes]) -> tuple[bool, list[str] | None]:
         """Append *payloads* as ``put()`` does, and name the items it stored.
@@ -129,8 +131,8 @@ class SQLiteStore(Store):
             BackendError: The store failed; nothing was stored.
         """
         token = f"{self._token_prefix}{next(self._token_count):x}"
-        qid, stored = self._db.qid, [bytes(p) for p in payloads]
-        ids = await self._run(lambda c: ops.put_ids(c, qid, stored, token))
+        db, stored = self._db, [bytes(p) for p in payloads]
+        ids = await self._run(lambda c: ops.put_ids(c, db.qid, stored, token))
         if ids is None:
             return False, None
         return True, [f"{item_id}:{token}" for item_id in ids] if ids else None
@@ -156,8 +158,8 @@ class SQLiteStore(Store):
                 return [False] * len(item_ids)
         if not items or any(not token for _, token in items):
             return [False] * len(items)
-        qid = self._db.qid
-        return await self._run(lambda c: ops.retract(c, qid, items))
+        db = self._db
+        return await self._run(lambda c: ops.retract(c, db.qid, items))
 
     claims_by_id = True
 
