@@ -23,7 +23,7 @@ from typing import Any
 
 from ..._exceptions import ForeignReceiptError, QueueShutDown
 from .._base import DeadLetter, Delivery, StoreCounts
-from ._schema import LEASED, READY
+from ._schema import DELAYED, READY
 
 __all__ = [
     "Receipts",
@@ -155,19 +155,16 @@ def retract(conn: sqlite3.Connection, qid: int, items: list[tuple[int, str]]) ->
 
 
 def _has_room(conn: sqlite3.Connection, qid: int, count: int) -> bool:
-    shutdown, maxsize = conn.execute(
-        "SELECT shutdown, maxsize FROM queues WHERE id = ?", (qid,)
+    # The counters the triggers keep: one row read, whatever the backlog.
+    shutdown, maxsize, ready, delayed = conn.execute(
+        "SELECT shutdown, maxsize, ready, delayed FROM queues JOIN counters ON queue = id"
+        " WHERE id = ?",
+        (qid,),
     ).fetchone()
     if shutdown:
         raise QueueShutDown
-    if maxsize is not None and 0 < maxsize < math.inf:
-        (size,) = conn.execute(
-            "SELECT COUNT(*) FROM items WHERE queue = ? AND state = 0", (qid,)
-        ).fetchone()
-        # As asyncio: an item fits while the size before it is below maxsize.
-        if size + count - 1 >= maxsize:
-            return False
-    return True
+    # As asyncio: an item fits while the size before it is below maxsize.
+    return maxsize is None or not 0 < maxsize < math.inf or ready + delayed + count - 1 < maxsize
 
 
 @functools.lru_cache(maxsize=64)
@@ -194,7 +191,10 @@ def claim(
     lease_timeout: float,
     max_attempts: int | None,
 ) -> list[Delivery]:
-    """Expire past leases, then lease up to *max_items* ready items, oldest first.
+    """Expire past leases, make due delayed items ready, then lease up to *max_items*.
+
+    The ready items leased are the oldest.  The first two steps read the partial indexes
+    of leased and delayed items only, whatever the backlog of ready ones.
 
     Raises:
         QueueShutDown: The queue is shut down and no item is ready.
@@ -212,21 +212,25 @@ def claim(
         " available_at = 0 WHERE queue = ? AND state = 1 AND lease_deadline <= ?",
         (qid, now),
     )
+    conn.execute(
+        "UPDATE items SET state = 0 WHERE queue = ? AND state = 3 AND available_at <= ?",
+        (qid, now),
+    )
     token = secrets.token_hex(8)
     deadline = now + lease_timeout
     if _HAS_RETURNING:
         rows = conn.execute(
             "UPDATE items SET state = 1, attempts = attempts + 1, lease_token = ?,"
             " lease_deadline = ? WHERE id IN (SELECT id FROM items WHERE queue = ?"
-            " AND state = 0 AND available_at <= ? ORDER BY id LIMIT ?)"
+            " AND state = 0 ORDER BY id LIMIT ?)"
             " RETURNING id, payload, attempts",
-            (token, deadline, qid, now, max_items),
+            (token, deadline, qid, max_items),
         ).fetchall()
     else:  # SQLite before 3.35: the same in two statements, in the same transaction
         found = conn.execute(
             "SELECT id, payload, attempts + 1 FROM items WHERE queue = ? AND state = 0"
-            " AND available_at <= ? ORDER BY id LIMIT ?",
-            (qid, now, max_items),
+            " ORDER BY id LIMIT ?",
+            (qid, max_items),
         ).fetchall()
         conn.executemany(
             "UPDATE items SET state = 1, attempts = attempts + 1, lease_token = ?,"
@@ -315,13 +319,13 @@ def release(conn: sqlite3.Connection, receipts: Receipts, settled: list[str]) ->
 
 
 def retry(conn: sqlite3.Connection, receipts: Receipts, receipt: str, available: float) -> bool:
-    """Make a leased item ready from *available* on (0: at once)."""
+    """Make a leased item ready from *available* on (0: at once; later: delayed till then)."""
     return _settle_one(
         conn,
         receipts,
         receipt,
-        "UPDATE items SET state = 0, lease_token = NULL, lease_deadline = NULL, available_at = ?",
-        (available,),
+        "UPDATE items SET state = ?, lease_token = NULL, lease_deadline = NULL, available_at = ?",
+        (DELAYED if available > 0 else READY, available),
     )
 
 
@@ -358,34 +362,31 @@ def _settle_one(
 
 
 def counts(conn: sqlite3.Connection, qid: int) -> StoreCounts:
-    """Read the queue's counters and flags."""
-    now = time.time()
-    ready = delayed = leased = dead = 0
-    for state, later, count in conn.execute(
-        "SELECT state, available_at > ?, COUNT(*) FROM items WHERE queue = ? GROUP BY 1, 2",
-        (now, qid),
-    ):
-        if state == READY:
-            if later:
-                delayed += count
-            else:
-                ready += count
-        elif state == LEASED:
-            leased += count
-        else:
-            dead += count
-    shutdown, maxsize = conn.execute(
-        "SELECT shutdown, maxsize FROM queues WHERE id = ?", (qid,)
+    """Read the queue's counters and flags.
+
+    One row, whatever the backlog; delayed items whose time came, which the next claim
+    makes ready, count as ready already (a range of the delayed items' index).
+    """
+    ready, delayed, leased, dead, shutdown, maxsize = conn.execute(
+        "SELECT ready, delayed, leased, dead, shutdown, maxsize FROM queues"
+        " JOIN counters ON queue = id WHERE id = ?",
+        (qid,),
     ).fetchone()
+    if delayed:
+        (due,) = conn.execute(
+            "SELECT COUNT(*) FROM items WHERE queue = ? AND state = 3 AND available_at <= ?",
+            (qid, time.time()),
+        ).fetchone()
+        ready, delayed = ready + due, delayed - due
     return StoreCounts(ready, delayed, leased, dead, bool(shutdown), _bound(maxsize) or 0)
 
 
 def shutdown(conn: sqlite3.Connection, qid: int, immediate: bool) -> int:
-    """Mark the queue shut down; with *immediate*, delete its ready items and count them."""
+    """Mark the queue shut down; with *immediate*, delete its ready and delayed items."""
     conn.execute("UPDATE queues SET shutdown = 1 WHERE id = ?", (qid,))
     if not immediate:
         return 0
-    return conn.execute("DELETE FROM items WHERE queue = ? AND state = 0", (qid,)).rowcount
+    return conn.execute("DELETE FROM items WHERE queue = ? AND state IN (0, 3)", (qid,)).rowcount
 
 
 def resume(conn: sqlite3.Connection, qid: int) -> None:

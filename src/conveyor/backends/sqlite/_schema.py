@@ -1,16 +1,19 @@
 """The layout of a queue file: its tables, its version, and how an older file is brought up.
 
-Schema (version 2): ``meta`` (key/value: ``application = conveyor``, ``schema_version``,
+Schema (version 3): ``meta`` (key/value: ``application = conveyor``, ``schema_version``,
 ``incarnation``: random, written with the file, or on first open of a file made before),
 ``queues`` (one row per queue name, with its shutdown flag and its stored ``maxsize``: NULL
-until an opener or ``set_maxsize`` records one, <= 0: none) and ``items`` (one row per item,
-its id never given twice in the file; ``state`` 0 = ready from ``available_at`` on,
-1 = leased until ``lease_deadline`` under ``lease_token``, 2 = dead; a ready item never
-claimed may keep there the token of the put that stored it, for
-``SQLiteStore.retract()``).  A file that is not a conveyor database,
+until an opener or ``set_maxsize`` records one, <= 0: none), ``counters`` (one row per
+queue: how many of its items are ``ready``, ``delayed``, ``leased``, ``dead``, which
+triggers on ``items`` keep exact in the transaction of every change) and ``items`` (one
+row per item, its id never given twice in the file; ``state`` 0 = ready, 1 = leased until
+``lease_deadline`` under ``lease_token``, 2 = dead, 3 = delayed until ``available_at``,
+when a claim makes it ready; a ready item never claimed may keep there the token of the
+put that stored it, for ``SQLiteStore.retract()``).  A file that is not a conveyor database,
 or whose schema is newer, raises ``IncompatibleStoreError`` and is left untouched.
 A file of an older schema is migrated when opened, in one transaction (version 1 to 2 adds
-``queues.maxsize``, NULL for the queues it holds: no bound stored yet), and an items table
+``queues.maxsize``, NULL for the queues it holds: no bound stored yet; 2 to 3 adds the
+counters, counted once, their triggers and the delayed state), and an items table
 made before ids were never reused (no ``AUTOINCREMENT``) is rebuilt once, likewise.
 
 Everything here runs on the store's worker thread, on its connection; the writes go
@@ -29,6 +32,7 @@ from ._errors import is_lock_error, open_error
 
 __all__ = [
     "DEAD",
+    "DELAYED",
     "LEASED",
     "READY",
     "SCHEMA_VERSION",
@@ -40,11 +44,55 @@ __all__ = [
 
 R = TypeVar("R")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION = "conveyor"
 
 # items.state
-READY, LEASED, DEAD = 0, 1, 2
+READY, LEASED, DEAD, DELAYED = 0, 1, 2, 3
+
+# Each queue's counters (table counters: ready, delayed, leased, dead), kept by triggers
+# on items in the transaction of every change, whichever statement makes it: an operation
+# added later (purge, requeue, expiry) keeps them exact without knowing of them.  Measured
+# (alternating rounds, raw SQL, a file in WAL): triggers cost 2-10% against an UPDATE
+# written in each operation for single puts, batches of 100 and claim + ack of 100, once
+# the counts live in a narrow table of their own (on the queues row, whose name is
+# rewritten with each UPDATE, batches were 0.8x).
+_COUNTERS = (("ready", READY), ("leased", LEASED), ("dead", DEAD), ("delayed", DELAYED))
+_COUNTERS_TABLE = (
+    "CREATE TABLE counters (queue INTEGER PRIMARY KEY, "
+    + ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c, _ in _COUNTERS)
+    + ")"
+)
+
+
+def _count(row: str, sign: str) -> str:
+    return ", ".join(f"{c} = {c} {sign} ({row}.state = {s})" for c, s in _COUNTERS)
+
+
+_QUEUE_TRIGGERS = (
+    "CREATE TRIGGER queues_counted AFTER INSERT ON queues BEGIN"
+    " INSERT OR IGNORE INTO counters (queue) VALUES (NEW.id); END",
+    "CREATE TRIGGER queues_uncounted AFTER DELETE ON queues BEGIN"
+    " DELETE FROM counters WHERE queue = OLD.id; END",
+)
+_ITEM_TRIGGERS = (
+    "CREATE TRIGGER items_counted_insert AFTER INSERT ON items BEGIN"
+    f" UPDATE counters SET {_count('NEW', '+')} WHERE queue = NEW.queue; END",
+    "CREATE TRIGGER items_counted_delete AFTER DELETE ON items BEGIN"
+    f" UPDATE counters SET {_count('OLD', '-')} WHERE queue = OLD.queue; END",
+    # One UPDATE for a change of state within a queue (every operation's case)...
+    "CREATE TRIGGER items_counted_update AFTER UPDATE OF state, queue ON items"
+    " WHEN NEW.queue = OLD.queue AND NEW.state <> OLD.state BEGIN UPDATE counters SET "
+    + ", ".join(f"{c} = {c} + (NEW.state = {s}) - (OLD.state = {s})" for c, s in _COUNTERS)
+    + " WHERE queue = NEW.queue; END",
+    # ... and two for an item moved to another queue.
+    "CREATE TRIGGER items_counted_move AFTER UPDATE OF queue ON items"
+    " WHEN NEW.queue <> OLD.queue BEGIN"
+    f" UPDATE counters SET {_count('OLD', '-')} WHERE queue = OLD.queue;"
+    f" UPDATE counters SET {_count('NEW', '+')} WHERE queue = NEW.queue; END",
+)
+# Delayed items (retry with a delay) wait in their own state; a claim makes those due ready.
+_DELAYED_INDEX = "CREATE INDEX items_delayed ON items (queue, available_at) WHERE state = 3"
 
 # AUTOINCREMENT: an id is never given twice in a file, so an id read earlier (a dead
 # letter listed, then requeued by id) can never name another item.  Files made before it
@@ -77,6 +125,22 @@ _SCHEMA = (
 # file is created at version 1 and migrated, so that every file goes the same way.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE queues ADD COLUMN maxsize REAL",),
+    3: (
+        _COUNTERS_TABLE,
+        # Version 2 kept delayed items ready, with available_at in the future.
+        "UPDATE items SET state = 3 WHERE state = 0"
+        " AND available_at > (julianday('now') - 2440587.5) * 86400.0",
+        _DELAYED_INDEX,
+        *_QUEUE_TRIGGERS,
+        *_ITEM_TRIGGERS,
+        # Counted once here; the triggers keep the counts from now on.
+        f"INSERT INTO counters (queue, {', '.join(c for c, _ in _COUNTERS)}) SELECT id, "
+        + ", ".join(
+            f"(SELECT COUNT(*) FROM items WHERE queue = queues.id AND state = {s})"
+            for _, s in _COUNTERS
+        )
+        + " FROM queues",
+    ),
 }
 
 
@@ -230,5 +294,5 @@ def _upgrade(conn: sqlite3.Connection) -> None:
     conn.execute(f"INSERT INTO items_rebuilt ({_ITEMS_COLUMNS}) SELECT {_ITEMS_COLUMNS} FROM items")
     conn.execute("DROP TABLE items")
     conn.execute("ALTER TABLE items_rebuilt RENAME TO items")
-    for statement in _ITEMS_INDEXES:
+    for statement in (*_ITEMS_INDEXES, _DELAYED_INDEX, *_ITEM_TRIGGERS):
         conn.execute(statement)
