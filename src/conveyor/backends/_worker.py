@@ -3,7 +3,9 @@
 The SQLite store does every statement here, so that no disk I/O ever blocks the event
 loop.  The worker knows nothing of SQL: it runs the functions it is given, one at a time,
 in order, and while someone watches (:attr:`ThreadWorker.watching`) it also calls a
-check between jobs, every *interval* seconds.
+check between jobs, every *interval* seconds.  When no job waits it calls *idle*, for
+housekeeping in bounded steps (the SQLite store gives free pages back to the file system
+there): a step that says more is left runs again as long as no job comes.
 
 Results come back through a pipe the loop watches: one byte per batch of results, written
 only when the loop has not been told yet, so one read wakes it for many results (cheaper
@@ -44,6 +46,7 @@ class ThreadWorker:
         check: Called on the thread between jobs while :attr:`watching` is non-zero.
         interval: Seconds between two calls of *check*.
         finish: Called on the thread once, when it stops (e.g. to close a connection).
+        idle: Called on the thread when no job waits; returns whether it has more to do.
 
     Attributes:
         watching: How many callers want *check* called (each adds 1, then takes it back).
@@ -56,11 +59,13 @@ class ThreadWorker:
         check: Callable[[], None],
         interval: float,
         finish: Callable[[], None],
+        idle: Callable[[], bool] | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._check = check
         self._interval = interval
         self._finish = finish
+        self._idle = idle
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.watching = 0
         self._stopped: asyncio.Future[None] = self._loop.create_future()
@@ -106,11 +111,18 @@ class ThreadWorker:
 
     def _run(self) -> None:
         last_check = 0.0
+        idle = self._idle
+        more = False  # idle work left: run it while no job comes
         while True:
             try:
-                job = self._jobs.get(timeout=self._interval if self.watching else None)
+                if more:
+                    job = self._jobs.get_nowait()
+                else:
+                    job = self._jobs.get(timeout=self._interval if self.watching else None)
             except queue.Empty:
                 job = None
+                if more and idle is not None:
+                    more = idle()
             if job is _STOP:
                 break
             if job is not None:
@@ -120,6 +132,8 @@ class ThreadWorker:
                 except BaseException as exc:
                     result, ok = exc, False
                 self._deliver(future, ok, result, orphan)
+                if idle is not None and self._jobs.empty():
+                    more = idle()
             if self.watching:
                 now = time.monotonic()
                 if now - last_check >= self._interval:

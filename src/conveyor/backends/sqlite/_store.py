@@ -51,6 +51,7 @@ class SQLiteStore(Store):
             check=self._check_data_version,
             interval=WATCH_INTERVAL,
             finish=self._db.close,
+            idle=self._db.give_back_space,
         )
 
     @property
