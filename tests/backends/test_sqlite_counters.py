@@ -250,3 +250,24 @@ async def test_openers_of_a_schema_2_file_at_once_count_it_once(tmp_path: Path) 
         for q in queues:
             await q.aclose()
     _assert_exact(path)
+
+
+async def test_get_many_takes_a_hundred_in_one_claim_and_acks_them_together(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "q.db"
+    async with conveyor.open_queue(_url(path), name="jobs") as q:
+        assert isinstance(q, DurableQueue)
+        await q.put_many(range(250))
+        first = await q.get_many(100)
+        second = await q.get_many(100)
+        assert (first, second) == (list(range(100)), list(range(100, 200)))
+        for _ in range(200):  # receipts of two claims, written in one transaction
+            q.task_done()
+        _assert_exact(path)
+        receipt = await q.get_with_receipt()
+        await q.ack(receipt)
+        with pytest.raises(conveyor.LeaseExpiredError):
+            await q.ack(receipt)  # acknowledged once only
+    counted = _assert_exact(path)["jobs"]
+    assert counted["ready"] + counted["leased"] == 49

@@ -16,7 +16,8 @@ How the pieces fit:
   for nobody (its getter was cancelled or timed out, or it is the extra one) goes to the
   next getter or ``get_nowait()``, or back to the store after at most
   ``min(0.5 s, lease_timeout / 4)`` and on ``aclose()``: nothing is lost, duplicated or
-  kept from other processes for long.  At most 64 items are claimed at once.
+  kept from other processes for long.  At most ``Store.max_claim`` items (64 unless the
+  backend says) are claimed at once.
 * **Acknowledgements are batched too.**  ``task_done()`` is synchronous: it picks the
   delivery to acknowledge at once and schedules the write (several share one, or ride
   along with the next claim); ``join()``, ``flush()`` and ``aclose()`` wait for them.

@@ -30,9 +30,6 @@ T = TypeVar("T")
 
 _log = logging.getLogger("conveyor")
 
-# Most items one claim carries.
-_CLAIM_BATCH = 64
-
 
 class _Getter:
     __slots__ = ("expired", "future", "want")
@@ -320,7 +317,7 @@ class Claimer(Generic[T]):
                     asked = max(want, self._taken_since_claim)
                     if state.ready > asked:
                         asked += 1
-                asked = min(asked, _CLAIM_BATCH)
+                asked = min(asked, state.store.max_claim)
                 self._last_claim = now
                 self._taken_since_claim = 0
                 acks = acknowledger.take_acks()

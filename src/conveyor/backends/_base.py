@@ -179,6 +179,9 @@ class Store(abc.ABC):
         """
         return [False] * len(item_ids)
 
+    max_claim = 64
+    """Most items the shared layer asks one ``claim()`` for."""
+
     claims_by_id = False
     """Whether ``claim_ids()`` can lease the items ``put_returning_ids()`` names."""
 

@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 _INSERT_CHUNK = 256
+_DELETE_CHUNK = 500  # ids per statement, under SQLite's oldest limit of 999 variables
 _HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35)
 
 
@@ -165,6 +166,15 @@ def _has_room(conn: sqlite3.Connection, qid: int, count: int) -> bool:
         raise QueueShutDown
     # As asyncio: an item fits while the size before it is below maxsize.
     return maxsize is None or not 0 < maxsize < math.inf or ready + delayed + count - 1 < maxsize
+
+
+@functools.lru_cache(maxsize=64)
+def _ack_sql(rows: int) -> str:
+    return (
+        "DELETE FROM items WHERE state = 1 AND lease_token = ? AND id IN ("
+        + ",".join(["?"] * rows)
+        + ") RETURNING id"
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -290,16 +300,32 @@ def claim_ids(
 
 def ack(conn: sqlite3.Connection, receipts: Receipts, settled: list[str]) -> list[bool]:
     """Delete the items whose current lease each receipt of *settled* names."""
+    parsed = [receipts.parse(receipt) for receipt in settled]
+    if not _HAS_RETURNING:  # SQLite before 3.35: one statement a receipt
+        return [
+            lease is not None
+            and conn.execute(
+                "DELETE FROM items WHERE id = ? AND lease_token = ? AND state = 1", lease
+            ).rowcount
+            == 1
+            for lease in parsed
+        ]
+    # One DELETE for the receipts of each claim (they share its token), not one each.
+    by_token: dict[str, list[int]] = {}
+    for lease in parsed:
+        if lease is not None:
+            by_token.setdefault(lease[1], []).append(lease[0])
+    deleted: set[tuple[int, str]] = set()
+    for token, ids in by_token.items():
+        for start in range(0, len(ids), _DELETE_CHUNK):
+            chunk = ids[start : start + _DELETE_CHUNK]
+            rows = conn.execute(_ack_sql(len(chunk)), (token, *chunk))
+            deleted.update((item_id, token) for (item_id,) in rows)
     results = []
-    for receipt in settled:
-        parsed = receipts.parse(receipt)
-        if parsed is None:
-            results.append(False)
-            continue
-        cursor = conn.execute(
-            "DELETE FROM items WHERE id = ? AND lease_token = ? AND state = 1", parsed
-        )
-        results.append(cursor.rowcount == 1)
+    for lease in parsed:
+        # A receipt given twice acknowledges once, as its second DELETE would find nothing.
+        results.append(lease in deleted)
+        deleted.discard(lease)
     return results
 
 
