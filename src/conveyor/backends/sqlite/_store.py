@@ -50,7 +50,7 @@ class SQLiteStore(Store):
             f"conveyor-sqlite:{name}",
             check=self._check_data_version,
             interval=WATCH_INTERVAL,
-            finish=self._db.close,
+            finish=self._finish,
             idle=self._db.give_back_space,
         )
 
@@ -68,6 +68,10 @@ class SQLiteStore(Store):
         self._waiters.join()
 
     # -- the worker thread -------------------------------------------------------------
+
+    def _finish(self) -> None:
+        self._db.close()
+        self._waiters.channel.close()
 
     def _check_data_version(self) -> None:
         # On the worker thread, between jobs, while someone waits for a change.
@@ -395,8 +399,10 @@ class SQLiteStore(Store):
     async def wait_changed(self, timeout: float) -> None:
         """Return once this queue may have changed in any process, or after *timeout*.
 
-        Changes through this process's stores wake at once; other processes' within about
-        20 ms (the worker thread checks ``PRAGMA data_version`` only while someone waits).
+        Changes through this process's stores wake at once; other processes' on this
+        machine through a datagram socket each store that waits binds next to the file
+        (see ``_wakeups``), and any other within about 20 ms (the worker thread checks
+        ``PRAGMA data_version`` while someone waits).
         """
         if not self._closed:
             await self._waiters.wait(self._worker, timeout)

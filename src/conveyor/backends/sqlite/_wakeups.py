@@ -1,9 +1,15 @@
 """Waking the tasks that wait for a queue file to change, in this process or another.
 
-Wake-ups across processes: while a task waits in ``SQLiteStore.wait_changed()``, the
-worker thread checks ``PRAGMA data_version`` (which changes when another connection
-commits) every 20 ms; with nobody waiting it sleeps.  Changes made through stores of this
-process wake their waiters at once.
+Wake-ups across processes on one machine go through a directory next to the file,
+``<file>-wake/``: a store whose tasks wait binds a Unix datagram socket there (once, on
+its first wait, until it closes) and the event loop reads it; every write commit sends
+one byte to each socket of the directory (its listing is read again only when the
+directory changes).  A socket whose process died refuses the byte and is removed.  The
+safety net for what that misses (another machine on a network file system, a path too
+long for a socket, a full socket buffer): while a task waits, the worker thread checks
+``PRAGMA data_version`` (which changes when another connection commits) every 20 ms; with
+nobody waiting it sleeps.  Changes made through stores of this process wake their
+waiters at once.
 """
 
 from __future__ import annotations
@@ -11,11 +17,92 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
+import socket
+import sys
 import threading
 
 from .._worker import ThreadWorker, resolve
 
-__all__ = ["WATCH_INTERVAL", "Waiters"]
+__all__ = ["WATCH_INTERVAL", "Channel", "Waiters"]
+
+# sockaddr_un holds 108 bytes on Linux, 104 on macOS.
+_MAX_SOCKET_PATH = 100
+_HAS_CHANNEL = hasattr(socket, "AF_UNIX") and sys.platform != "win32"
+
+
+class Channel:
+    """One store's datagram socket in ``<file>-wake/``, and its sending to the others'.
+
+    Every method but ``fileno`` runs on the store's worker thread.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._dir = os.path.realpath(path) + "-wake"
+        self._own: str | None = None
+        self._listener: socket.socket | None = None
+        self._sender: socket.socket | None = None
+        self._listing: tuple[int, tuple[str, ...]] | None = None  # (mtime, sockets)
+
+    def listen(self) -> socket.socket | None:
+        """Bind this store's socket; return it, or None where there can be none."""
+        if not _HAS_CHANNEL or self._listener is not None:
+            return None
+        own = os.path.join(self._dir, f"{os.getpid()}-{secrets.token_hex(4)}")
+        if len(os.fsencode(own)) > _MAX_SOCKET_PATH:
+            return None  # data_version alone, then
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            listener.setblocking(False)
+            os.makedirs(self._dir, exist_ok=True)
+            listener.bind(own)
+        except OSError:
+            listener.close()
+            return None
+        self._own, self._listener = own, listener
+        return listener
+
+    def notify(self) -> None:
+        """Send one byte to every other store's socket in the directory."""
+        try:
+            mtime = os.stat(self._dir).st_mtime_ns
+        except OSError:
+            return  # nobody ever waited on this file
+        if self._listing is None or self._listing[0] != mtime:
+            try:
+                names = os.listdir(self._dir)
+            except OSError:
+                return
+            peers = (os.path.join(self._dir, name) for name in names)
+            self._listing = (mtime, tuple(p for p in peers if p != self._own))
+        if not self._listing[1]:
+            return
+        if self._sender is None:
+            self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self._sender.setblocking(False)
+        for peer in self._listing[1]:
+            try:
+                self._sender.sendto(b"\0", peer)
+            except (ConnectionRefusedError, FileNotFoundError):
+                # Its process died without removing it: nobody will ever read it.
+                with contextlib.suppress(OSError):
+                    os.unlink(peer)
+            except OSError:
+                pass  # a full buffer holds wake-ups already; data_version covers the rest
+
+    def close(self) -> None:
+        """Close the sockets and remove this store's.  Idempotent."""
+        for sock in (self._listener, self._sender):
+            if sock is not None:
+                sock.close()
+        self._listener = self._sender = None
+        if self._own is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._own)
+            with contextlib.suppress(OSError):
+                os.rmdir(self._dir)  # the last one out
+            self._own = None
+
 
 WATCH_INTERVAL = 0.02
 
@@ -37,6 +124,10 @@ class Waiters:
         self._key = os.path.realpath(path)
         self._loop = asyncio.get_running_loop()
         self._waiters: set[asyncio.Future[None]] = set()
+        self.channel = Channel(path)
+        self._listening: int | None = None  # the descriptor the loop reads, once bound
+        self._asked_to_listen = False
+        self._left = False
 
     def join(self) -> None:
         """From now on, be woken by the commits of this process's other stores on the file."""
@@ -46,6 +137,11 @@ class Waiters:
     def leave(self) -> None:
         """Wake every waiter, and stop being woken by the other stores.  Idempotent."""
         self._wake()
+        self._left = True
+        if self._listening is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(self._listening)
+            self._listening = None  # the socket is closed on the worker thread, last
         with _peers_lock:
             peers = tuple(p for p in _peers.get(self._key, ()) if p is not self)
             if peers:
@@ -61,6 +157,7 @@ class Waiters:
         for peer in _peers.get(self._key, ()):
             if peer is not self and peer._waiters:
                 peer.changed()
+        self.channel.notify()
 
     def changed(self) -> None:
         """Wake every waiter soon (from any thread)."""
@@ -71,6 +168,9 @@ class Waiters:
         """Wait for a wake-up, or *timeout* seconds, with *worker* checking for changes."""
         future: asyncio.Future[None] = self._loop.create_future()
         self._waiters.add(future)
+        if not self._asked_to_listen:
+            self._asked_to_listen = True
+            worker.submit(self._listen)
         worker.watching += 1
         if worker.watching == 1:
             worker.wake()  # so that it starts checking
@@ -81,6 +181,28 @@ class Waiters:
             handle.cancel()
             self._waiters.discard(future)
             worker.watching -= 1
+
+    def _listen(self) -> None:
+        # On the worker thread: binding creates a file.  The loop reads the socket.
+        listener = self.channel.listen()
+        if listener is not None:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._read_from, listener)
+
+    def _read_from(self, listener: socket.socket) -> None:
+        if self._left or listener.fileno() < 0:
+            return  # closed meanwhile
+        try:
+            self._loop.add_reader(listener.fileno(), self._readable, listener)
+        except (NotImplementedError, OSError):
+            return  # a loop that cannot watch it: data_version alone
+        self._listening = listener.fileno()
+
+    def _readable(self, listener: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while listener.recv(64):
+                pass
+        self._wake()
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, set()
