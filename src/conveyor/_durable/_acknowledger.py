@@ -60,6 +60,10 @@ class Acknowledger(Generic[T]):
         self._owed: set[int] = set()
         self.leaser_task: asyncio.Task[None] | None = None
 
+    def holding(self) -> bool:
+        """Whether this process holds items got and not yet marked done."""
+        return bool(self._held)
+
     def unwritten(self) -> int:
         """Acknowledgements given and not yet written: done already, for the view."""
         return len(self._acks) + self._acking + len(self._owed)

@@ -10,6 +10,7 @@ methods come from ``ReceiptMethods`` and ``SharedStateMethods``.  All share one
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Iterable
 from typing import TypeVar
 
@@ -368,7 +369,21 @@ class DurableQueue(ReceiptMethods[T], SharedStateMethods, AsyncQueue[T]):
         state = self._state
         state.bind_loop()
         deadline = None if timeout is None else monotonic() + timeout
+        last_read = -math.inf
         while True:
+            since = monotonic() - last_read
+            if since < state.poll and (state.buffer or self._acknowledger.holding()):
+                # Items this process holds keep the queue unfinished, unless their leases
+                # expired: the store is read at most once a poll interval meanwhile, not
+                # at each change (each read a round trip that the getters wait behind).
+                pause = state.poll - since
+                if deadline is not None:
+                    if deadline <= monotonic():
+                        raise QueueTimeoutError
+                    pause = min(pause, deadline - monotonic())
+                await state.wait_for_change(state.version, pause)
+                continue
+            last_read = monotonic()
             await self.flush()
             await self._acknowledger.flush()
             if state.background_error is not None:
