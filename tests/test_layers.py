@@ -23,7 +23,7 @@ PACKAGE = Path(conveyor.__file__).parent
 PROGRAMS = ("conveyor.cli", "conveyor.bench", "conveyor.examples")
 # ``python -m conveyor`` is the command line's entry point, a program like cli/.
 ENTRY_POINTS = ("conveyor.__main__",)
-ABOVE_THE_BACKENDS = ("conveyor._open", "conveyor._durable", *PROGRAMS)
+ABOVE_THE_BACKENDS = ("conveyor._open", "conveyor._stores", "conveyor._durable", *PROGRAMS)
 
 
 def _module_name(path: Path) -> str:
