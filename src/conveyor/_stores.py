@@ -9,7 +9,10 @@ nothing here creates a store or a queue.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import math
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import ModuleType
@@ -18,9 +21,9 @@ from typing import Any
 from ._exceptions import InvalidURLError, MissingDependencyError
 from ._open import _BACKENDS, _parse
 from ._urls import redacted
-from .backends._base import Store
+from .backends._base import Store, StoreCounts, StoreTotals
 
-__all__ = ["list_queues", "open_existing_store"]
+__all__ = ["QueueSnapshot", "list_queues", "open_existing_store", "read_snapshot"]
 
 
 def _backend(url: str) -> tuple[ModuleType, Any]:
@@ -94,3 +97,56 @@ async def open_existing_store(url: str, name: str, **options: Any) -> AsyncItera
         yield store
     finally:
         await store.aclose()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    """What the operating tools show of one queue, read from its store.
+
+    Attributes:
+        name: The queue's name.
+        backend: The store's backend (``"sqlite"``, ``"redis"``).
+        counts: The shared counters, read in one atomic step.
+        oldest_ready_age: Seconds since the oldest ready item was put; ``None`` when the
+            store does not record it.
+        totals: The lifetime counters the store keeps (``None`` fields where it keeps none).
+        read_at: ``time.time()`` when the read finished.
+    """
+
+    name: str
+    backend: str
+    counts: StoreCounts
+    oldest_ready_age: float | None
+    totals: StoreTotals
+    read_at: float
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the snapshot as the ``--json`` output and the dashboard give it."""
+        counts = self.counts
+        maxsize = counts.maxsize
+        return {
+            "queue": self.name,
+            "backend": self.backend,
+            "ready": counts.ready,
+            "delayed": counts.delayed,
+            "leased": counts.leased,
+            "dead": counts.dead,
+            "unfinished": counts.unfinished,
+            "maxsize": 0 if maxsize <= 0 or math.isinf(maxsize) else maxsize,
+            "shutdown": counts.is_shutdown,
+            "oldest_ready_age": self.oldest_ready_age,
+            "put_total": self.totals.put,
+            "delivered_total": self.totals.delivered,
+        }
+
+
+async def read_snapshot(store: Store, name: str) -> QueueSnapshot:
+    """Read what the operating tools show of the queue of *store* (three reads at most).
+
+    Raises:
+        BackendError: The store failed.
+    """
+    counts = await store.counts()
+    age = await store.oldest_ready_age()
+    totals = await store.totals()
+    return QueueSnapshot(name, store.backend, counts, age, totals, time.time())
