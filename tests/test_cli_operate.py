@@ -92,6 +92,10 @@ async def test_a_queue_that_does_not_exist_is_refused_and_not_created(
         assert f"has no queue {queue_name!r}" in done.stderr
         assert done.stdout == ""
     assert queue_name not in await list_queues(durable_url)
+    done = run_cli("resume", "--missing-ok", durable_url, queue_name)
+    assert done.returncode == 0, done.stderr
+    assert "nothing to resume" in done.stdout
+    assert queue_name not in await list_queues(durable_url)
 
 
 def test_an_in_memory_url_is_refused(tmp_path: Path) -> None:

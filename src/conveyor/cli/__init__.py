@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(
         prog="conveyor",
-        description="asyncio.Queue, drop-in and faster: see it work, and measure it.",
+        description="asyncio.Queue, drop-in and faster: see it work, measure it, and operate"
+        " durable queues.",
     )
     parser.add_argument("--version", action="version", version=f"conveyor {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -249,6 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
         " (running ones see it at their next put or get).",
     )
     _queue_arguments(resume)
+    resume.add_argument(
+        "--missing-ok",
+        action="store_true",
+        help="succeed when the store or queue does not exist yet (nothing to resume), as"
+        " before a first run",
+    )
     _json_argument(resume)
     maxsize = commands.add_parser(
         "maxsize",

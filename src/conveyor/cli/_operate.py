@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from .._exceptions import ConveyorError
+from .._exceptions import ConveyorError, QueueNotFoundError
 from .._stores import QueueSnapshot, list_queues, open_existing_store, read_snapshot
 from .._urls import redacted
 from ..backends._base import Purgeable
@@ -294,9 +294,18 @@ async def _shutdown(args: argparse.Namespace, printer: Printer) -> None:
 
 
 async def _resume(args: argparse.Namespace, printer: Printer) -> None:
-    async with open_existing_store(args.url, args.name) as store:
-        was = (await store.counts()).is_shutdown
-        await store.resume()
+    try:
+        async with open_existing_store(args.url, args.name) as store:
+            was = (await store.counts()).is_shutdown
+            await store.resume()
+    except QueueNotFoundError as exc:
+        if not args.missing_ok:
+            raise
+        if printer.as_json:
+            printer.json({"resumed": False, "was_shutdown": False})
+        else:
+            printer.line(f"{_where(args)}: nothing to resume ({one_line(exc)})")
+        return
     if printer.as_json:
         printer.json({"resumed": True, "was_shutdown": was})
         return
