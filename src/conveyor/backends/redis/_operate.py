@@ -34,11 +34,16 @@ class QueueOperations:
         self._peek_script = _Script(lua_script("peek"))
         self._purge_script = _Script(lua_script("purge"))
         self._totals_script = _Script(lua_script("totals"))
-        self._peek_keys = [keys[role] for role in ("meta", "ready", "delayed", "items", "attempts")]
-        self._purge_keys = [
-            keys[role]
-            for role in ("meta", "ops", "items", "attempts", "ready", "delayed", "dead", "deadinfo")
+        # The fresh list and its holes (never-claimed items, in a layout that keeps them
+        # apart): named as every key of the queue is, read as empty where they do not exist.
+        base = keys["meta"][: -len("meta")]
+        fresh = [keys.get("fresh", base + "fresh"), keys.get("holes", base + "holes")]
+        self._peek_keys = [
+            *(keys[role] for role in ("meta", "ready", "delayed", "items", "attempts")),
+            *fresh,
         ]
+        purged = ("meta", "ops", "items", "attempts", "ready", "delayed", "dead", "deadinfo")
+        self._purge_keys = [*(keys[role] for role in purged), *fresh]
         self._meta_keys = [keys["meta"]]
         # "<prefix>:{<name>}:meta": the prefix is what comes before the hash tag, whose
         # escaped name holds no brace.
