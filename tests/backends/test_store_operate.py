@@ -109,3 +109,19 @@ async def test_bad_urls_are_refused(url: str) -> None:
     with pytest.raises(conveyor.InvalidURLError):
         async with open_existing_store(url, "jobs"):
             pass
+
+
+async def test_delayed_items_are_not_peeked_and_are_purged_as_waiting(
+    durable_url: str, queue_name: str, open_durable: Any
+) -> None:
+    await open_durable()
+    async with open_existing_store(durable_url, queue_name) as store:
+        assert await store.put([b'"later"', b'"now"'])
+        (first,) = await store.claim(1, 60, None)
+        assert await store.retry(first.receipt, 60)  # delayed for a minute
+        counts = await store.counts()
+        assert (counts.ready, counts.delayed) == (1, 1)
+        assert [p.payload for p in await store.peek(10)] == [b'"now"']
+        assert await store.purge("ready") == 2
+        counts = await store.counts()
+        assert (counts.ready, counts.delayed, counts.leased, counts.dead) == (0, 0, 0, 0)

@@ -434,32 +434,34 @@ def requeue_dead(conn: sqlite3.Connection, qid: int, item_ids: list[int] | None)
 # -- operating the queue from outside -------------------------------------------------
 
 
+# State 3 is the delayed state of schema 3 (issue #13), which a claim makes ready once its
+# time comes; files of older schemas hold no such row, and keep delayed items in state 0
+# with a later available_at.
+_WAITING = f"state IN ({READY}, 3)"
+
+
 def peek(conn: sqlite3.Connection, qid: int, limit: int) -> list[PeekedItem]:
     """Return up to *limit* ready items (delay passed), in claim order; change nothing."""
     if limit <= 0:
         return []
     rows = conn.execute(
-        "SELECT id, payload, attempts FROM items WHERE queue = ? AND state = 0"
+        f"SELECT id, payload, attempts FROM items WHERE queue = ? AND {_WAITING}"
         " AND available_at <= ? ORDER BY id LIMIT ?",
         (qid, time.time(), limit),
     ).fetchall()
     return [PeekedItem(str(i), p, a) for i, p, a in rows]
 
 
-_PURGED_STATES: dict[str, tuple[int, ...]] = {
-    "ready": (READY,),
-    "dead": (DEAD,),
-    "all": (READY, DEAD),
+_PURGED = {
+    "ready": _WAITING,
+    "dead": f"state = {DEAD}",
+    "all": f"({_WAITING} OR state = {DEAD})",
 }
 
 
 def purge(conn: sqlite3.Connection, qid: int, which: Purgeable) -> int:
     """Delete the queue's waiting items, dead letters or both; return how many."""
-    states = _PURGED_STATES[which]
-    marks = ",".join("?" * len(states))
-    return conn.execute(
-        f"DELETE FROM items WHERE queue = ? AND state IN ({marks})", (qid, *states)
-    ).rowcount
+    return conn.execute(f"DELETE FROM items WHERE queue = ? AND {_PURGED[which]}", (qid,)).rowcount
 
 
 def _bound(stored: float | None) -> float | None:
