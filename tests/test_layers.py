@@ -21,9 +21,17 @@ import conveyor
 
 PACKAGE = Path(conveyor.__file__).parent
 PROGRAMS = ("conveyor.cli", "conveyor.bench", "conveyor.examples")
+# Imported by the programs and by users' own programs, never by the core: it needs an extra.
+EXPORTERS = ("conveyor.metrics",)
 # ``python -m conveyor`` is the command line's entry point, a program like cli/.
 ENTRY_POINTS = ("conveyor.__main__",)
-ABOVE_THE_BACKENDS = ("conveyor._open", "conveyor._durable", *PROGRAMS)
+ABOVE_THE_BACKENDS = (
+    "conveyor._open",
+    "conveyor._stores",
+    "conveyor._durable",
+    *PROGRAMS,
+    *EXPORTERS,
+)
 
 
 def _module_name(path: Path) -> str:
@@ -79,6 +87,11 @@ def test_the_core_never_imports_the_programs() -> None:
     assert _violations(_modules(skip=PROGRAMS + ENTRY_POINTS), PROGRAMS) == []
 
 
+def test_only_the_programs_import_the_metrics() -> None:
+    core = _modules(skip=PROGRAMS + ENTRY_POINTS + EXPORTERS)
+    assert _violations(core, EXPORTERS) == []
+
+
 STORE_MODULES = sorted(
     str(path.relative_to(PACKAGE / "backends")) for path in (PACKAGE / "backends").rglob("*.py")
 )
@@ -98,7 +111,8 @@ def test_the_library_never_imports_optional_drivers_at_import_time() -> None:
 
     code = (
         "import sys, conveyor, conveyor.backends.sqlite\n"
-        "extras = {'redis', 'rich', 'uvloop', 'janus', 'culsans', 'aiologic', 'saq'}\n"
+        "extras = {'redis', 'rich', 'uvloop', 'janus', 'culsans', 'aiologic', 'saq',"
+        " 'prometheus_client'}\n"
         "print(sorted(extras & {m.split('.')[0] for m in sys.modules}))\n"
     )
     result = subprocess.run(

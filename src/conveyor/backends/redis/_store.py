@@ -89,12 +89,13 @@ import redis.asyncio as aioredis
 import redis.exceptions as rexc
 
 from ..._exceptions import BackendError
-from .._base import DeadLetter, Delivery, Store, StoreCounts
+from .._base import DeadLetter, Delivery, PeekedItem, Purgeable, Store, StoreCounts, StoreTotals
 from ._admin import QueueAdmin
 from ._claims import ItemClaims
 from ._connection import RedisConnection
 from ._identity import QueueIdentity
 from ._leases import LeaseChanges
+from ._operate import QueueOperations
 from ._puts import ItemPuts
 from ._runner import OperationContext, ScriptRunner
 from ._scripts import queue_keys
@@ -159,6 +160,7 @@ class RedisStore(Store):
         self._leases = LeaseChanges(context)
         self._claims = ItemClaims(context, give_back=self._leases.release, name=name, where=where)
         self._admin = QueueAdmin(context)
+        self._operations = QueueOperations(context, self._link)
         self._closed = False
 
     @property
@@ -265,6 +267,32 @@ class RedisStore(Store):
     async def requeue_dead(self, item_ids: Sequence[str] | None) -> int:
         """Make dead items ready again (``QueueAdmin.requeue_dead()``)."""
         return await self._admin.requeue_dead(item_ids)
+
+    # -- operating from outside (QueueOperations) ----------------------------------------
+
+    async def peek(self, limit: int) -> list[PeekedItem]:
+        """Return up to *limit* ready items, changing nothing (``QueueOperations.peek()``)."""
+        return await self._operations.peek(limit)
+
+    async def purge(self, which: Purgeable) -> int:
+        """Delete waiting items, dead letters or both (``QueueOperations.purge()``)."""
+        return await self._operations.purge(which)
+
+    async def oldest_ready_age(self) -> float | None:
+        """Return ``None``: this key layout does not record when items were put."""
+        return None
+
+    async def totals(self) -> StoreTotals:
+        """Return items ever put and deliveries ever made (``QueueOperations.totals()``)."""
+        return await self._operations.totals()
+
+    async def exists(self) -> bool:
+        """Return whether the queue's keys exist (``QueueOperations.exists()``)."""
+        return await self._operations.exists()
+
+    async def queue_names(self) -> list[str]:
+        """Return the queues under this queue's prefix (``QueueOperations.queue_names()``)."""
+        return await self._operations.queue_names()
 
     # -- waiting for other processes (ChangeListener) ------------------------------------
 
