@@ -69,14 +69,28 @@ class ItemClaims:
                 "attempts",
                 "dead",
                 "deadinfo",
+                "fresh",
+                "holes",
             )
         ]
         self._claim_ids_keys = [
-            keys[role] for role in ("meta", "ops", "items", "ready", "leased", "lease", "attempts")
+            keys[role]
+            for role in ("meta", "ops", "items", "fresh", "holes", "leased", "lease", "attempts")
         ]
         self._ack_keys = [
             keys[role]
-            for role in ("meta", "ops", "items", "leased", "lease", "attempts", "ready", "delayed")
+            for role in (
+                "meta",
+                "ops",
+                "items",
+                "leased",
+                "lease",
+                "attempts",
+                "ready",
+                "delayed",
+                "fresh",
+                "holes",
+            )
         ]
         self._claims: _Coalescer[_ClaimArgs, tuple[list[Delivery], bool]] = _Coalescer(
             self._flush_claims,

@@ -27,10 +27,12 @@ class ItemPuts:
         self._runner, self._identity, self._listener, keys = context
         self._put_script = _Script(_PUT)
         self._retract_script = _Script(_RETRACT)
-        self._retract_keys = [keys[role] for role in ("meta", "ops", "items", "ready", "attempts")]
+        self._retract_keys = [keys[role] for role in ("meta", "ops", "fresh", "holes")]
         # The parts of a put's EVALSHA that never change, encoded once: before the batch
         # token (once per incarnation: see _command_before_token), and after it.
-        self._put_keys = [keys[role] for role in ("meta", "ops", "items", "ready", "delayed")]
+        self._put_keys = [
+            keys[role] for role in ("meta", "ops", "fresh", "holes", "ready", "delayed")
+        ]
         self._put_epoch: str | None = None
         self._put_before = b""
         self._put_after = _pack_args(self._runner.after_token)
@@ -133,7 +135,13 @@ class ItemPuts:
         epoch = self._identity.epoch
         if epoch != self._put_epoch:
             self._put_before = _pack_args(
-                ["EVALSHA", self._put_script.sha, 5, *self._put_keys, f"put@{epoch}"]
+                [
+                    "EVALSHA",
+                    self._put_script.sha,
+                    len(self._put_keys),
+                    *self._put_keys,
+                    f"put@{epoch}",
+                ]
             )
             self._put_epoch = epoch
         return self._put_before
@@ -151,8 +159,8 @@ class ItemPuts:
             shape = [len(groups), *(len(group) for group in groups)]
         parts.append(_pack_args(shape))
         parts += [b"$%d\r\n%b\r\n" % (len(p), p) for group in groups for p in group]
-        # EVALSHA, sha, 5, five keys, field, token, ttl, channel: 12 arguments.
-        parts[0] = b"*%d\r\n" % (12 + len(shape) + count)
+        # EVALSHA, sha, the number of keys, the keys, field, token, ttl, channel.
+        parts[0] = b"*%d\r\n" % (7 + len(self._put_keys) + len(shape) + count)
         command = b"".join(parts)
         reply = await self._runner.send(
             self._put_script, self._put_keys, command, "the put may or may not have been stored"

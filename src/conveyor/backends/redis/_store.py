@@ -8,7 +8,9 @@ would keep all of a queue's keys in one slot of a Redis Cluster.  In prefix and 
 that no two (prefix, name) pairs share a key and the hash tag is always the name; names
 and prefixes without those characters keep the keys they always had::
 
-    {prefix}:{name}:meta      hash: "format" (layout version), "epoch" (random, written
+    {prefix}:{name}:meta      hash: "format" (layout version, 2; a queue of format 1 is
+                              marked 2 on open, its items kept where they are: see
+                              lua/check_format.lua), "epoch" (random, written
                               with the keys: the queue's incarnation), "seq" (last item
                               id), "dseq" (last delivery number), "deadseq" (dead-letter
                               order), "shutdown" ("1" once any process shut the queue
@@ -16,12 +18,21 @@ and prefixes without those characters keep the keys they always had::
                               a number, "0" unbounded; absent until an opener or
                               set_maxsize stores one, so queues of earlier versions need
                               no migration)
-    {prefix}:{name}:items     hash: item id -> payload, for every item not yet acknowledged
-    {prefix}:{name}:attempts  hash: item id -> deliveries so far; absent until the item is
-                              first claimed, and "0" (not absent) after a claim given back or
-                              a requeue, so that absence means "never claimed" (retract)
-    {prefix}:{name}:ready     zset: item id, scored by the id itself, so claims are FIFO by
-                              put order even for items that come back from a lease or a retry
+    {prefix}:{name}:fresh     list: the payload of every item never claimed, in put order;
+                              the last element is item "seq", so an element's id follows
+                              from its place and costs no memory (a queued small item takes
+                              about 7 bytes, not the 160 of a hash and zset entry each)
+    {prefix}:{name}:holes     set: ids of fresh items taken out of turn (retracted, claimed
+                              by id), whose elements are left empty until a claim reaches
+                              them and skips them
+    {prefix}:{name}:items     hash: item id -> payload, for every item claimed at least once
+                              and not yet acknowledged (a claim moves it here from fresh)
+    {prefix}:{name}:attempts  hash: item id -> deliveries so far, for the same items; "0"
+                              after a claim given back or a requeue
+    {prefix}:{name}:ready     zset: the ready items that were claimed before (back from a
+                              lease, a retry, the dead letters), scored by id; claims merge
+                              them with the fresh list by id, so that claims are FIFO by put
+                              order even for items that come back
     {prefix}:{name}:delayed   zset: item id scored by the time its retry delay ends
     {prefix}:{name}:leased    zset: item id scored by its lease deadline, plus a pin (a
                               member of over 64 bytes scored +inf: see _LEASED_PIN)
