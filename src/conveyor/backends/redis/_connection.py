@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import hashlib
@@ -14,6 +15,7 @@ from typing import Any, Generic, TypeVar
 
 import redis.asyncio as aioredis
 import redis.exceptions as rexc
+from redis._parsers.base import BaseParser
 
 from ..._exceptions import (
     BackendError,
@@ -52,6 +54,185 @@ class _Script:
     def __init__(self, source: str) -> None:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+
+class _IncompleteError(Exception):
+    """The buffer ends before the reply does."""
+
+
+_ERROR: Callable[[str], rexc.ResponseError] = BaseParser.parse_error  # type: ignore[no-untyped-call,unused-ignore]
+
+
+def _parse(buf: bytearray, pos: int) -> tuple[Any, int]:
+    """Parse the RESP2/RESP3 reply at *pos* of *buf*; return it and where the next starts.
+
+    Replies come as redis-py's parser gives them to this module: bulk and simple strings
+    as bytes, integers as int, arrays (and sets) as lists, maps as dicts, nil as None, an
+    error as the exception redis-py would raise for it (returned, not raised).
+
+    Raises:
+        _IncompleteError: *buf* holds only part of the reply.
+    """
+    end = buf.find(b"\r\n", pos)
+    if end < 0:
+        raise _IncompleteError
+    kind = buf[pos]
+    if kind == 36 or kind == 61:  # "$" bulk string, "=" verbatim string
+        n = int(buf[pos + 1 : end])
+        if n < 0:
+            return None, end + 2
+        stop = end + 2 + n
+        if len(buf) < stop + 2:
+            raise _IncompleteError
+        data = bytes(buf[end + 2 : stop])
+        return (data if kind == 36 else data[4:]), stop + 2
+    if kind == 42 or kind == 126 or kind == 62:  # "*" array, "~" set, ">" push
+        n = int(buf[pos + 1 : end])
+        if n < 0:
+            return None, end + 2
+        items = []
+        at = end + 2
+        for _ in range(n):
+            item, at = _parse(buf, at)
+            items.append(item)
+        return items, at
+    if kind == 58 or kind == 40:  # ":" integer, "(" big number
+        return int(buf[pos + 1 : end]), end + 2
+    if kind == 43:  # "+" simple string
+        return bytes(buf[pos + 1 : end]), end + 2
+    if kind == 45 or kind == 33:  # "-" simple error, "!" bulk error
+        if kind == 33:
+            n = int(buf[pos + 1 : end])
+            if len(buf) < end + 4 + n:
+                raise _IncompleteError
+            text, after = bytes(buf[end + 2 : end + 2 + n]), end + 4 + n
+        else:
+            text, after = bytes(buf[pos + 1 : end]), end + 2
+        return _ERROR(text.decode("utf-8", "replace")), after
+    if kind == 95:  # "_" null
+        return None, end + 2
+    if kind == 44:  # "," double
+        return float(buf[pos + 1 : end]), end + 2
+    if kind == 35:  # "#" boolean
+        return buf[pos + 1] == 116, end + 2  # "t"
+    if kind == 37 or kind == 124:  # "%" map, "|" attribute (skipped: the reply follows)
+        n = int(buf[pos + 1 : end])
+        mapping = {}
+        at = end + 2
+        for _ in range(n):
+            key, at = _parse(buf, at)
+            value, at = _parse(buf, at)
+            mapping[key if not isinstance(key, list) else tuple(key)] = value
+        if kind == 124:
+            return _parse(buf, at)
+        return mapping, at
+    raise rexc.InvalidResponse(f"Protocol error, got {chr(kind)!r} as reply type byte")
+
+
+class _Wire(asyncio.Protocol):
+    """One connection of the store's own, read by this protocol rather than redis-py's.
+
+    redis-py makes the connection (TLS, authentication, the handshake); then this
+    protocol takes its transport over: commands are written to the transport as they
+    come, and each reply, parsed as its bytes arrive, completes the future of the oldest
+    command still waiting, so that replies are matched to commands by order alone, with
+    no task and no read loop per call.  A reply whose future gave up (a timeout, a
+    cancelled caller) is still read and dropped, but the store closes such a connection
+    anyway (see ``RedisConnection.eval``).
+    """
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.transport: asyncio.Transport = conn._writer.transport
+        self._buffer = bytearray()
+        self._waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self._lost: BaseException | None = None
+        self.transport.set_protocol(self)
+
+    @property
+    def usable(self) -> bool:
+        """Whether commands may still be written to it."""
+        return self._lost is None and not self.transport.is_closing()
+
+    def request(self, command: bytes) -> asyncio.Future[Any]:
+        """Write *command* and return the future of its reply (an exception for an error)."""
+        if not self.usable:
+            raise rexc.ConnectionError(f"Connection closed: {self._lost or 'closing'}")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        self.transport.write(command)
+        return future
+
+    async def reply(self, command: bytes, timeout: float) -> Any:
+        """Write *command*, wait at most *timeout* seconds for its reply and return it.
+
+        Raises:
+            redis.exceptions.ResponseError: The reply is an error.
+            redis.exceptions.TimeoutError: No reply in time.
+            redis.exceptions.ConnectionError: The connection was lost.
+        """
+        future = self.request(command)
+        timer = asyncio.get_running_loop().call_later(timeout, _expire, future, timeout)
+        try:
+            reply = await future
+        finally:
+            timer.cancel()
+        if isinstance(reply, rexc.ResponseError):
+            raise reply
+        return reply
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        pos = 0
+        waiting = self._waiting
+        try:
+            while pos < len(buffer):
+                try:
+                    reply, pos_after = _parse(buffer, pos)
+                except _IncompleteError:
+                    break
+                is_push = buffer[pos] == 62
+                pos = pos_after
+                if is_push or not waiting:
+                    continue  # not a reply to a command of ours (e.g. client tracking)
+                future = waiting.popleft()
+                if not future.done():
+                    future.set_result(reply)
+        except Exception as exc:  # unreadable: nothing after it can be trusted
+            self._fail(rexc.ConnectionError(f"unreadable reply from Redis: {exc!r}"))
+            self.transport.abort()
+            return
+        if pos:
+            del buffer[:pos]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(
+            rexc.ConnectionError(f"Connection closed by server: {exc}")
+            if exc
+            else rexc.ConnectionError("Connection closed by server.")
+        )
+
+    def _fail(self, exc: BaseException) -> None:
+        self._lost = exc
+        waiting, self._waiting = self._waiting, collections.deque()
+        for future in waiting:
+            if not future.done():
+                future.set_exception(exc)
+
+    async def disconnect(self) -> None:
+        """Close the connection; every reply still due fails."""
+        self._fail(rexc.ConnectionError("Connection closed by conveyor."))
+        self.transport.abort()
+        # redis-py forgets the connection; its wait for the close would never end, as
+        # its protocol no longer hears of it.
+        with contextlib.suppress(Exception):
+            await self.conn.disconnect(nowait=True)
+
+
+def _expire(future: asyncio.Future[Any], timeout: float) -> None:
+    if not future.done():
+        future.set_exception(rexc.TimeoutError(f"no reply within {timeout:g} s"))
 
 
 In = TypeVar("In")
@@ -195,16 +376,15 @@ class RedisConnection:
         self._retry_timeout = retry_timeout
         self._socket_timeout = socket_timeout
         self._reply_error = reply_error
-        self._idle: list[Any] = []  # connections of this store's own, not in use
+        self._idle: list[_Wire] = []  # connections of this store's own, not in use
         self._closed = False
 
     async def aclose(self) -> None:
         """Refuse further calls and disconnect the idle connections.  Idempotent."""
         self._closed = True
         idle, self._idle = self._idle, []
-        for conn in idle:
-            with contextlib.suppress(Exception):
-                await conn.disconnect()
+        for wire in idle:
+            await wire.disconnect()
 
     async def call(self, operation: Callable[[], Awaitable[T]], doubt: str = "") -> T:
         """Run *operation*, retrying connection errors within the retry budget.
@@ -296,36 +476,30 @@ class RedisConnection:
             _SentError: The connection failed after the command was sent: it may have
                 run, or may still run, on the server.
         """
-        pool = self._client.connection_pool
-        conn = self._idle.pop() if self._idle else pool.make_connection()  # type: ignore[no-untyped-call]
+        wire = self._idle.pop() if self._idle else None
         sent = False
         try:
-            if not conn.is_connected:
-                await self._connect(conn)
+            if wire is None or not wire.usable:
+                wire = await self._connect()
             if not command:
                 command = _pack("EVALSHA", script.sha, len(keys), *keys, *args)
             sent = True
-            await self._send(conn, command)
             timeout = self._socket_timeout
             left = _CUTOFF.get() - time.monotonic()
             if left < timeout:
                 timeout = max(left, 0.001)
             try:
-                # Written out rather than through _read: the hot path, one frame less.
-                reply = await conn.read_response(timeout=timeout)
-                if reply is None:
-                    raise rexc.TimeoutError(f"no reply within {timeout:g} s")
+                reply = await wire.reply(command, timeout)
             except rexc.NoScriptError:  # a new or restarted server: load, then run
-                await self._send(conn, _pack("SCRIPT", "LOAD", script.source))
-                await self._read(conn)
-                await self._send(conn, command)
-                reply = await self._read(conn)
+                await wire.reply(_pack("SCRIPT", "LOAD", script.source), self.time_left())
+                reply = await wire.reply(command, self.time_left())
         except rexc.ResponseError:
-            self._idle.append(conn)  # the reply was read whole: the connection is sound
+            assert wire is not None  # only a reply raises it
+            self._idle.append(wire)  # the reply was read whole: the connection is sound
             raise
         except BaseException as exc:
-            with contextlib.suppress(Exception):
-                await conn.disconnect()
+            if wire is not None:
+                await wire.disconnect()
             # A refused password is an answer, not a lost connection (redis-py before 5.1
             # can report it only once the first command is sent).
             if (
@@ -335,62 +509,46 @@ class RedisConnection:
             ):
                 raise _SentError(str(exc) or type(exc).__name__) from exc
             raise
-        self._idle.append(conn)
+        self._idle.append(wire)
         return reply
 
     def time_left(self) -> float:
         """Seconds one more wait may take: socket_timeout, cut at the call's budget."""
         return max(min(self._socket_timeout, _CUTOFF.get() - time.monotonic()), 0.001)
 
-    async def _connect(self, conn: Any) -> None:
+    async def _connect(self) -> _Wire:
         # A stopped server accepts connections and never answers the handshake: bound the
         # whole of it by what is left of the call's budget, not by a timeout a step.
+        conn = self._client.connection_pool.make_connection()  # type: ignore[no-untyped-call]
         limit = self.time_left()
         conn.socket_timeout = limit  # for the handshake
         try:
             await asyncio.wait_for(conn.connect(), limit)
         except (asyncio.TimeoutError, TimeoutError) as exc:
+            with contextlib.suppress(Exception):
+                await conn.disconnect()
             raise rexc.TimeoutError(f"no answer to the connection within {limit:g} s") from exc
-        # Reads get their timeout per call; a small write never blocks, and without a
-        # socket timeout the client writes it without a helper task.
-        conn.socket_timeout = None
-
-    async def _read(self, conn: Any) -> Any:
-        # With an explicit timeout, redis-py returns None when it passes, leaving the
-        # connection open with the reply still due.  No script of this module replies
-        # nil, so None can only mean that the time ran out (_eval writes this out too).
-        timeout = self.time_left()
-        reply = await conn.read_response(timeout=timeout)
-        if reply is None:
-            raise rexc.TimeoutError(f"no reply within {timeout:g} s")
-        return reply
-
-    async def _send(self, conn: Any, command: bytes) -> None:
-        if len(command) < 65536:  # fits the transport's buffer: written at once
-            await conn.send_packed_command(command, check_health=False)
-            return
-        try:
-            await asyncio.wait_for(
-                conn.send_packed_command(command, check_health=False), self.time_left()
-            )
-        except (asyncio.TimeoutError, TimeoutError) as exc:
-            raise rexc.TimeoutError("Timeout writing to socket") from exc
-
-    async def command(self, *args: Any) -> Any:
-        """Run one plain command on a connection of this store's own, as _eval does."""
-        pool = self._client.connection_pool
-        conn = self._idle.pop() if self._idle else pool.make_connection()  # type: ignore[no-untyped-call]
-        try:
-            if not conn.is_connected:
-                await self._connect(conn)
-            await self._send(conn, _pack(*args))
-            reply = await self._read(conn)
-        except rexc.ResponseError:
-            self._idle.append(conn)
-            raise
         except BaseException:
             with contextlib.suppress(Exception):
                 await conn.disconnect()
             raise
-        self._idle.append(conn)
+        # Handshake done: from now on this module reads the connection (see _Wire).
+        return _Wire(conn)
+
+    async def command(self, *args: Any) -> Any:
+        """Run one plain command on a connection of this store's own, as ``eval`` does."""
+        wire = self._idle.pop() if self._idle else None
+        try:
+            if wire is None or not wire.usable:
+                wire = await self._connect()
+            reply = await wire.reply(_pack(*args), self.time_left())
+        except rexc.ResponseError:
+            assert wire is not None  # only a reply raises it
+            self._idle.append(wire)
+            raise
+        except BaseException:
+            if wire is not None:
+                await wire.disconnect()
+            raise
+        self._idle.append(wire)
         return reply

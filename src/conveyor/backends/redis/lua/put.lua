@@ -1,4 +1,4 @@
---! include prelude fresh
+--! include head fresh
 -- KEYS: meta ops fresh holes ready delayed.  ARGV[5] the number of groups, then each
 -- group's size, then every payload; or, when every group holds one item (each put() is
 -- one), minus the number of groups and then the payloads alone.  The bound is the one
@@ -9,10 +9,14 @@
 -- groups' items have consecutive ids, in order.  "shutdown" when shut down.
 -- A group that cannot fit blocks the groups after it, so that puts are served in the
 -- order they were made.
-local state = redis.call('HMGET', meta, 'shutdown', 'maxsize')
-if state[1] == '1' then return record('shutdown') end
+local state = redis.call('HMGET', meta, 'epoch', 'shutdown', 'maxsize')
+do
+  local refused = admit(state[1])
+  if refused then return refused end
+end
+if state[2] == '1' then return record('shutdown') end
 -- As in asyncio, a queue is full once it holds maxsize items: 2.5 admits a third.
-local maxsize = tonumber(state[2] or '0') or 0
+local maxsize = tonumber(state[3] or '0') or 0
 if maxsize <= 0 or maxsize == math.huge then maxsize = 0 else maxsize = math.ceil(maxsize) end
 local groups = tonumber(ARGV[5])
 local sizes = nil
