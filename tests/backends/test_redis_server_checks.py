@@ -26,7 +26,7 @@ PASSWORD = "pw-9f3a1c"
 # Every command a queue runs, on its keys and channels only: the least a queue user needs.
 NEEDED = (
     "+evalsha +script|load +subscribe +publish +del +time +expire +hset +hsetnx +hget +hmget"
-    " +hincrby +hdel +zadd +zcard +zcount +zrange +zrangebyscore +zscore +zmscore +zrem"
+    " +hgetall +hincrby +hdel +zadd +zcard +zcount +zrange +zrangebyscore +zscore +zmscore +zrem"
     " +rpush +lpop +llen +lindex +lset +sadd +srem +scard +sismember"
 )
 

@@ -31,7 +31,20 @@ class ItemPuts:
         # The parts of a put's EVALSHA that never change, encoded once: before the batch
         # token (once per incarnation: see _command_before_token), and after it.
         self._put_keys = [
-            keys[role] for role in ("meta", "ops", "fresh", "holes", "ready", "delayed")
+            keys[role]
+            for role in (
+                "meta",
+                "ops",
+                "fresh",
+                "holes",
+                "ready",
+                "delayed",
+                "waiters",
+                "items",
+                "leased",
+                "lease",
+                "attempts",
+            )
         ]
         self._put_epoch: str | None = None
         self._put_before = b""

@@ -44,6 +44,13 @@ and prefixes without those characters keep the keys they always had::
     {prefix}:{name}:ops:{client}  hash with a TTL: per client, the token and reply of its
                               last batched change, so that a batch resent after a lost reply
                               (a dropped connection, a restarted server) is not applied twice
+    {prefix}:{name}:waiters   hash: a client's own channel -> "<until> <lease timeout>",
+                              set by a claim that found nothing: the next put into the
+                              empty queue leases its first item to that client and
+                              publishes it there (see lua/put.lua), so that a getter waiting
+                              in another process has it without a claim's round trip
+    {prefix}:{name}:inbox:{client}  pub/sub channel of one client: the items handed to it;
+                              one its getters do not claim within 0.5 s is given back
     {prefix}:{name}:changed   pub/sub channel: a message (naming the changing client's ops
                               key) after every change someone may be blocked on: a put into
                               an empty queue (getters), a claim (putters), the last ack
@@ -156,7 +163,11 @@ class RedisStore(Store):
         )
         self._identity = QueueIdentity(self._link, keys, name=name, where=where, user=user)
         self._listener = ChangeListener(
-            client, keys["changed"], own_ops=self._ops, time_left=self._link.time_left
+            client,
+            keys["changed"],
+            own_ops=self._ops,
+            time_left=self._link.time_left,
+            inbox=keys["inbox"],
         )
         self._runner = ScriptRunner(
             self._link,
@@ -170,6 +181,7 @@ class RedisStore(Store):
         self._leases = LeaseChanges(context)
         self._claims = ItemClaims(context, give_back=self._leases.release, name=name, where=where)
         self._admin = QueueAdmin(context)
+        self._listener.handed = self._claims.take_handed
         self._closed = False
 
     @property
@@ -297,6 +309,8 @@ class RedisStore(Store):
             return
         self._closed = True
         await self._listener.aclose()
+        with contextlib.suppress(Exception):
+            await self._claims.aclose()
         if self._runner.used_ops:
             # Else the key expires on its own; bounded, so that closing a queue on a stopped
             # server (or one that failed to open) takes one socket_timeout at most.

@@ -45,9 +45,14 @@ class ChangeListener:
         *,
         own_ops: str,
         time_left: Callable[[], float],
+        inbox: str = "",
     ) -> None:
         self._client = client
         self._channel = channel
+        self._inbox = inbox
+        self._inbox_bytes = inbox.encode()
+        self.handed: Callable[[bytes], None] | None = None
+        """Takes each item a put handed over on this client's own channel (``inbox``)."""
         self._ops_bytes = own_ops.encode()
         self._time_left = time_left
         # Change notifications: a generation number bumped by every message on the channel
@@ -141,13 +146,19 @@ class ChangeListener:
         while not self._closed:
             pubsub = self._client.pubsub()
             try:
-                await pubsub.subscribe(self._channel)
+                await pubsub.subscribe(*(c for c in (self._channel, self._inbox) if c))
                 while not self._closed:
                     # Every message counts, the subscribe confirmation included: from it
                     # on nothing is missed, and what happened before is re-read by callers.
                     message = await pubsub.get_message(timeout=30.0)
                     # This store's own changes woke its waiters already (see wake_soon).
                     if message is not None and message.get("data") != self._ops_bytes:
+                        if (
+                            message.get("channel") == self._inbox_bytes
+                            and message.get("type") == "message"
+                            and self.handed is not None
+                        ):
+                            self.handed(message["data"])
                         self._bump()
                         self._refused = None
                         self._subscribed.set()

@@ -1,6 +1,9 @@
 --! include prelude maintain fresh
--- KEYS: meta ops items ready delayed leased lease attempts dead deadinfo fresh holes.
--- ARGV[5] max items, ARGV[6] lease timeout, ARGV[7] max attempts (0: none).
+-- KEYS: meta ops items ready delayed leased lease attempts dead deadinfo fresh holes
+-- waiters.  ARGV[5] max items, ARGV[6] lease timeout, ARGV[7] max attempts (0: none),
+-- ARGV[8] the client's own channel ("": none).  A claim that finds nothing names that
+-- channel in waiters, for 3 seconds, so that the next put hands its first item over there
+-- (see put.lua); a claim that finds items takes the name back.
 -- Reply: {status (1 ok, -1 shut down and empty), now, deadline, next due, numbers,
 --         payloads, lost}: numbers is "id delivery attempts length" for each leased item,
 --         all in one space-separated string, and payloads every payload joined, in order,
@@ -40,12 +43,15 @@ while #ids < want do
   end
 end
 local n = #ids
+local inbox = ARGV[8]
 if n == 0 then
   if redis.call('HGET', meta, 'shutdown') == '1' then
     return finish({-1, fmt(now), fmt(now), next_due(), '', '', 0})
   end
+  if inbox ~= '' then redis.call('HSET', KEYS[13], inbox, fmt(now + 3) .. ' ' .. ARGV[6]) end
   return finish({1, fmt(now), fmt(now), next_due(), '', '', 0})
 end
+if inbox ~= '' then redis.call('HDEL', KEYS[13], inbox) end
 changed = true
 if #again > 0 then bulk('ZREM', KEYS[4], again) end
 local deadline = now + tonumber(ARGV[6])
