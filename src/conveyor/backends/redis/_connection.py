@@ -230,6 +230,50 @@ class _Wire(asyncio.Protocol):
             await self.conn.disconnect(nowait=True)
 
 
+class _Subscription(_Wire):
+    """A connection that subscribed to channels: every message goes to *heard* at once.
+
+    Read like ``_Wire``, but what arrives is handed to *heard* from the protocol's own
+    callback (``[b"message", channel, data]``, ``[b"subscribe", channel, count]``, or an
+    error reply), with no task in between: a message wakes its waiters a loop turn after
+    its bytes arrive.  ``lost`` completes when the connection ends.
+    """
+
+    def __init__(self, conn: Any, heard: Callable[[Any], None]) -> None:
+        self._heard = heard
+        self.lost: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
+        super().__init__(conn)
+
+    def subscribe(self, *channels: str) -> None:
+        """Ask for the messages of *channels*; the confirmations come to *heard*."""
+        if not self.usable:
+            raise rexc.ConnectionError(f"Connection closed: {self._lost or 'closing'}")
+        self.transport.write(_pack("SUBSCRIBE", *channels))
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        pos = 0
+        try:
+            while pos < len(buffer):
+                try:
+                    reply, pos = _parse(buffer, pos)
+                except _IncompleteError:
+                    break
+                self._heard(reply)
+        except Exception as exc:
+            self._fail(rexc.ConnectionError(f"unreadable message from Redis: {exc!r}"))
+            self.transport.abort()
+            return
+        if pos:
+            del buffer[:pos]
+
+    def _fail(self, exc: BaseException) -> None:
+        super()._fail(exc)
+        if not self.lost.done():
+            self.lost.set_result(exc)
+
+
 def _expire(future: asyncio.Future[Any], timeout: float) -> None:
     if not future.done():
         future.set_exception(rexc.TimeoutError(f"no reply within {timeout:g} s"))
@@ -516,7 +560,15 @@ class RedisConnection:
         """Seconds one more wait may take: socket_timeout, cut at the call's budget."""
         return max(min(self._socket_timeout, _CUTOFF.get() - time.monotonic()), 0.001)
 
+    async def subscription(self, heard: Callable[[Any], None]) -> _Subscription:
+        """Open a connection of its own for pub/sub, its messages handed to *heard*."""
+        conn = await self._handshake()
+        return _Subscription(conn, heard)
+
     async def _connect(self) -> _Wire:
+        return _Wire(await self._handshake())
+
+    async def _handshake(self) -> Any:
         # A stopped server accepts connections and never answers the handshake: bound the
         # whole of it by what is left of the call's budget, not by a timeout a step.
         conn = self._client.connection_pool.make_connection()  # type: ignore[no-untyped-call]
@@ -533,7 +585,7 @@ class RedisConnection:
                 await conn.disconnect()
             raise
         # Handshake done: from now on this module reads the connection (see _Wire).
-        return _Wire(conn)
+        return conn
 
     async def command(self, *args: Any) -> Any:
         """Run one plain command on a connection of this store's own, as ``eval`` does."""

@@ -163,7 +163,7 @@ class RedisStore(Store):
         )
         self._identity = QueueIdentity(self._link, keys, name=name, where=where, user=user)
         self._listener = ChangeListener(
-            client,
+            self._link.subscription,
             keys["changed"],
             own_ops=self._ops,
             time_left=self._link.time_left,
