@@ -215,3 +215,63 @@ async def test_batch_tokens_replay_chain_and_refuse_stale_copies(
         assert await client.llen(keys["fresh"]) == 11
     finally:
         await client.aclose()
+
+
+@pytest.mark.parametrize("fault", ["kill", "flush"])
+async def test_pipelined_puts_are_stored_once_each_in_order_through_faults(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    # Puts go several batches at once on one connection (the put lane).  Dropping that
+    # connection mid-stream (its replies lost, the batches resent, some replayed) or
+    # forgetting the scripts (NOSCRIPT for one batch, GAP for those chained behind it)
+    # must neither lose, repeat nor reorder a put.
+    from conveyor.backends.redis._connection import _Lane
+
+    peak = 0
+    join = _Lane.join
+
+    def counting(lane: _Lane, encode: Any) -> Any:
+        nonlocal peak
+        entry = join(lane, encode)
+        peak = max(peak, len(lane.entries))
+        return entry
+
+    monkeypatch.setattr(_Lane, "join", counting)
+    store = await open_store(urllib.parse.urlsplit(redis_server.url), uuid.uuid4().hex)
+    admin: Any = aioredis.Redis(port=redis_server.port)
+    stop = asyncio.Event()
+
+    async def faults() -> int:
+        done = 0
+        while not stop.is_set():
+            await asyncio.sleep(0.003)
+            if fault == "kill":
+                await admin.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+            else:
+                # Forgotten, and loaded again at once, as another client would: a batch
+                # may then run while the one before it was refused (NOSCRIPT).
+                pipe = admin.pipeline(transaction=False)
+                for _ in range(20):
+                    pipe.script_flush()
+                    pipe.script_load(lua_script("put"))
+                await pipe.execute()
+            done += 1
+        return done
+
+    try:
+        chaos = asyncio.ensure_future(faults())
+        payloads = [b"%d" % i for i in range(600)]
+        results = []
+        for start in range(0, len(payloads), 100):
+            batch = payloads[start : start + 100]
+            results += await asyncio.gather(*(store.put([p]) for p in batch))
+        stop.set()
+        assert await chaos > 0
+        assert results == [True] * len(payloads)
+        got = await store.claim(len(payloads) + 10, 30.0, None)
+        assert [d.payload for d in got] == payloads
+        assert peak >= 2  # batches were in flight together
+    finally:
+        stop.set()
+        await store.aclose()
+        await admin.aclose()

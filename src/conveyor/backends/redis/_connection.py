@@ -9,6 +9,7 @@ import contextvars
 import hashlib
 import math
 import ssl
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
@@ -274,6 +275,58 @@ class _Subscription(_Wire):
             self.lost.set_result(exc)
 
 
+class _Gap(Exception):  # noqa: N818 - a signal within the lane, never raised to callers
+    """The server refused a chained batch: the one before it was not applied (yet)."""
+
+
+class _LaneEntry:
+    """One batch of a lane: how to encode it, and the connection it was last sent on."""
+
+    __slots__ = ("encode", "sent_on")
+
+    def __init__(self, encode: Callable[[bool], bytes]) -> None:
+        self.encode = encode
+        """Returns the command; chained (its token ending in "+") when given True."""
+        self.sent_on: _Wire | None = None
+
+
+class _Lane:
+    """Batches of one kind sent one behind the other on one connection, applied in order.
+
+    Each batch carries a token of its own (see lua/head.lua).  A batch is sent once every
+    older batch still unanswered was sent on the same connection, and chained to the one
+    before it (the server runs a chained batch only right after the batch before it), so
+    that several batches are in flight at once and the server applies them in the order
+    they were made even when one fails on its way (a lost connection, NOSCRIPT after a
+    restart): the ones after it are refused ("GAP") and sent again, in order, after it.
+    A batch resent after a lost reply replays its stored reply.
+    """
+
+    def __init__(self) -> None:
+        self.wire: _Wire | None = None
+        self.entries: list[_LaneEntry] = []  # unanswered, oldest first
+        self.connecting = asyncio.Lock()
+        self._changed = asyncio.Event()
+
+    def join(self, encode: Callable[[bool], bytes]) -> _LaneEntry:
+        """Queue a batch behind those unanswered: call before anything is awaited."""
+        entry = _LaneEntry(encode)
+        self.entries.append(entry)
+        return entry
+
+    def leave(self, entry: _LaneEntry) -> None:
+        """The batch is answered (or given up on): those after it may go."""
+        self.entries.remove(entry)
+        self.notify()
+
+    def notify(self) -> None:
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    async def changed(self) -> None:
+        await self._changed.wait()
+
+
 def _expire(future: asyncio.Future[Any], timeout: float) -> None:
     if not future.done():
         future.set_exception(rexc.TimeoutError(f"no reply within {timeout:g} s"))
@@ -297,6 +350,11 @@ class _Coalescer(Generic[In, Out]):
     *inline* is set: then a call that finds nothing in flight makes its round trip itself
     (one task and two loop turns less), and a caller cancelled mid-command leaves that
     command's outcome unknown, as for any cancelled request.
+
+    With *depth* above 1, up to that many round trips are in flight at once, each started
+    as soon as the one before it was sent rather than answered: *flush* must then keep
+    them in order itself (see ``_Lane``).  Batches are taken, and so started, in the order
+    the calls came.
     """
 
     def __init__(
@@ -305,33 +363,42 @@ class _Coalescer(Generic[In, Out]):
         same_kind: Callable[[In, In], bool] | None = None,
         orphaned: Callable[[Out], Awaitable[None]] | None = None,
         inline: bool = False,
+        depth: int = 1,
     ) -> None:
         self._flush = flush
         self._same_kind = same_kind
         self._orphaned = orphaned
         self._inline = inline
-        self._busy = False  # a caller is making its round trip itself
+        self._depth = depth
+        self._flights = 0  # round trips under way (inline ones included)
+        self._landed: asyncio.Event | None = None  # set when one of them ends
         self._pending: list[tuple[In, asyncio.Future[Out]]] = []
         self._runner: asyncio.Task[None] | None = None
+        self._flying: set[asyncio.Task[None]] = set()
 
     async def submit(self, arg: In) -> Out:
         """Queue *arg* for the next round trip and return its share of the reply."""
-        if self._inline and self._runner is None and not self._busy:
-            self._busy = True
+        if self._inline and self._runner is None and not self._flights and not self._pending:
+            self._flights += 1
             try:
                 (result,) = await self._flush([arg])
             finally:
-                self._busy = False
-                # Calls that came meanwhile go next, in order, as with a runner.
-                if self._pending and self._runner is None:
-                    self._runner = asyncio.get_running_loop().create_task(self._run())
+                self._land()
             return result
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Out] = loop.create_future()
         self._pending.append((arg, future))
-        if self._runner is None and not self._busy:
+        if self._runner is None and self._flights < self._depth:
             self._runner = loop.create_task(self._run())
         return await future
+
+    def _land(self) -> None:
+        self._flights -= 1
+        if self._landed is not None:
+            self._landed.set()
+        # Calls that came meanwhile go next, in order, as with a runner.
+        if self._pending and self._runner is None:
+            self._runner = asyncio.get_running_loop().create_task(self._run())
 
     def _take(self) -> list[tuple[In, asyncio.Future[Out]]]:
         # A caller cancelled before its round trip started simply never happened.
@@ -344,24 +411,42 @@ class _Coalescer(Generic[In, Out]):
         self._pending = [(a, f) for a, f in pending if not self._same_kind(first, a)]
         return batch
 
+    async def _fly(self, batch: list[tuple[In, asyncio.Future[Out]]]) -> None:
+        try:
+            results = await self._flush([arg for arg, _ in batch])
+        except Exception as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.cancelled():
+                future.set_result(result)
+            elif self._orphaned is not None:
+                await self._orphaned(result)
+
     async def _run(self) -> None:
         try:
             while self._pending:
+                if self._flights >= self._depth:
+                    self._landed = asyncio.Event()
+                    await self._landed.wait()
+                    continue
                 batch = self._take()
                 if not batch:
                     continue
-                try:
-                    results = await self._flush([arg for arg, _ in batch])
-                except Exception as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
+                if self._depth == 1:
+                    self._flights += 1
+                    try:
+                        await self._fly(batch)
+                    finally:
+                        self._flights -= 1
                     continue
-                for (_, future), result in zip(batch, results, strict=True):
-                    if not future.cancelled():
-                        future.set_result(result)
-                    elif self._orphaned is not None:
-                        await self._orphaned(result)
+                self._flights += 1
+                task = asyncio.get_running_loop().create_task(self._fly(batch))
+                self._flying.add(task)
+                task.add_done_callback(self._flown)
+                await asyncio.sleep(0)  # its command is sent before the next batch is taken
         finally:
             self._runner = None
             # The runner itself was cancelled (the loop is closing): fail who still waits.
@@ -369,6 +454,10 @@ class _Coalescer(Generic[In, Out]):
                 if not future.done():
                     future.set_exception(BackendError("the Redis store was closed"))
             self._pending = []
+
+    def _flown(self, task: asyncio.Task[None]) -> None:
+        self._flying.discard(task)
+        self._land()
 
 
 def _certificate_error(exc: BaseException) -> bool:
@@ -421,14 +510,22 @@ class RedisConnection:
         self._socket_timeout = socket_timeout
         self._reply_error = reply_error
         self._idle: list[_Wire] = []  # connections of this store's own, not in use
+        self._lanes: list[_Lane] = []
         self._closed = False
 
     async def aclose(self) -> None:
         """Refuse further calls and disconnect the idle connections.  Idempotent."""
         self._closed = True
         idle, self._idle = self._idle, []
+        idle += [lane.wire for lane in self._lanes if lane.wire is not None]
         for wire in idle:
             await wire.disconnect()
+
+    def lane(self) -> _Lane:
+        """Return a new lane (see ``_Lane``), whose connection closes with this layer."""
+        lane = _Lane()
+        self._lanes.append(lane)
+        return lane
 
     async def call(self, operation: Callable[[], Awaitable[T]], doubt: str = "") -> T:
         """Run *operation*, retrying connection errors within the retry budget.
@@ -555,6 +652,57 @@ class RedisConnection:
             raise
         self._idle.append(wire)
         return reply
+
+    async def lane_eval(self, lane: _Lane, entry: _LaneEntry, script: _Script) -> Any:
+        """Send *entry* on *lane*'s connection in its turn and return its reply.
+
+        Run inside ``call()``, like ``eval``: a lost connection raises ``_SentError`` (or a
+        plain connection error before the send) and ``call()`` tries again, in turn again.
+
+        Raises:
+            _SentError: The connection failed after the command was sent.
+        """
+        sent = False
+        wire: _Wire | None = None
+        try:
+            while True:
+                wire = lane.wire
+                if wire is None or not wire.usable:
+                    async with lane.connecting:  # one connection a lane, made once
+                        wire = lane.wire
+                        if wire is None or not wire.usable:
+                            wire = lane.wire = await self._connect()
+                older = lane.entries[: lane.entries.index(entry)]
+                if any(other.sent_on is not wire for other in older):
+                    # An older batch is yet to be (re)sent here: it goes first.
+                    await asyncio.wait_for(lane.changed(), self.time_left())
+                    continue
+                entry.sent_on = wire
+                lane.notify()
+                sent = True
+                command = entry.encode(bool(older))
+                timeout = self.time_left()
+                try:
+                    return await wire.reply(command, timeout)
+                except rexc.NoScriptError:  # a new or restarted server: load, go again
+                    await wire.reply(_pack("SCRIPT", "LOAD", script.source), self.time_left())
+                except rexc.ResponseError as exc:
+                    if not str(exc).startswith("GAP"):
+                        raise
+                entry.sent_on = None  # in turn again, behind what went before it
+        except rexc.ResponseError:
+            raise
+        except BaseException as exc:
+            if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+                exc = rexc.TimeoutError("no turn to send within the time left")
+            entry.sent_on = None
+            if wire is not None and sent:
+                await wire.disconnect()  # the batches after it fail, and go again in turn
+            if sent and isinstance(exc, (rexc.ConnectionError, rexc.TimeoutError, OSError)):
+                raise _SentError(str(exc) or type(exc).__name__) from exc
+            if exc is not sys.exc_info()[1]:
+                raise exc from None
+            raise
 
     def time_left(self) -> float:
         """Seconds one more wait may take: socket_timeout, cut at the call's budget."""

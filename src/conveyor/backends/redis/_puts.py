@@ -52,8 +52,10 @@ class ItemPuts:
         # A put's result: the id of its first item (stored), 0 (no room) or None (shut down).
         # The durable layer's writer is the only caller of put(), one batch at a time, and
         # is never cancelled mid-commit: its round trips run in it, with no runner task.
+        # Up to four batches in flight on the put lane's connection, applied in order.
+        self._lane = self._runner.lane()
         self._puts: _Coalescer[Sequence[bytes], int | None] = _Coalescer(
-            self._flush_puts, inline=True
+            self._flush_puts, inline=True, depth=4
         )
         self._retracts: _Coalescer[list[str], bool] = _Coalescer(self._flush_retracts)
 
@@ -164,7 +166,7 @@ class ItemPuts:
         # and the payloads vary.
         token = self._runner.token().encode()
         before = self._command_before_token()
-        parts = [b"", before, b"$%d\r\n%b\r\n" % (len(token), token), self._put_after]
+        parts = [b"", before, b"", self._put_after]
         count = sum(len(group) for group in groups)
         if count == len(groups):  # every group holds one item: no sizes
             shape = [-len(groups)]
@@ -174,9 +176,15 @@ class ItemPuts:
         parts += [b"$%d\r\n%b\r\n" % (len(p), p) for group in groups for p in group]
         # EVALSHA, sha, the number of keys, the keys, field, token, ttl, channel.
         parts[0] = b"*%d\r\n" % (7 + len(self._put_keys) + len(shape) + count)
-        command = b"".join(parts)
-        reply = await self._runner.send(
-            self._put_script, self._put_keys, command, "the put may or may not have been stored"
+
+        def encode(chained: bool) -> bytes:
+            # Chained ("+"): the server runs it only right after the batch before it.
+            text = token + b"+" if chained else token
+            parts[2] = b"$%d\r\n%b\r\n" % (len(text), text)
+            return b"".join(parts)
+
+        reply = await self._runner.send_in_lane(
+            self._lane, self._put_script, encode, "the put may or may not have been stored"
         )
         if reply == b"shutdown":
             return [None] * len(groups)
