@@ -671,7 +671,12 @@ class RedisConnection:
                     async with lane.connecting:  # one connection a lane, made once
                         wire = lane.wire
                         if wire is None or not wire.usable:
-                            wire = lane.wire = await self._connect()
+                            # An idle connection of the store's, if one is sound: no
+                            # handshake on the way of the first put.
+                            while self._idle and not self._idle[-1].usable:
+                                await self._idle.pop().disconnect()
+                            wire = self._idle.pop() if self._idle else await self._connect()
+                            lane.wire = wire
                 older = lane.entries[: lane.entries.index(entry)]
                 if any(other.sent_on is not wire for other in older):
                     # An older batch is yet to be (re)sent here: it goes first.
