@@ -153,6 +153,7 @@ class RedisStore(Store):
         self._socket_timeout = socket_timeout
         keys = queue_keys(prefix, name, client=uuid.uuid4().hex)
         self._ops = keys["ops"]
+        self._waiters, self._inbox = keys["waiters"], keys["inbox"]
         self._link = RedisConnection(
             client,
             name=name,
@@ -308,13 +309,19 @@ class RedisStore(Store):
         if self._closed:
             return
         self._closed = True
+        if self._runner.used_ops:
+            # No put hands an item to this client from now on (see _claims.take_handed:
+            # one already on its way is given back below, or its lease expires), and its
+            # replay record goes (else it expires on its own).  Bounded, so that closing a
+            # queue on a stopped server (or one that failed to open) takes one
+            # socket_timeout at most.
+            pipe = self._client.pipeline(transaction=False)
+            pipe.hdel(self._waiters, self._inbox)
+            pipe.delete(self._ops)
+            with contextlib.suppress(rexc.RedisError, OSError, asyncio.TimeoutError, TimeoutError):
+                await asyncio.wait_for(pipe.execute(), self._socket_timeout)
         await self._listener.aclose()
         with contextlib.suppress(Exception):
-            await self._claims.aclose()
-        if self._runner.used_ops:
-            # Else the key expires on its own; bounded, so that closing a queue on a stopped
-            # server (or one that failed to open) takes one socket_timeout at most.
-            with contextlib.suppress(rexc.RedisError, OSError, asyncio.TimeoutError, TimeoutError):
-                await asyncio.wait_for(self._client.delete(self._ops), self._socket_timeout)
+            await asyncio.wait_for(self._claims.aclose(), self._socket_timeout)
         await self._link.aclose()
         await self._client.aclose()
