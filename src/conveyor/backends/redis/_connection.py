@@ -168,7 +168,8 @@ class _Wire(asyncio.Protocol):
         """Write *command*, wait at most *timeout* seconds for its reply and return it.
 
         Raises:
-            redis.exceptions.ResponseError: The reply is an error.
+            redis.exceptions.RedisError: The reply is an error (a ResponseError, or an
+                AuthenticationError for a missing or wrong password).
             redis.exceptions.TimeoutError: No reply in time.
             redis.exceptions.ConnectionError: The connection was lost.
         """
@@ -178,7 +179,9 @@ class _Wire(asyncio.Protocol):
             reply = await future
         finally:
             timer.cancel()
-        if isinstance(reply, rexc.ResponseError):
+        # An error reply is the exception redis-py's parser makes of it: a ResponseError,
+        # or (by redis-py version) an AuthenticationError for NOAUTH and the like.
+        if isinstance(reply, rexc.RedisError):
             raise reply
         return reply
 

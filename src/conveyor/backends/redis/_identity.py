@@ -142,8 +142,9 @@ class QueueIdentity:
         except (TypeError, ValueError):
             version = -1
         if version != FORMAT:
+            shown = stored.decode("utf-8", "replace") if isinstance(stored, bytes) else stored
             raise IncompatibleStoreError(
-                f"Redis at {self._where}: queue {self._name!r} has layout {stored!r}; this"
+                f"Redis at {self._where}: queue {self._name!r} has layout {shown!r}; this"
                 f" conveyor reads layout {FORMAT} (upgrade conveyor, or use another name)"
             )
         self._adopt(epoch.decode())
