@@ -344,7 +344,7 @@ class RedisStore(Store):
             # queue on a stopped server (or one that failed to open) takes one
             # socket_timeout at most.
             pipe = self._client.pipeline(transaction=False)
-            pipe.execute_command("HDEL", self._waiters, self._inbox)  # typed alike by every redis-py
+            pipe.execute_command("HDEL", self._waiters, self._inbox)  # typed alike everywhere
             pipe.delete(self._ops)
             with contextlib.suppress(rexc.RedisError, OSError, asyncio.TimeoutError, TimeoutError):
                 await asyncio.wait_for(pipe.execute(), self._socket_timeout)
