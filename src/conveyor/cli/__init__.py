@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
     from ..examples import EXAMPLES
     from ..examples._stage import ROLES, positive_float
+    from ._dashboard import add_dashboard_parser
     from ._operate import bound
 
     parser = _Parser(
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="the new bound, 0 for unbounded (default: show the current one)",
     )
+    add_dashboard_parser(commands)
     return parser
 
 
@@ -198,5 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._operate import run_operation
 
         return run_operation(args)
+    if args.command == "dashboard":
+        from ._dashboard import run_dashboard
+
+        return run_dashboard(args)
     parser.print_help(sys.stderr)
     return 2
