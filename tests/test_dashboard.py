@@ -31,8 +31,9 @@ import pytest
 import conveyor
 from conveyor._stores import open_existing_store
 from tests.backends.durable_fixtures import durable_url, queue_name
+from tests.backends.redis_backend import RedisServer, private_server
 
-__all__ = ["durable_url", "queue_name"]
+__all__ = ["durable_url", "private_server", "queue_name"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "docs" / "dashboard.png"
@@ -302,6 +303,12 @@ async def test_the_page_shows_the_store_and_requeues_a_dead_letter(
         SCREENSHOT.parent.mkdir(exist_ok=True)
         browser.save_screenshot(str(SCREENSHOT))
 
+    browser.find_element("css selector", "#purge-dead").click()
+    browser.switch_to.alert.accept()  # "Delete every dead letter of ...?"
+    wait_for(browser, lambda: texts(browser, "#dead tbody tr") == [], "the purge")
+    counts, _, dead_after = await state(durable_url, queue_name)
+    assert (counts.dead, dead_after) == (0, [])
+
 
 async def test_rates_are_shown_where_the_store_counts_them(
     durable_url: str, queue_name: str, start: Callable[..., Dashboard]
@@ -483,3 +490,20 @@ async def test_the_page_never_runs_what_an_item_holds(
     assert items[0] == json.dumps(hostile)
     assert items[2].startswith("(8 bytes, not text)")
     assert browser.title == "jobs · conveyor dashboard"
+
+
+async def test_a_store_that_goes_away_is_shown_and_then_read_again(
+    private_server: RedisServer, start: Callable[..., Dashboard], browser: Any
+) -> None:
+    url = private_server.url
+    await fill(url, "jobs")
+    dashboard = start(url + "?retry_timeout=0.5")
+    browser.get(dashboard.base + "/")
+    dead = '#queues tr[data-queue="jobs"] td[data-field="dead"]'
+    wait_for(browser, lambda: texts(browser, dead) == ["2"], "the queue")
+    private_server.kill()
+    state_cell = '#queues tr[data-queue="jobs"] td[data-field="state"]'
+    wait_for(browser, lambda: "unreachable" in " ".join(texts(browser, state_cell)), "the error")
+    private_server.start()  # its append-only file brings the queue back
+    wait_for(browser, lambda: texts(browser, state_cell) == ["open"], "the queue again")
+    assert texts(browser, dead) == ["2"]

@@ -50,8 +50,10 @@ function trim(history) {
 // -- charts: polylines in an inline SVG ------------------------------------------------
 
 function chart(svg, history, series, options = {}) {
+  const bare = Boolean(options.thin); // a sparkline: the lines alone, no labels
   while (svg.firstChild) svg.removeChild(svg.firstChild);
-  const width = 600, height = 160, left = 36, bottom = 16, top = 8;
+  const width = 600, height = 160, left = bare ? 0 : 36;
+  const bottom = bare ? 4 : 16, top = bare ? 4 : 8;
   const now = history.length ? history[history.length - 1][0] : Date.now() / 1000;
   let high = options.floor || 1;
   for (const point of history) {
@@ -67,10 +69,12 @@ function chart(svg, history, series, options = {}) {
     const node = document.createElementNS(SVG, "line");
     Object.entries({ x1, y1, x2, y2, stroke: color, "stroke-width": 1 }).forEach(
       ([k, v]) => node.setAttribute(k, v));
+    node.setAttribute("vector-effect", "non-scaling-stroke");
     if (dashed) node.setAttribute("stroke-dasharray", "4 3");
     svg.appendChild(node);
   };
   const label = (text, tx, ty, anchor) => {
+    if (bare) return;
     const node = document.createElementNS(SVG, "text");
     node.setAttribute("x", tx); node.setAttribute("y", ty);
     node.setAttribute("font-size", "10"); node.setAttribute("fill", "#6b7280");
@@ -96,7 +100,8 @@ function chart(svg, history, series, options = {}) {
     node.setAttribute("points", points.join(" "));
     node.setAttribute("fill", "none");
     node.setAttribute("stroke", COLORS[name]);
-    node.setAttribute("stroke-width", options.thin ? 1.2 : 1.8);
+    node.setAttribute("stroke-width", bare ? 1.5 : 1.8);
+    node.setAttribute("vector-effect", "non-scaling-stroke");
     node.setAttribute("data-series", name);
     svg.appendChild(node);
   }
@@ -122,6 +127,8 @@ function queueRow(name) {
   const spark = document.createElementNS(SVG, "svg");
   spark.setAttribute("viewBox", "0 0 600 160");
   spark.setAttribute("width", "160");
+  spark.setAttribute("preserveAspectRatio", "none");
+  spark.setAttribute("height", "32");
   const last = el("td"); last.appendChild(spark); row.appendChild(last);
   return row;
 }
@@ -264,7 +271,11 @@ document.addEventListener("DOMContentLoaded", () => {
     fetch(`/api/queue?name=${encodeURIComponent(name)}`, { credentials: "same-origin" })
       .then(async (response) => {
         if (response.ok) listen(`/api/queue/events?name=${encodeURIComponent(name)}`, renderQueue);
-        else { status("not found", false); showError((await response.json()).error); }
+        else {
+          status("not found", false);
+          $("#detail").hidden = true;
+          showError((await response.json()).error);
+        }
       });
   } else {
     $("#overview").hidden = false;
