@@ -130,7 +130,7 @@ async def _serve(args: argparse.Namespace) -> int:
         """
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            loop.call_soon_threadsafe(lambda: loop.create_task(sampler.end_streams()))
+            loop.call_soon_threadsafe(sampler.end_streams)
             super().handle_exit(sig, frame)
 
     loop = asyncio.get_running_loop()

@@ -170,7 +170,10 @@ class Sampler:
         self.error: str | None = None
         self.version = 0
         self.closing = False  # set when the server stops: event streams end
-        self._changed = asyncio.Condition()
+        # Set, and replaced by a fresh one, at each new sample.  Not a Condition: a
+        # waiter cancelled while it re-acquires a Condition's lock (a page closed at
+        # that instant) breaks the lock on Python 3.11.
+        self._sampled = asyncio.Event()
         self._poke = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one sample at a time: stores are opened and closed
@@ -209,18 +212,15 @@ class Sampler:
 
     async def next_version(self, seen: int, timeout: float) -> int:
         """Wait until a sample newer than version *seen* is taken, or *timeout* passes."""
-        async with self._changed:
+        if self.version <= seen and not self.closing:
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(
-                    self._changed.wait_for(lambda: self.version > seen or self.closing), timeout
-                )
-            return self.version
+                await asyncio.wait_for(self._sampled.wait(), timeout)
+        return self.version
 
-    async def end_streams(self) -> None:
+    def end_streams(self) -> None:
         """Make every event stream end (the server is stopping), without waiting for them."""
-        async with self._changed:
-            self.closing = True
-            self._changed.notify_all()
+        self.closing = True
+        self._sampled.set()
 
     @contextlib.contextmanager
     def watching(self, name: str) -> Iterator[None]:
@@ -241,7 +241,7 @@ class Sampler:
         async with self._lock:
             done = await (await self._store(name)).requeue_dead(item_ids)
             await self._sample(name)
-        await self._bump()
+        self._bump()
         return done
 
     async def purge(self, name: str, which: Purgeable) -> int:
@@ -249,7 +249,7 @@ class Sampler:
         async with self._lock:
             done = await (await self._store(name)).purge(which)
             await self._sample(name)
-        await self._bump()
+        self._bump()
         return done
 
     # -- the loop ----------------------------------------------------------------------
@@ -280,7 +280,7 @@ class Sampler:
         async with self._lock:
             await self._list(raising=first)
             await asyncio.gather(*(self._sample(name) for name in list(self._views)))
-        await self._bump()
+        self._bump()
 
     async def relist(self) -> list[str]:
         """Read the store's list of queues now (a page named one not listed yet)."""
@@ -308,10 +308,10 @@ class Sampler:
             await self._close(name)
             del self._views[name]
 
-    async def _bump(self) -> None:
-        async with self._changed:
-            self.version += 1
-            self._changed.notify_all()
+    def _bump(self) -> None:
+        self.version += 1
+        sampled, self._sampled = self._sampled, asyncio.Event()
+        sampled.set()
 
     async def _store(self, name: str) -> Store:
         opened = self._stores.get(name)
