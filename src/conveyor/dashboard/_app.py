@@ -215,6 +215,10 @@ def create_app(sampler: Sampler, settings: DashboardSettings) -> ASGIApp:
     def _stream(name: str | None) -> Response:
         async def events() -> AsyncIterator[str]:
             yield "retry: 2000\n\n"
+            if name is not None:
+                # watching() asked for a sample at once: the first event carries the
+                # queue's items and dead letters as they are now, not as last watched.
+                await sampler.next_version(sampler.version, sampler.interval * 3)
             seen = -1
             while not sampler.closing:
                 if sampler.version == seen:

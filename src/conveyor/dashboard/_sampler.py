@@ -274,7 +274,11 @@ class Sampler:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._poke.wait(), self.interval)
             self._poke.clear()
-            await self._tick(first=False)
+            try:
+                await self._tick(first=False)
+            except Exception as exc:  # a page that stops updating would hide it: show it
+                self.error = f"sampling failed: {exc!r}"
+                self._bump()
 
     async def _tick(self, *, first: bool) -> None:
         async with self._lock:
