@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
     from ..examples import EXAMPLES
     from ..examples._stage import ROLES, positive_float
+    from ._dashboard import add_dashboard_parser
     from ._operate import bound_argument
 
     parser = _Parser(
@@ -273,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the new bound, 0 for unbounded (default: show the current one)",
     )
     _json_argument(maxsize)
+    add_dashboard_parser(commands)
     return parser
 
 
@@ -349,5 +351,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command in OPERATIONS:
         return run_operation(args)
+    if args.command == "dashboard":
+        from ._dashboard import run_dashboard
+
+        return run_dashboard(args)
     parser.print_help(sys.stderr)
     return 2
