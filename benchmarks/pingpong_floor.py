@@ -18,33 +18,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import conveyor
+from conveyor.bench.memory import ping_pong_floor
 
 ROUND_TRIPS = 50_000
-
-
-async def bare_futures(n: int) -> float:
-    """Alternate two tasks with one future per hand-over: no queue at all."""
-    loop = asyncio.get_running_loop()
-    to_server: asyncio.Future[int] = loop.create_future()
-    to_client: asyncio.Future[int] = loop.create_future()
-
-    async def server() -> None:
-        nonlocal to_server, to_client
-        for _ in range(n):
-            value = await to_server
-            to_server = loop.create_future()
-            to_client.set_result(value)
-
-    async def client() -> None:
-        nonlocal to_server, to_client
-        for i in range(n):
-            to_server.set_result(i)
-            await to_client
-            to_client = loop.create_future()
-
-    start = time.perf_counter()
-    await asyncio.gather(server(), client())
-    return time.perf_counter() - start
 
 
 def through(make: Callable[[int], Any]) -> Callable[[int], Awaitable[float]]:
@@ -80,7 +56,7 @@ def main() -> None:
 
         runner = uvloop.run  # type: ignore[assignment]
     contenders: dict[str, Callable[[int], Awaitable[float]]] = {
-        "bare futures (floor)": bare_futures,
+        "bare futures (floor)": ping_pong_floor,
         "asyncio.Queue": through(asyncio.Queue),
         "conveyor.Queue": through(conveyor.Queue),
     }

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import conveyor
+from conveyor._stores import list_queues
 from tests.backends._processes import run_cli
 from tests.backends.durable_fixtures import durable_url, queue_name
 from tests.backends.redis_backend import RedisServer
@@ -80,6 +81,23 @@ def test_bad_input_is_a_usage_error() -> None:
     assert "expected a number >= 0 (0: unbounded), not 'many'" in done.stderr
 
 
+async def test_a_queue_that_does_not_exist_is_refused_and_not_created(
+    durable_url: str, queue_name: str
+) -> None:
+    async with conveyor.open_queue(durable_url, name=f"{queue_name}-other"):
+        pass  # the store exists
+    for args in (["shutdown"], ["resume"], ["maxsize"], ["maxsize", "3"]):
+        done = run_cli(args[0], durable_url, queue_name, *args[1:])
+        assert done.returncode == 1
+        assert f"has no queue {queue_name!r}" in done.stderr
+        assert done.stdout == ""
+    assert queue_name not in await list_queues(durable_url)
+    done = run_cli("resume", "--missing-ok", durable_url, queue_name)
+    assert done.returncode == 0, done.stderr
+    assert "nothing to resume" in done.stdout
+    assert queue_name not in await list_queues(durable_url)
+
+
 def test_an_in_memory_url_is_refused(tmp_path: Path) -> None:
     done = run_cli("resume", "memory://", "jobs")
     assert done.returncode == 1
@@ -97,9 +115,11 @@ def password_server() -> Iterator[RedisServer]:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-def test_the_password_is_never_printed(password_server: RedisServer, queue_name: str) -> None:
+async def test_the_password_is_never_printed(password_server: RedisServer, queue_name: str) -> None:
     url = password_server.url
     assert "s3cret-pw" in url
+    async with conveyor.open_queue(url, name=queue_name):
+        pass  # the commands operate queues that exist; they create none
     for args in (["maxsize", url, queue_name, "4"], ["shutdown", url, queue_name]):
         done = run_cli(*args)
         assert done.returncode == 0, done.stderr

@@ -3,8 +3,8 @@
 From the bottom up: the core (queue semantics, exceptions, statistics, serializers, URL
 helpers), ``backends/`` (one store per module, behind ``backends/_base.py``), the durable
 layer and the URL dispatch above them (``_durable/``, ``_open.py``), and at the top the
-programs that use the library: ``cli/``, ``bench/`` and ``examples/``.  ARCHITECTURE.md
-draws the same picture.
+programs that use the library: ``cli/``, ``dashboard/``, ``bench/`` and ``examples/``.
+ARCHITECTURE.md draws the same picture.
 
 The rules are read off the source with :mod:`ast` (every ``import`` and ``from ... import``,
 relative ones resolved, inside functions too), so a lazy import cannot slip past them.
@@ -20,10 +20,18 @@ import pytest
 import conveyor
 
 PACKAGE = Path(conveyor.__file__).parent
-PROGRAMS = ("conveyor.cli", "conveyor.bench", "conveyor.examples")
+PROGRAMS = ("conveyor.cli", "conveyor.dashboard", "conveyor.bench", "conveyor.examples")
+# Imported by the programs and by users' own programs, never by the core: it needs an extra.
+EXPORTERS = ("conveyor.metrics",)
 # ``python -m conveyor`` is the command line's entry point, a program like cli/.
 ENTRY_POINTS = ("conveyor.__main__",)
-ABOVE_THE_BACKENDS = ("conveyor._open", "conveyor._durable", *PROGRAMS)
+ABOVE_THE_BACKENDS = (
+    "conveyor._open",
+    "conveyor._stores",
+    "conveyor._durable",
+    *PROGRAMS,
+    *EXPORTERS,
+)
 
 
 def _module_name(path: Path) -> str:
@@ -79,6 +87,11 @@ def test_the_core_never_imports_the_programs() -> None:
     assert _violations(_modules(skip=PROGRAMS + ENTRY_POINTS), PROGRAMS) == []
 
 
+def test_only_the_programs_import_the_metrics() -> None:
+    core = _modules(skip=PROGRAMS + ENTRY_POINTS + EXPORTERS)
+    assert _violations(core, EXPORTERS) == []
+
+
 STORE_MODULES = sorted(
     str(path.relative_to(PACKAGE / "backends")) for path in (PACKAGE / "backends").rglob("*.py")
 )
@@ -92,14 +105,33 @@ def test_backends_never_import_the_layers_above_them(store_module: str) -> None:
 
 def test_the_library_never_imports_optional_drivers_at_import_time() -> None:
     # ``import conveyor`` must work with the standard library alone: the Redis driver,
-    # the terminal library and the benchmark contenders are extras, imported lazily.
+    # the terminal library, the dashboard's web stack and the benchmark contenders are
+    # extras, imported lazily.
     import subprocess
     import sys
 
     code = (
         "import sys, conveyor, conveyor.backends.sqlite\n"
-        "extras = {'redis', 'rich', 'uvloop', 'janus', 'culsans', 'aiologic', 'saq'}\n"
+        "extras = {'redis', 'rich', 'uvloop', 'janus', 'culsans', 'aiologic', 'saq',"
+        " 'prometheus_client'}\n"
         "print(sorted(extras & {m.split('.')[0] for m in sys.modules}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_command_line_imports_the_web_stack_only_to_serve() -> None:
+    # ``conveyor --help`` (and every other command) parses without Starlette or uvicorn.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from conveyor.cli import build_parser\n"
+        "build_parser().parse_args(['dashboard', 'sqlite:///x.db'])\n"
+        "print(sorted({'starlette', 'uvicorn', 'conveyor.dashboard'} & set(sys.modules)))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60

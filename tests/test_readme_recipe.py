@@ -68,6 +68,7 @@ def test_the_recipe_runs_as_printed(
             ["sh", "run.sh"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
         )
         assert result.returncode == 0, result.stderr
+        assert "error" not in result.stderr, result.stderr
         # Concurrent processes share one pipe, and an unbuffered print() writes a line and
         # its newline apart: read the messages out of the text, not line by line.
         out = result.stdout

@@ -32,6 +32,7 @@ Exceptions
     ConveyorError                          the base of conveyor's own errors:
         InvalidURLError, MissingDependencyError, MaxsizeConflictError,
         SerializationError, LeaseExpiredError, ForeignReceiptError,
+        QueueNotFoundError (conveyor's commands: no such store or queue),
         BackendError (BackendUnavailableError, IncompatibleStoreError, StoreResetError)
 
 Serializers (durable queues)
@@ -56,6 +57,7 @@ from ._exceptions import (
     MissingDependencyError,
     QueueEmpty,
     QueueFull,
+    QueueNotFoundError,
     QueueShutDown,
     QueueTimeoutError,
     SerializationError,
@@ -90,6 +92,7 @@ __all__ = [
     "Queue",
     "QueueEmpty",
     "QueueFull",
+    "QueueNotFoundError",
     "QueueShutDown",
     "QueueStatistics",
     "QueueTimeoutError",

@@ -28,6 +28,7 @@ __all__ = [
     "MissingDependencyError",
     "QueueEmpty",
     "QueueFull",
+    "QueueNotFoundError",
     "QueueShutDown",
     "QueueTimeoutError",
     "SerializationError",
@@ -125,6 +126,16 @@ class ForeignReceiptError(ConveyorError, ValueError):
     A receipt names the queue (and the incarnation of its store) that delivered it; any
     other queue refuses it and changes nothing.
     """
+
+
+class QueueNotFoundError(ConveyorError, LookupError):
+    """Raised when a store or queue that must exist does not (nothing was created).
+
+    ``open_queue()`` creates what it opens; the operating commands (``conveyor stats``,
+    ``peek``, ``purge``...) and the metrics exporter refuse to, and raise this instead.
+    """
+
+    __module__ = "conveyor"
 
 
 class BackendError(ConveyorError):

@@ -41,6 +41,7 @@ from ._abc import AsyncQueue, check_max_items, check_maxsize, check_timeout
 from ._compat import QueueTimeoutError
 from ._exceptions import QueueEmpty, QueueFull, QueueShutDown
 from ._statistics import QueueStatistics
+from ._waiting import Waiters, Waiting, wake_all, wake_one
 
 __all__ = ["LifoQueue", "PriorityQueue", "PurePythonQueue", "Queue"]
 
@@ -51,62 +52,6 @@ _monotonic = time.monotonic
 _INFINITY: Final = float("inf")
 _PUT_AFTER_SHUTDOWN: Final = "the queue is shut down: it accepts no more items"
 _GET_AFTER_SHUTDOWN: Final = "the queue is shut down and has no items left"
-
-
-class Waiters(deque[asyncio.Future[bool]]):
-    # The futures of blocked tasks, in the order they are served.  A waiter that leaves
-    # (cancelled, timed out) is not searched for and removed, which costs O(n) in a
-    # deque and made cancelling n parked tasks O(n**2) (as it is in asyncio): it stays,
-    # done, and every wake-up skips done waiters.  *stale* counts those left behind since
-    # the last compaction; once they may be half the list, one pass drops them, so
-    # leaving is amortized O(1) and the list never holds much more than twice the
-    # waiters it serves.
-    __slots__ = ("stale",)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stale = 0
-
-    def forget(self, waiter: asyncio.Future[bool]) -> None:
-        """Take a done *waiter* off the list, if it is still there; order is kept."""
-        if not self:
-            return
-        if self[-1] is waiter:  # the newest leaves: a lone waiter, a timeout, a wait_for
-            self.pop()
-        elif self[0] is waiter:
-            self.popleft()
-        else:
-            self.stale += 1
-            if self.stale > 16 and 2 * self.stale > len(self):
-                live = [w for w in self if not w.done()]
-                self.clear()
-                self.extend(live)
-                self.stale = 0
-
-    def waiting(self) -> int:
-        """Return how many waiters are still blocked."""
-        return sum(not waiter.done() for waiter in self)
-
-
-def _expire(waiter: asyncio.Future[bool]) -> None:
-    # A waiter's result says why it woke: True for "state changed", False for "timed out".
-    if not waiter.done():
-        waiter.set_result(False)
-
-
-def _wake_one(waiters: Waiters) -> None:
-    while waiters:
-        waiter = waiters.popleft()
-        if not waiter.done():
-            waiter.set_result(True)
-            return
-
-
-def _wake_all(waiters: Waiters) -> None:
-    while waiters:
-        waiter = waiters.popleft()
-        if not waiter.done():
-            waiter.set_result(True)
 
 
 # The blocking methods built on put_nowait()/get_nowait(), as asyncio's are: what
@@ -123,7 +68,7 @@ async def _seam_get(self: PurePythonQueue[Any], timeout: float | None = None) ->
     return self.get_nowait()
 
 
-class PurePythonQueue(AsyncQueue[T]):
+class PurePythonQueue(Waiting, AsyncQueue[T]):
     """A first-in, first-out queue for coroutines of one event loop.
 
     A drop-in for ``asyncio.Queue``: same methods, same exceptions, same behaviour,
@@ -234,74 +179,6 @@ class PurePythonQueue(AsyncQueue[T]):
     def _unfinished(self) -> int:
         return len(self._queue) + self._got + self._dropped - self._finished
 
-    # -- waiting -----------------------------------------------------------------------
-
-    async def _park(
-        self, waiters: Waiters, blocked: Callable[[], bool], deadline: float | None
-    ) -> bool:
-        # Wait on a fresh future in *waiters*: True when woken, False once *deadline*
-        # (time.monotonic()) passed.  A waiter woken for an item or a slot that leaves
-        # anyway (cancelled, interrupted) passes the wake-up on, or it would be lost.
-        loop = _get_running_loop()
-        if loop is not self._loop:
-            self._bind(loop)
-        waiter: asyncio.Future[bool] = loop.create_future()
-        waiters.append(waiter)
-        timer = None
-        if deadline is not None:
-            timer = loop.call_at(loop.time() + max(0.0, deadline - _monotonic()), _expire, waiter)
-        try:
-            woken = await waiter
-        except BaseException:
-            self._abandon(waiters, waiter, blocked)
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
-        if not woken:
-            self._forget(waiters, waiter)
-        return woken
-
-    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._loop is not None:
-            raise RuntimeError(f"{self!r} is bound to a different event loop")
-        self._loop = loop
-
-    def _abandon(
-        self, waiters: Waiters, waiter: asyncio.Future[bool], blocked: Callable[[], bool]
-    ) -> None:
-        # The waiter leaves (cancelled, interrupted).  If it had been woken for an item
-        # or a slot, that wake-up goes to the next waiter, or it would be lost.
-        waiter.cancel()
-        self._forget(waiters, waiter)
-        if not waiter.cancelled() and waiter.result() and not blocked():
-            _wake_one(waiters)
-
-    def _forget(self, waiters: Waiters, waiter: asyncio.Future[bool]) -> None:
-        # A wake-up or shutdown() may already have taken it off.
-        waiters.forget(waiter)
-
-    async def _wait_while(
-        self,
-        blocked: Callable[[], bool],
-        waiters: Waiters,
-        shut_down: str,
-        timeout: float | None,
-    ) -> None:
-        # Return once blocked() is false; raise QueueShutDown(shut_down) or TimeoutError
-        # instead.  Woken waiters re-check: another task may have been faster.
-        deadline = None
-        while blocked():
-            if self._is_shutdown:
-                raise QueueShutDown(shut_down)
-            if timeout is not None:
-                if deadline is None:
-                    deadline = _monotonic() + timeout
-                elif _monotonic() >= deadline:
-                    raise QueueTimeoutError
-            if not await self._park(waiters, blocked, deadline):
-                raise QueueTimeoutError
-
     # -- put -------------------------------------------------------------------------
 
     def put_nowait(self, item: T) -> None:
@@ -321,7 +198,7 @@ class PurePythonQueue(AsyncQueue[T]):
         if size >= self._peak:
             self._peak = size + 1
         if self._getters:
-            _wake_one(self._getters)
+            wake_one(self._getters)
 
     async def put(self, item: T, timeout: float | None = None) -> None:
         """Put an item into the queue, waiting for a free slot if it is full.
@@ -364,7 +241,7 @@ class PurePythonQueue(AsyncQueue[T]):
         if size >= self._peak:
             self._peak = size + 1
         if self._getters:
-            _wake_one(self._getters)
+            wake_one(self._getters)
 
     # put() and get() with a timeout (also the C accelerator's): the seam versions below.
     _put_timed = _seam_put
@@ -412,7 +289,7 @@ class PurePythonQueue(AsyncQueue[T]):
             raise QueueEmpty from None
         self._got += 1
         if self._putters:
-            _wake_one(self._putters)
+            wake_one(self._putters)
         return item  # type: ignore[no-any-return]
 
     async def get(self, timeout: float | None = None) -> T:
@@ -447,7 +324,7 @@ class PurePythonQueue(AsyncQueue[T]):
         item = queue.popleft()
         self._got += 1
         if self._putters:
-            _wake_one(self._putters)
+            wake_one(self._putters)
         return item  # type: ignore[no-any-return]
 
     _get_timed = _seam_get
@@ -486,7 +363,7 @@ class PurePythonQueue(AsyncQueue[T]):
         self._got += count
         putters = self._putters
         while putters and count:
-            _wake_one(putters)
+            wake_one(putters)
             count -= 1
         return items
 
@@ -507,7 +384,7 @@ class PurePythonQueue(AsyncQueue[T]):
             raise ValueError("task_done() called too many times")
         self._finished += 1
         if unfinished == 1 and self._join_waiters:
-            _wake_all(self._join_waiters)
+            wake_all(self._join_waiters)
 
     async def join(self, timeout: float | None = None) -> None:
         """Wait until every item put into the queue has been got and marked done.
@@ -547,9 +424,9 @@ class PurePythonQueue(AsyncQueue[T]):
             self._dropped += size
             self._finished += min(size, unfinished)
             if self._unfinished() == 0:
-                _wake_all(self._join_waiters)
-        _wake_all(self._getters)
-        _wake_all(self._putters)
+                wake_all(self._join_waiters)
+        wake_all(self._getters)
+        wake_all(self._putters)
 
     # -- introspection -----------------------------------------------------------------
 
@@ -590,7 +467,7 @@ def _seam_put_nowait(self: Queue[Any], item: Any) -> None:
         raise QueueFull
     self._put(item)
     if self._getters:
-        _wake_one(self._getters)
+        wake_one(self._getters)
 
 
 def _seam_get_nowait(self: Queue[Any]) -> Any:
@@ -604,7 +481,7 @@ def _seam_get_nowait(self: Queue[Any]) -> Any:
     item = self._get()
     self._got += 1
     if self._putters:
-        _wake_one(self._putters)
+        wake_one(self._putters)
     return item
 
 

@@ -176,11 +176,16 @@ async def test_items_whose_payload_vanished_go_dead_saying_why(
     redis_server: RedisServer, request: pytest.FixtureRequest
 ) -> None:
     # Keys deleted or evicted one by one (e.g. an eviction policy changed at run time):
-    # the ids still ready name payloads that are gone.  Never a decode error.
+    # the ids still ready name payloads that are gone.  Never a decode error.  Since
+    # layout 2 an item keeps its payload in the items hash once it has been claimed (before
+    # that, in the fresh list, where ids are implied by places): both items come back
+    # from a first delivery before their payloads are deleted.
     name = unique_name(request)
     q: Any = await conveyor.open_queue(redis_server.url, name=name)
     try:
         await q.put_many(["a", "b"])
+        for _ in range(2):
+            await q.retry(await q.get_with_receipt(timeout=30))
         redis_command(redis_server, "DEL", f"conveyor:{{{name}}}:items")
         with pytest.raises(TimeoutError):
             await q.get(timeout=0.5)

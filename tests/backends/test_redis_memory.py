@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.parse
+
 import pytest
 
 import conveyor
@@ -45,3 +47,24 @@ async def test_memory_returns_to_baseline_after_100k_items(private_server: Redis
     assert peak - baseline > CHUNK * 40
     # ... and are gone now: what remains is noise (allocator slack, buffers), not items.
     assert after - baseline < 256 * 1024, (baseline, peak, after)
+
+
+async def test_a_queued_small_item_costs_under_80_bytes(private_server: RedisServer) -> None:
+    # The measure: 100k items of 5 bytes, queued, against the memory before them.
+    from conveyor.backends.redis import open_store
+
+    store = await open_store(urllib.parse.urlsplit(private_server.url), "bytes")
+    try:
+        assert await store.put([b"warm"])
+        (warm,) = await store.claim(1, 30.0, None)
+        assert await store.ack([warm.receipt]) == [True]
+        baseline = used_memory(private_server)
+        for _ in range(ITEMS // 10_000):
+            assert await store.put([b"abcde"] * 10_000)
+        per_item = (used_memory(private_server) - baseline) / ITEMS
+        assert per_item <= 80, per_item
+        got = await store.claim(ITEMS, 30.0, None)
+        assert len(got) == ITEMS
+        assert await store.ack([d.receipt for d in got]) == [True] * ITEMS
+    finally:
+        await store.aclose()

@@ -7,7 +7,16 @@ for every backend.  A backend module exposes a single coroutine function::
 
     async def open_store(url: urllib.parse.SplitResult, name: str, **options) -> Store
 
-which ``conveyor.open_queue`` imports lazily by URL scheme.
+which ``conveyor.open_queue`` imports lazily by URL scheme.  For operating queues from
+outside (``conveyor queues|stats|peek|...``, metrics), the module also exposes::
+
+    async def open_existing_store(url, name, **options) -> Store
+    async def list_queues(url, **options) -> list[str]
+
+``open_existing_store`` opens a queue as ``open_store`` does, but never creates one: a
+store (file, database) or a queue that does not exist raises ``QueueNotFoundError`` and
+nothing is written.  ``list_queues`` returns the names of the queues the store holds,
+sorted, and raises ``QueueNotFoundError`` for a store that does not exist.
 
 Every method is a coroutine and must never block the event loop on disk or network I/O.
 Every multi-step change is atomic: a process killed at any instant leaves each item
@@ -26,8 +35,23 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Sequence
+from typing import Literal
 
-__all__ = ["DeadLetter", "Delivery", "Store", "StoreCounts"]
+__all__ = [
+    "DeadLetter",
+    "Delivery",
+    "PURGEABLE",
+    "PeekedItem",
+    "Purgeable",
+    "Store",
+    "StoreCounts",
+    "StoreTotals",
+]
+
+Purgeable = Literal["ready", "dead", "all"]
+"""What ``Store.purge()`` removes: the waiting items, the dead letters, or both."""
+
+PURGEABLE: tuple[Purgeable, ...] = ("ready", "dead", "all")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -98,6 +122,37 @@ class StoreCounts:
     def unfinished(self) -> int:
         """Items put and neither acknowledged nor dead: what ``join()`` waits for."""
         return self.ready + self.delayed + self.leased
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PeekedItem:
+    """A ready item, as ``Store.peek()`` shows it: nothing claimed, nothing changed.
+
+    Attributes:
+        item_id: The item's id, stable across deliveries.
+        payload: The serialized item.
+        attempts: Deliveries of this item so far (``0``: never delivered, or requeued).
+    """
+
+    item_id: str
+    payload: bytes
+    attempts: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoreTotals:
+    """What a queue did over its life, as far as its store counts it.
+
+    Counters only grow, except when the store's data is wiped (they start again, as a
+    Prometheus counter does after a restart).  ``None`` where the store keeps no count.
+
+    Attributes:
+        put: Items ever put into the queue.
+        delivered: Deliveries ever made (a redelivered item counts again).
+    """
+
+    put: int | None = None
+    delivered: int | None = None
 
 
 def last_seen(counts: StoreCounts | None) -> str:
@@ -371,6 +426,59 @@ class Store(abc.ABC):
 
         Returns:
             How many items were requeued.
+        """
+
+    @abc.abstractmethod
+    async def peek(self, limit: int) -> list[PeekedItem]:
+        """Return up to *limit* ready items in the order claims would take them.
+
+        Nothing is claimed, leased or changed; an item whose retry delay has passed
+        counts as ready, as in ``counts()``.
+
+        Args:
+            limit: The most items to return; ``<= 0`` returns none.
+
+        Raises:
+            BackendError: The store failed.
+        """
+
+    @abc.abstractmethod
+    async def purge(self, which: Purgeable) -> int:
+        """Delete items of the queue, in one atomic step, and tell waiting processes.
+
+        Leased items are never deleted: the consumers that hold them settle them.
+
+        Args:
+            which: ``"ready"``: the items waiting (ready and delayed); ``"dead"``: the
+                dead letters; ``"all"``: both.
+
+        Returns:
+            How many items were deleted.
+
+        Raises:
+            ValueError: *which* is none of those.
+            BackendError: The store failed; nothing was deleted, unless the message
+                says that the purge may have run.
+        """
+
+    @abc.abstractmethod
+    async def oldest_ready_age(self) -> float | None:
+        """Return how many seconds ago the oldest ready item was put, if the store knows.
+
+        Returns:
+            The age in seconds; ``0.0`` when no item is ready; ``None`` when the store
+            does not record when items were put.
+
+        Raises:
+            BackendError: The store failed.
+        """
+
+    @abc.abstractmethod
+    async def totals(self) -> StoreTotals:
+        """Return the queue's lifetime counters, ``None`` for those the store does not keep.
+
+        Raises:
+            BackendError: The store failed.
         """
 
     @abc.abstractmethod

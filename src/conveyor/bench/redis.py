@@ -13,6 +13,10 @@ Contenders, same server, same concurrency:
   it to acknowledge.  One round trip per put, two per get.
 * saq: ``enqueue()`` of a job, then a saq ``Worker`` (concurrency 8) running a no-op job
   function for each; the run ends when the worker finished them all.
+
+Then the scenarios at scale of ``_redis_scale``: backlogs of 0 / 1e5 / 1e6 items, 1 / 4 /
+16 processes against a plain list and Redis Streams, cross-process wake-up latency, and
+bytes per queued item.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any
 import conveyor
 
 from ._common import get_workload, put_workload, scenario, split
+from ._redis_scale import scale_scenarios
 from ._scenario import BenchOptions, Scenario
 
 __all__ = ["scenarios"]
@@ -247,16 +252,19 @@ def scenarios(options: BenchOptions) -> list[Scenario]:
         return []
     goals = {"redis-py": 3.0}
     return [
-        scenario(
-            "redis",
-            f"{TASKS} tasks: {name}",
-            N,
-            functools.partial(workload, options, url),
-            _OTHERS,
-            goals,
-        )
-        for name, workload in (
-            ("put", _put_workload),
-            ("get + task_done (ack)", _get_workload),
-        )
+        *(
+            scenario(
+                "redis",
+                f"{TASKS} tasks: {name}",
+                N,
+                functools.partial(workload, options, url),
+                _OTHERS,
+                goals,
+            )
+            for name, workload in (
+                ("put", _put_workload),
+                ("get + task_done (ack)", _get_workload),
+            )
+        ),
+        *scale_scenarios(options),
     ]

@@ -1,7 +1,11 @@
-"""The ``conveyor`` command line: ``demo``, ``bench``, and ``shutdown|resume|maxsize``.
+"""The ``conveyor`` command line: ``demo``, ``bench``, the operating commands, ``metrics``.
 
-The core never imports this package; ``rich`` (the ``cli`` extra) is imported only when
-the live view is shown, and the benchmark's contenders only when ``bench`` runs.
+Operating commands (``_operate.py``): ``queues``, ``stats``, ``peek``, ``dead``,
+``requeue``, ``purge``, ``shutdown``, ``resume``, ``maxsize``; ``watch`` (``_watch.py``);
+``metrics`` (``_metrics.py``, a Prometheus exporter).  The core never imports this
+package; ``rich`` (the ``cli`` extra) is imported only when a table or the live view is
+shown, ``prometheus_client`` only when ``metrics`` runs, and the benchmark's contenders
+only when ``bench`` runs.
 """
 
 from __future__ import annotations
@@ -30,11 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
     from ..examples import EXAMPLES
     from ..examples._stage import ROLES, positive_float
-    from ._operate import bound
+    from ._dashboard import add_dashboard_parser
+    from ._operate import bound_argument
 
     parser = _Parser(
         prog="conveyor",
-        description="asyncio.Queue, drop-in and faster: see it work, and measure it.",
+        description="asyncio.Queue, drop-in and faster: see it work, measure it, and operate"
+        " durable queues.",
     )
     parser.add_argument("--version", action="version", version=f"conveyor {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -118,6 +124,112 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=int, default=None, help=argparse.SUPPRESS)
     bench.add_argument("--scale", type=positive_float, default=1.0, help=argparse.SUPPRESS)
 
+    queues = commands.add_parser(
+        "queues",
+        help="list the queues of a store, with their counts",
+        description="List every queue of the store: ready, delayed, leased and dead items,"
+        " the stored maxsize, the shutdown mark and the oldest ready item's age (- where"
+        " the store does not record it).  Reads only.",
+    )
+    _url_argument(queues)
+    _json_argument(queues)
+    stats = commands.add_parser(
+        "stats",
+        help="show one queue's counts and the totals its store keeps",
+        description="Show one queue's counts, bound and shutdown mark, and the items ever"
+        " put and deliveries ever made where the store counts them (- where it does not)."
+        "  Reads only.",
+    )
+    _queue_arguments(stats)
+    _json_argument(stats)
+    peek = commands.add_parser(
+        "peek",
+        help="show the next ready items without claiming them",
+        description="Show the next ready items, in the order getters will take them,"
+        " without claiming or changing anything.",
+    )
+    _queue_arguments(peek)
+    peek.add_argument("-n", type=_positive_int, default=10, help="how many items (default: 10)")
+    _json_argument(peek)
+    dead = commands.add_parser(
+        "dead",
+        help="show the dead letters, with attempts, error and time",
+        description="Show the queue's dead letters, oldest first: id, deliveries, when and"
+        " why each failed, and the item.  Reads only; `conveyor requeue` puts them back.",
+    )
+    _queue_arguments(dead)
+    dead.add_argument("-n", type=_positive_int, default=100, help="how many at most (default: 100)")
+    _json_argument(dead)
+    requeue = commands.add_parser(
+        "requeue",
+        help="put dead letters back in the queue",
+        description="Make dead letters ready again, with their attempts reset: those whose"
+        " ids are given (as `conveyor dead` shows them), or --all.",
+    )
+    _queue_arguments(requeue)
+    requeue.add_argument("ids", nargs="*", metavar="ID", help="ids of dead letters")
+    requeue.add_argument("--all", action="store_true", help="requeue every dead letter")
+    _json_argument(requeue)
+    purge = commands.add_parser(
+        "purge",
+        help="delete a queue's waiting items, dead letters, or both",
+        description="Delete items for good and say how many: --ready (the waiting items,"
+        " ready and delayed), --dead (the dead letters) or --all (both).  Leased items stay"
+        " with the consumers that hold them.  Asks first on a terminal; otherwise needs"
+        " --yes.",
+    )
+    _queue_arguments(purge)
+    which = purge.add_mutually_exclusive_group(required=True)
+    which.add_argument("--ready", action="store_true", help="the waiting items")
+    which.add_argument("--dead", action="store_true", help="the dead letters")
+    which.add_argument("--all", action="store_true", help="both")
+    purge.add_argument("--yes", "-y", action="store_true", help="do not ask")
+    _json_argument(purge)
+    watch = commands.add_parser(
+        "watch",
+        help="watch a queue live: depth, rates, leased, dead, oldest age",
+        description="Show a queue live, updated every second: depth against maxsize,"
+        " rates in and out (where the store counts them), leased, dead, the oldest ready"
+        " item's age.  A live view on a terminal, one line a second otherwise.  Each"
+        " update reads the store twice at most (counts, totals).  Ctrl-C stops.",
+    )
+    _queue_arguments(watch)
+    watch.add_argument(
+        "--interval",
+        type=positive_float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between updates (default: 1)",
+    )
+    watch.add_argument(
+        "--count", type=_positive_int, default=None, help="stop after this many updates"
+    )
+    view = watch.add_mutually_exclusive_group()
+    view.add_argument("--plain", action="store_true", help="one line an update, even on a terminal")
+    view.add_argument("--json", action="store_true", help="one JSON object an update")
+    metrics = commands.add_parser(
+        "metrics",
+        help="serve a store's queues as Prometheus metrics",
+        description="Serve /metrics for Prometheus: per queue, gauges of ready, delayed,"
+        " leased and dead items, maxsize, the oldest ready item's age and the shutdown"
+        " mark, and the counters the store keeps.  The store is read on each scrape."
+        "  Needs pip install 'conveyor[metrics]'.",
+    )
+    _url_argument(metrics)
+    metrics.add_argument(
+        "--port", type=int, default=9808, help="the port to listen on (default: 9808)"
+    )
+    metrics.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)"
+    )
+    metrics.add_argument(
+        "--queue",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="a queue to export (repeat for more; default: every queue of the store)",
+    )
+
     shutdown = commands.add_parser(
         "shutdown",
         help="shut a durable queue down for every process, until `conveyor resume`",
@@ -126,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         " programs started later, until `conveyor resume URL NAME`.",
     )
     _queue_arguments(shutdown)
+    _json_argument(shutdown)
     shutdown.add_argument(
         "--immediate",
         action="store_true",
@@ -138,6 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
         " (running ones see it at their next put or get).",
     )
     _queue_arguments(resume)
+    resume.add_argument(
+        "--missing-ok",
+        action="store_true",
+        help="succeed when the store or queue does not exist yet (nothing to resume), as"
+        " before a first run",
+    )
+    _json_argument(resume)
     maxsize = commands.add_parser(
         "maxsize",
         help="show or change the bound stored with a durable queue",
@@ -148,12 +268,34 @@ def build_parser() -> argparse.ArgumentParser:
     maxsize.add_argument(
         "n",
         nargs="?",
-        type=bound,
+        type=bound_argument,
         default=None,
         metavar="N",
         help="the new bound, 0 for unbounded (default: show the current one)",
     )
+    _json_argument(maxsize)
+    add_dashboard_parser(commands)
     return parser
+
+
+def _url_argument(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "url", metavar="URL", help="the store: sqlite:///file.db, redis://host:6379/0"
+    )
+
+
+def _json_argument(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--json", action="store_true", help="print JSON, for scripts")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, not {text!r}")
+    return value
 
 
 def _queue_arguments(command: argparse.ArgumentParser) -> None:
@@ -194,9 +336,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Quoted in the Markdown file: --redis-url may carry a password.
             command=" ".join(["conveyor", *map(redacted, sys.argv[1:] if argv is None else argv)]),
         )
-    if args.command in ("shutdown", "resume", "maxsize"):
-        from ._operate import run_operation
+    if args.command == "watch":
+        from ._watch import run_watch
 
+        return run_watch(args)
+    if args.command == "metrics":
+        from ._metrics import run_metrics
+
+        return run_metrics(args)
+    from ._operate import OPERATIONS, run_operation
+
+    if args.command == "requeue" and bool(args.ids) == args.all:
+        parser.error("requeue: give the ids of dead letters, or --all (not both)")
+
+    if args.command in OPERATIONS:
         return run_operation(args)
+    if args.command == "dashboard":
+        from ._dashboard import run_dashboard
+
+        return run_dashboard(args)
     parser.print_help(sys.stderr)
     return 2

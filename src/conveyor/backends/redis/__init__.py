@@ -21,6 +21,13 @@ its own:
 
 from ._scripts import lua_script, queue_keys
 from ._store import RedisStore
-from ._url import open_store
+from ._url import list_queues, open_existing_store, open_store
 
-__all__ = ["RedisStore", "lua_script", "open_store", "queue_keys"]
+__all__ = [
+    "RedisStore",
+    "list_queues",
+    "lua_script",
+    "open_existing_store",
+    "open_store",
+    "queue_keys",
+]

@@ -41,9 +41,12 @@ class QueueAdmin:
         self._set_maxsize_script = _Script(_SET_MAXSIZE)
         self._dead_script = _Script(_DEAD_LETTERS)
         self._requeue_script = _Script(_REQUEUE)
-        self._counts_keys = [keys[role] for role in ("meta", "ready", "delayed", "leased", "dead")]
+        self._counts_keys = [
+            keys[role] for role in ("meta", "ready", "delayed", "leased", "dead", "fresh", "holes")
+        ]
         self._shutdown_keys = [
-            keys[role] for role in ("meta", "ops", "items", "ready", "delayed", "attempts")
+            keys[role]
+            for role in ("meta", "ops", "items", "ready", "delayed", "attempts", "fresh", "holes")
         ]
         self._meta_keys = [keys["meta"], keys["ops"]]
         self._dead_keys = [keys[role] for role in ("dead", "deadinfo", "items", "attempts")]

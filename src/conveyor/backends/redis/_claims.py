@@ -7,6 +7,7 @@ checks it against the current one without a round trip.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -69,14 +70,30 @@ class ItemClaims:
                 "attempts",
                 "dead",
                 "deadinfo",
+                "fresh",
+                "holes",
+                "waiters",
             )
         ]
+        self._inbox = keys["inbox"]
         self._claim_ids_keys = [
-            keys[role] for role in ("meta", "ops", "items", "ready", "leased", "lease", "attempts")
+            keys[role]
+            for role in ("meta", "ops", "items", "fresh", "holes", "leased", "lease", "attempts")
         ]
         self._ack_keys = [
             keys[role]
-            for role in ("meta", "ops", "items", "leased", "lease", "attempts", "ready", "delayed")
+            for role in (
+                "meta",
+                "ops",
+                "items",
+                "leased",
+                "lease",
+                "attempts",
+                "ready",
+                "delayed",
+                "fresh",
+                "holes",
+            )
         ]
         self._claims: _Coalescer[_ClaimArgs, tuple[list[Delivery], bool]] = _Coalescer(
             self._flush_claims,
@@ -88,6 +105,49 @@ class ItemClaims:
         self._acks: _Coalescer[tuple[str, list[list[str]]], list[bool]] = _Coalescer(
             self._flush_acks
         )
+        # Items a put handed over to this client (see take_handed), oldest first.
+        self._handed: list[Delivery] = []
+        self._giving_back: set[asyncio.Task[Any]] = set()
+
+    def take_handed(self, note: bytes) -> None:
+        """Keep the item a put handed over on this client's channel, for the next claim.
+
+        A claim that found nothing made this client a waiter (claim.lua); the next put into
+        the empty queue leased its first item to it and published it here: "id delivery
+        server-now server-deadline payload".  The next ``claim()`` returns it without a
+        round trip.  One not claimed within half a second (its getters left meanwhile) is
+        given back, ready at once for anybody.
+        """
+        item_id, delivery, server_now, deadline_text, payload = note.split(b" ", 4)
+        epoch = self._identity.epoch
+        deadline = time.time() + (float(deadline_text) - float(server_now))
+        handed = Delivery(
+            item_id=item_id.decode(),
+            payload=payload,
+            receipt=f"{epoch}:{item_id.decode()}:{delivery.decode()}",
+            attempts=1,
+            lease_deadline=deadline,
+        )
+        self._handed.append(handed)
+        asyncio.get_running_loop().call_later(0.5, self._unclaimed, handed)
+
+    def _unclaimed(self, handed: Delivery) -> None:
+        if handed in self._handed:
+            self._handed.remove(handed)
+            self._give_back_later([handed])
+
+    def _give_back_later(self, deliveries: list[Delivery]) -> None:
+        task = asyncio.ensure_future(self._give_back((deliveries, False)))
+        self._giving_back.add(task)
+        task.add_done_callback(self._giving_back.discard)
+
+    async def aclose(self) -> None:
+        """Give back the items handed over and never claimed, before the store closes."""
+        handed, self._handed = self._handed, []
+        if handed:
+            self._give_back_later(handed)
+        if self._giving_back:
+            await asyncio.wait(list(self._giving_back))
 
     async def claim(
         self, max_items: int, lease_timeout: float, max_attempts: int | None
@@ -112,12 +172,23 @@ class ItemClaims:
             BackendError: The store failed; nothing was leased.
         """
         self._listener.touch()
-        deliveries, shut = await self._claims.submit(
-            _ClaimArgs(max_items, lease_timeout, max_attempts)
-        )
-        if shut:
+        handed: list[Delivery] = []
+        if self._handed:
+            handed, self._handed = self._handed[:max_items], self._handed[max_items:]
+            if len(handed) == max_items:
+                return handed
+            max_items -= len(handed)
+        try:
+            deliveries, shut = await self._claims.submit(
+                _ClaimArgs(max_items, lease_timeout, max_attempts)
+            )
+        except BaseException:
+            if handed:
+                self._give_back_later(handed)
+            raise
+        if shut and not handed:
             raise QueueShutDown
-        return deliveries
+        return handed + deliveries
 
     async def claim_ids(
         self, item_ids: Sequence[str], lease_timeout: float
@@ -165,6 +236,7 @@ class ItemClaims:
             total,
             repr(float(first.lease_timeout)),
             first.max_attempts or 0,
+            self._inbox,
         ]
         reply = await self._runner.change(
             self._claim_script,

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import hashlib
 import math
 import ssl
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import redis.asyncio as aioredis
 import redis.exceptions as rexc
+from redis._parsers.base import BaseParser
 
 from ..._exceptions import (
     BackendError,
@@ -54,6 +57,284 @@ class _Script:
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
 
+class _IncompleteError(Exception):
+    """The buffer ends before the reply does."""
+
+
+_ERROR: Callable[[str], rexc.ResponseError] = BaseParser.parse_error  # type: ignore[no-untyped-call,unused-ignore]
+
+
+def _parse(buf: bytearray, pos: int) -> tuple[Any, int]:
+    """Parse the RESP2/RESP3 reply at *pos* of *buf*; return it and where the next starts.
+
+    Replies come as redis-py's parser gives them to this module: bulk and simple strings
+    as bytes, integers as int, arrays (and sets) as lists, maps as dicts, nil as None, an
+    error as the exception redis-py would raise for it (returned, not raised).
+
+    Raises:
+        _IncompleteError: *buf* holds only part of the reply.
+    """
+    end = buf.find(b"\r\n", pos)
+    if end < 0:
+        raise _IncompleteError
+    kind = buf[pos]
+    if kind == 36 or kind == 61:  # "$" bulk string, "=" verbatim string
+        n = int(buf[pos + 1 : end])
+        if n < 0:
+            return None, end + 2
+        stop = end + 2 + n
+        if len(buf) < stop + 2:
+            raise _IncompleteError
+        data = bytes(buf[end + 2 : stop])
+        return (data if kind == 36 else data[4:]), stop + 2
+    if kind == 42 or kind == 126 or kind == 62:  # "*" array, "~" set, ">" push
+        n = int(buf[pos + 1 : end])
+        if n < 0:
+            return None, end + 2
+        items = []
+        at = end + 2
+        for _ in range(n):
+            item, at = _parse(buf, at)
+            items.append(item)
+        return items, at
+    if kind == 58 or kind == 40:  # ":" integer, "(" big number
+        return int(buf[pos + 1 : end]), end + 2
+    if kind == 43:  # "+" simple string
+        return bytes(buf[pos + 1 : end]), end + 2
+    if kind == 45 or kind == 33:  # "-" simple error, "!" bulk error
+        if kind == 33:
+            n = int(buf[pos + 1 : end])
+            if len(buf) < end + 4 + n:
+                raise _IncompleteError
+            text, after = bytes(buf[end + 2 : end + 2 + n]), end + 4 + n
+        else:
+            text, after = bytes(buf[pos + 1 : end]), end + 2
+        return _ERROR(text.decode("utf-8", "replace")), after
+    if kind == 95:  # "_" null
+        return None, end + 2
+    if kind == 44:  # "," double
+        return float(buf[pos + 1 : end]), end + 2
+    if kind == 35:  # "#" boolean
+        return buf[pos + 1] == 116, end + 2  # "t"
+    if kind == 37 or kind == 124:  # "%" map, "|" attribute (skipped: the reply follows)
+        n = int(buf[pos + 1 : end])
+        mapping = {}
+        at = end + 2
+        for _ in range(n):
+            key, at = _parse(buf, at)
+            value, at = _parse(buf, at)
+            mapping[key if not isinstance(key, list) else tuple(key)] = value
+        if kind == 124:
+            return _parse(buf, at)
+        return mapping, at
+    raise rexc.InvalidResponse(f"Protocol error, got {chr(kind)!r} as reply type byte")
+
+
+class _Wire(asyncio.Protocol):
+    """One connection of the store's own, read by this protocol rather than redis-py's.
+
+    redis-py makes the connection (TLS, authentication, the handshake); then this
+    protocol takes its transport over: commands are written to the transport as they
+    come, and each reply, parsed as its bytes arrive, completes the future of the oldest
+    command still waiting, so that replies are matched to commands by order alone, with
+    no task and no read loop per call.  A reply whose future gave up (a timeout, a
+    cancelled caller) is still read and dropped, but the store closes such a connection
+    anyway (see ``RedisConnection.eval``).
+    """
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.transport: asyncio.Transport = conn._writer.transport
+        self._buffer = bytearray()
+        self._waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self._lost: BaseException | None = None
+        self.transport.set_protocol(self)
+
+    @property
+    def usable(self) -> bool:
+        """Whether commands may still be written to it."""
+        return self._lost is None and not self.transport.is_closing()
+
+    def request(self, command: bytes) -> asyncio.Future[Any]:
+        """Write *command* and return the future of its reply (an exception for an error)."""
+        if not self.usable:
+            raise rexc.ConnectionError(f"Connection closed: {self._lost or 'closing'}")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        self.transport.write(command)
+        return future
+
+    async def reply(self, command: bytes, timeout: float) -> Any:
+        """Write *command*, wait at most *timeout* seconds for its reply and return it.
+
+        Raises:
+            redis.exceptions.RedisError: The reply is an error (a ResponseError, or an
+                AuthenticationError for a missing or wrong password).
+            redis.exceptions.TimeoutError: No reply in time.
+            redis.exceptions.ConnectionError: The connection was lost.
+        """
+        future = self.request(command)
+        timer = asyncio.get_running_loop().call_later(timeout, _expire, future, timeout)
+        try:
+            reply = await future
+        finally:
+            timer.cancel()
+        # An error reply is the exception redis-py's parser makes of it: a ResponseError,
+        # or (by redis-py version) an AuthenticationError for NOAUTH and the like.
+        if isinstance(reply, rexc.RedisError):
+            raise reply
+        return reply
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        pos = 0
+        waiting = self._waiting
+        try:
+            while pos < len(buffer):
+                try:
+                    reply, pos_after = _parse(buffer, pos)
+                except _IncompleteError:
+                    break
+                is_push = buffer[pos] == 62
+                pos = pos_after
+                if is_push or not waiting:
+                    continue  # not a reply to a command of ours (e.g. client tracking)
+                future = waiting.popleft()
+                if not future.done():
+                    future.set_result(reply)
+        except Exception as exc:  # unreadable: nothing after it can be trusted
+            self._fail(rexc.ConnectionError(f"unreadable reply from Redis: {exc!r}"))
+            self.transport.abort()
+            return
+        if pos:
+            del buffer[:pos]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(
+            rexc.ConnectionError(f"Connection closed by server: {exc}")
+            if exc
+            else rexc.ConnectionError("Connection closed by server.")
+        )
+
+    def _fail(self, exc: BaseException) -> None:
+        self._lost = exc
+        waiting, self._waiting = self._waiting, collections.deque()
+        for future in waiting:
+            if not future.done():
+                future.set_exception(exc)
+
+    async def disconnect(self) -> None:
+        """Close the connection; every reply still due fails."""
+        self._fail(rexc.ConnectionError("Connection closed by conveyor."))
+        self.transport.abort()
+        # redis-py forgets the connection; its wait for the close would never end, as
+        # its protocol no longer hears of it.
+        with contextlib.suppress(Exception):
+            await self.conn.disconnect(nowait=True)
+
+
+class _Subscription(_Wire):
+    """A connection that subscribed to channels: every message goes to *heard* at once.
+
+    Read like ``_Wire``, but what arrives is handed to *heard* from the protocol's own
+    callback (``[b"message", channel, data]``, ``[b"subscribe", channel, count]``, or an
+    error reply), with no task in between: a message wakes its waiters a loop turn after
+    its bytes arrive.  ``lost`` completes when the connection ends.
+    """
+
+    def __init__(self, conn: Any, heard: Callable[[Any], None]) -> None:
+        self._heard = heard
+        self.lost: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
+        super().__init__(conn)
+
+    def subscribe(self, *channels: str) -> None:
+        """Ask for the messages of *channels*; the confirmations come to *heard*."""
+        if not self.usable:
+            raise rexc.ConnectionError(f"Connection closed: {self._lost or 'closing'}")
+        self.transport.write(_pack("SUBSCRIBE", *channels))
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        pos = 0
+        try:
+            while pos < len(buffer):
+                try:
+                    reply, pos = _parse(buffer, pos)
+                except _IncompleteError:
+                    break
+                self._heard(reply)
+        except Exception as exc:
+            self._fail(rexc.ConnectionError(f"unreadable message from Redis: {exc!r}"))
+            self.transport.abort()
+            return
+        if pos:
+            del buffer[:pos]
+
+    def _fail(self, exc: BaseException) -> None:
+        super()._fail(exc)
+        if not self.lost.done():
+            self.lost.set_result(exc)
+
+
+class _Gap(Exception):  # noqa: N818 - a signal within the lane, never raised to callers
+    """The server refused a chained batch: the one before it was not applied (yet)."""
+
+
+class _LaneEntry:
+    """One batch of a lane: how to encode it, and the connection it was last sent on."""
+
+    __slots__ = ("encode", "sent_on")
+
+    def __init__(self, encode: Callable[[bool], bytes]) -> None:
+        self.encode = encode
+        """Returns the command; chained (its token ending in "+") when given True."""
+        self.sent_on: _Wire | None = None
+
+
+class _Lane:
+    """Batches of one kind sent one behind the other on one connection, applied in order.
+
+    Each batch carries a token of its own (see lua/head.lua).  A batch is sent once every
+    older batch still unanswered was sent on the same connection, and chained to the one
+    before it (the server runs a chained batch only right after the batch before it), so
+    that several batches are in flight at once and the server applies them in the order
+    they were made even when one fails on its way (a lost connection, NOSCRIPT after a
+    restart): the ones after it are refused ("GAP") and sent again, in order, after it.
+    A batch resent after a lost reply replays its stored reply.
+    """
+
+    def __init__(self) -> None:
+        self.wire: _Wire | None = None
+        self.entries: list[_LaneEntry] = []  # unanswered, oldest first
+        self.connecting = asyncio.Lock()
+        self._changed = asyncio.Event()
+
+    def join(self, encode: Callable[[bool], bytes]) -> _LaneEntry:
+        """Queue a batch behind those unanswered: call before anything is awaited."""
+        entry = _LaneEntry(encode)
+        self.entries.append(entry)
+        return entry
+
+    def leave(self, entry: _LaneEntry) -> None:
+        """The batch is answered (or given up on): those after it may go."""
+        self.entries.remove(entry)
+        self.notify()
+
+    def notify(self) -> None:
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    async def changed(self) -> None:
+        await self._changed.wait()
+
+
+def _expire(future: asyncio.Future[Any], timeout: float) -> None:
+    if not future.done():
+        future.set_exception(rexc.TimeoutError(f"no reply within {timeout:g} s"))
+
+
 In = TypeVar("In")
 
 
@@ -72,6 +353,11 @@ class _Coalescer(Generic[In, Out]):
     *inline* is set: then a call that finds nothing in flight makes its round trip itself
     (one task and two loop turns less), and a caller cancelled mid-command leaves that
     command's outcome unknown, as for any cancelled request.
+
+    With *depth* above 1, up to that many round trips are in flight at once, each started
+    as soon as the one before it was sent rather than answered: *flush* must then keep
+    them in order itself (see ``_Lane``).  Batches are taken, and so started, in the order
+    the calls came.
     """
 
     def __init__(
@@ -80,33 +366,42 @@ class _Coalescer(Generic[In, Out]):
         same_kind: Callable[[In, In], bool] | None = None,
         orphaned: Callable[[Out], Awaitable[None]] | None = None,
         inline: bool = False,
+        depth: int = 1,
     ) -> None:
         self._flush = flush
         self._same_kind = same_kind
         self._orphaned = orphaned
         self._inline = inline
-        self._busy = False  # a caller is making its round trip itself
+        self._depth = depth
+        self._flights = 0  # round trips under way (inline ones included)
+        self._landed: asyncio.Event | None = None  # set when one of them ends
         self._pending: list[tuple[In, asyncio.Future[Out]]] = []
         self._runner: asyncio.Task[None] | None = None
+        self._flying: set[asyncio.Task[None]] = set()
 
     async def submit(self, arg: In) -> Out:
         """Queue *arg* for the next round trip and return its share of the reply."""
-        if self._inline and self._runner is None and not self._busy:
-            self._busy = True
+        if self._inline and self._runner is None and not self._flights and not self._pending:
+            self._flights += 1
             try:
                 (result,) = await self._flush([arg])
             finally:
-                self._busy = False
-                # Calls that came meanwhile go next, in order, as with a runner.
-                if self._pending and self._runner is None:
-                    self._runner = asyncio.get_running_loop().create_task(self._run())
+                self._land()
             return result
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Out] = loop.create_future()
         self._pending.append((arg, future))
-        if self._runner is None and not self._busy:
+        if self._runner is None and self._flights < self._depth:
             self._runner = loop.create_task(self._run())
         return await future
+
+    def _land(self) -> None:
+        self._flights -= 1
+        if self._landed is not None:
+            self._landed.set()
+        # Calls that came meanwhile go next, in order, as with a runner.
+        if self._pending and self._runner is None:
+            self._runner = asyncio.get_running_loop().create_task(self._run())
 
     def _take(self) -> list[tuple[In, asyncio.Future[Out]]]:
         # A caller cancelled before its round trip started simply never happened.
@@ -119,24 +414,42 @@ class _Coalescer(Generic[In, Out]):
         self._pending = [(a, f) for a, f in pending if not self._same_kind(first, a)]
         return batch
 
+    async def _fly(self, batch: list[tuple[In, asyncio.Future[Out]]]) -> None:
+        try:
+            results = await self._flush([arg for arg, _ in batch])
+        except Exception as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.cancelled():
+                future.set_result(result)
+            elif self._orphaned is not None:
+                await self._orphaned(result)
+
     async def _run(self) -> None:
         try:
             while self._pending:
+                if self._flights >= self._depth:
+                    self._landed = asyncio.Event()
+                    await self._landed.wait()
+                    continue
                 batch = self._take()
                 if not batch:
                     continue
-                try:
-                    results = await self._flush([arg for arg, _ in batch])
-                except Exception as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
+                if self._depth == 1:
+                    self._flights += 1
+                    try:
+                        await self._fly(batch)
+                    finally:
+                        self._flights -= 1
                     continue
-                for (_, future), result in zip(batch, results, strict=True):
-                    if not future.cancelled():
-                        future.set_result(result)
-                    elif self._orphaned is not None:
-                        await self._orphaned(result)
+                self._flights += 1
+                task = asyncio.get_running_loop().create_task(self._fly(batch))
+                self._flying.add(task)
+                task.add_done_callback(self._flown)
+                await asyncio.sleep(0)  # its command is sent before the next batch is taken
         finally:
             self._runner = None
             # The runner itself was cancelled (the loop is closing): fail who still waits.
@@ -144,6 +457,10 @@ class _Coalescer(Generic[In, Out]):
                 if not future.done():
                     future.set_exception(BackendError("the Redis store was closed"))
             self._pending = []
+
+    def _flown(self, task: asyncio.Task[None]) -> None:
+        self._flying.discard(task)
+        self._land()
 
 
 def _certificate_error(exc: BaseException) -> bool:
@@ -195,16 +512,23 @@ class RedisConnection:
         self._retry_timeout = retry_timeout
         self._socket_timeout = socket_timeout
         self._reply_error = reply_error
-        self._idle: list[Any] = []  # connections of this store's own, not in use
+        self._idle: list[_Wire] = []  # connections of this store's own, not in use
+        self._lanes: list[_Lane] = []
         self._closed = False
 
     async def aclose(self) -> None:
         """Refuse further calls and disconnect the idle connections.  Idempotent."""
         self._closed = True
         idle, self._idle = self._idle, []
-        for conn in idle:
-            with contextlib.suppress(Exception):
-                await conn.disconnect()
+        idle += [lane.wire for lane in self._lanes if lane.wire is not None]
+        for wire in idle:
+            await wire.disconnect()
+
+    def lane(self) -> _Lane:
+        """Return a new lane (see ``_Lane``), whose connection closes with this layer."""
+        lane = _Lane()
+        self._lanes.append(lane)
+        return lane
 
     async def call(self, operation: Callable[[], Awaitable[T]], doubt: str = "") -> T:
         """Run *operation*, retrying connection errors within the retry budget.
@@ -296,36 +620,30 @@ class RedisConnection:
             _SentError: The connection failed after the command was sent: it may have
                 run, or may still run, on the server.
         """
-        pool = self._client.connection_pool
-        conn = self._idle.pop() if self._idle else pool.make_connection()  # type: ignore[no-untyped-call]
+        wire = self._idle.pop() if self._idle else None
         sent = False
         try:
-            if not conn.is_connected:
-                await self._connect(conn)
+            if wire is None or not wire.usable:
+                wire = await self._connect()
             if not command:
                 command = _pack("EVALSHA", script.sha, len(keys), *keys, *args)
             sent = True
-            await self._send(conn, command)
             timeout = self._socket_timeout
             left = _CUTOFF.get() - time.monotonic()
             if left < timeout:
                 timeout = max(left, 0.001)
             try:
-                # Written out rather than through _read: the hot path, one frame less.
-                reply = await conn.read_response(timeout=timeout)
-                if reply is None:
-                    raise rexc.TimeoutError(f"no reply within {timeout:g} s")
+                reply = await wire.reply(command, timeout)
             except rexc.NoScriptError:  # a new or restarted server: load, then run
-                await self._send(conn, _pack("SCRIPT", "LOAD", script.source))
-                await self._read(conn)
-                await self._send(conn, command)
-                reply = await self._read(conn)
+                await wire.reply(_pack("SCRIPT", "LOAD", script.source), self.time_left())
+                reply = await wire.reply(command, self.time_left())
         except rexc.ResponseError:
-            self._idle.append(conn)  # the reply was read whole: the connection is sound
+            assert wire is not None  # only a reply raises it
+            self._idle.append(wire)  # the reply was read whole: the connection is sound
             raise
         except BaseException as exc:
-            with contextlib.suppress(Exception):
-                await conn.disconnect()
+            if wire is not None:
+                await wire.disconnect()
             # A refused password is an answer, not a lost connection (redis-py before 5.1
             # can report it only once the first command is sent).
             if (
@@ -335,62 +653,110 @@ class RedisConnection:
             ):
                 raise _SentError(str(exc) or type(exc).__name__) from exc
             raise
-        self._idle.append(conn)
+        self._idle.append(wire)
         return reply
+
+    async def lane_eval(self, lane: _Lane, entry: _LaneEntry, script: _Script) -> Any:
+        """Send *entry* on *lane*'s connection in its turn and return its reply.
+
+        Run inside ``call()``, like ``eval``: a lost connection raises ``_SentError`` (or a
+        plain connection error before the send) and ``call()`` tries again, in turn again.
+
+        Raises:
+            _SentError: The connection failed after the command was sent.
+        """
+        sent = False
+        wire: _Wire | None = None
+        try:
+            while True:
+                wire = lane.wire
+                if wire is None or not wire.usable:
+                    async with lane.connecting:  # one connection a lane, made once
+                        wire = lane.wire
+                        if wire is None or not wire.usable:
+                            # An idle connection of the store's, if one is sound: no
+                            # handshake on the way of the first put.
+                            while self._idle and not self._idle[-1].usable:
+                                await self._idle.pop().disconnect()
+                            wire = self._idle.pop() if self._idle else await self._connect()
+                            lane.wire = wire
+                older = lane.entries[: lane.entries.index(entry)]
+                if any(other.sent_on is not wire for other in older):
+                    # An older batch is yet to be (re)sent here: it goes first.
+                    await asyncio.wait_for(lane.changed(), self.time_left())
+                    continue
+                entry.sent_on = wire
+                lane.notify()
+                sent = True
+                command = entry.encode(bool(older))
+                timeout = self.time_left()
+                try:
+                    return await wire.reply(command, timeout)
+                except rexc.NoScriptError:  # a new or restarted server: load, go again
+                    await wire.reply(_pack("SCRIPT", "LOAD", script.source), self.time_left())
+                except rexc.ResponseError as exc:
+                    if not str(exc).startswith("GAP"):
+                        raise
+                entry.sent_on = None  # in turn again, behind what went before it
+        except rexc.ResponseError:
+            raise
+        except BaseException as exc:
+            if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+                exc = rexc.TimeoutError("no turn to send within the time left")
+            entry.sent_on = None
+            if wire is not None and sent:
+                await wire.disconnect()  # the batches after it fail, and go again in turn
+            if sent and isinstance(exc, (rexc.ConnectionError, rexc.TimeoutError, OSError)):
+                raise _SentError(str(exc) or type(exc).__name__) from exc
+            if exc is not sys.exc_info()[1]:
+                raise exc from None
+            raise
 
     def time_left(self) -> float:
         """Seconds one more wait may take: socket_timeout, cut at the call's budget."""
         return max(min(self._socket_timeout, _CUTOFF.get() - time.monotonic()), 0.001)
 
-    async def _connect(self, conn: Any) -> None:
+    async def subscription(self, heard: Callable[[Any], None]) -> _Subscription:
+        """Open a connection of its own for pub/sub, its messages handed to *heard*."""
+        conn = await self._handshake()
+        return _Subscription(conn, heard)
+
+    async def _connect(self) -> _Wire:
+        return _Wire(await self._handshake())
+
+    async def _handshake(self) -> Any:
         # A stopped server accepts connections and never answers the handshake: bound the
         # whole of it by what is left of the call's budget, not by a timeout a step.
+        conn = self._client.connection_pool.make_connection()  # type: ignore[no-untyped-call]
         limit = self.time_left()
         conn.socket_timeout = limit  # for the handshake
         try:
             await asyncio.wait_for(conn.connect(), limit)
         except (asyncio.TimeoutError, TimeoutError) as exc:
+            with contextlib.suppress(Exception):
+                await conn.disconnect()
             raise rexc.TimeoutError(f"no answer to the connection within {limit:g} s") from exc
-        # Reads get their timeout per call; a small write never blocks, and without a
-        # socket timeout the client writes it without a helper task.
-        conn.socket_timeout = None
-
-    async def _read(self, conn: Any) -> Any:
-        # With an explicit timeout, redis-py returns None when it passes, leaving the
-        # connection open with the reply still due.  No script of this module replies
-        # nil, so None can only mean that the time ran out (_eval writes this out too).
-        timeout = self.time_left()
-        reply = await conn.read_response(timeout=timeout)
-        if reply is None:
-            raise rexc.TimeoutError(f"no reply within {timeout:g} s")
-        return reply
-
-    async def _send(self, conn: Any, command: bytes) -> None:
-        if len(command) < 65536:  # fits the transport's buffer: written at once
-            await conn.send_packed_command(command, check_health=False)
-            return
-        try:
-            await asyncio.wait_for(
-                conn.send_packed_command(command, check_health=False), self.time_left()
-            )
-        except (asyncio.TimeoutError, TimeoutError) as exc:
-            raise rexc.TimeoutError("Timeout writing to socket") from exc
-
-    async def command(self, *args: Any) -> Any:
-        """Run one plain command on a connection of this store's own, as _eval does."""
-        pool = self._client.connection_pool
-        conn = self._idle.pop() if self._idle else pool.make_connection()  # type: ignore[no-untyped-call]
-        try:
-            if not conn.is_connected:
-                await self._connect(conn)
-            await self._send(conn, _pack(*args))
-            reply = await self._read(conn)
-        except rexc.ResponseError:
-            self._idle.append(conn)
-            raise
         except BaseException:
             with contextlib.suppress(Exception):
                 await conn.disconnect()
             raise
-        self._idle.append(conn)
+        # Handshake done: from now on this module reads the connection (see _Wire).
+        return conn
+
+    async def command(self, *args: Any) -> Any:
+        """Run one plain command on a connection of this store's own, as ``eval`` does."""
+        wire = self._idle.pop() if self._idle else None
+        try:
+            if wire is None or not wire.usable:
+                wire = await self._connect()
+            reply = await wire.reply(_pack(*args), self.time_left())
+        except rexc.ResponseError:
+            assert wire is not None  # only a reply raises it
+            self._idle.append(wire)
+            raise
+        except BaseException:
+            if wire is not None:
+                await wire.disconnect()
+            raise
+        self._idle.append(wire)
         return reply

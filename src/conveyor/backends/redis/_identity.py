@@ -29,7 +29,7 @@ from ._scripts import _CHECK_FORMAT
 _log = logging.getLogger("conveyor")
 
 
-FORMAT = 1
+FORMAT = 2
 
 
 """Version of the key layout (``_store.py``'s docstring); one of a newer layout is refused."""
@@ -142,8 +142,9 @@ class QueueIdentity:
         except (TypeError, ValueError):
             version = -1
         if version != FORMAT:
+            shown = stored.decode("utf-8", "replace") if isinstance(stored, bytes) else stored
             raise IncompatibleStoreError(
-                f"Redis at {self._where}: queue {self._name!r} has layout {stored!r}; this"
+                f"Redis at {self._where}: queue {self._name!r} has layout {shown!r}; this"
                 f" conveyor reads layout {FORMAT} (upgrade conveyor, or use another name)"
             )
         self._adopt(epoch.decode())

@@ -27,18 +27,35 @@ class ItemPuts:
         self._runner, self._identity, self._listener, keys = context
         self._put_script = _Script(_PUT)
         self._retract_script = _Script(_RETRACT)
-        self._retract_keys = [keys[role] for role in ("meta", "ops", "items", "ready", "attempts")]
+        self._retract_keys = [keys[role] for role in ("meta", "ops", "fresh", "holes")]
         # The parts of a put's EVALSHA that never change, encoded once: before the batch
         # token (once per incarnation: see _command_before_token), and after it.
-        self._put_keys = [keys[role] for role in ("meta", "ops", "items", "ready", "delayed")]
+        self._put_keys = [
+            keys[role]
+            for role in (
+                "meta",
+                "ops",
+                "fresh",
+                "holes",
+                "ready",
+                "delayed",
+                "waiters",
+                "items",
+                "leased",
+                "lease",
+                "attempts",
+            )
+        ]
         self._put_epoch: str | None = None
         self._put_before = b""
         self._put_after = _pack_args(self._runner.after_token)
         # A put's result: the id of its first item (stored), 0 (no room) or None (shut down).
         # The durable layer's writer is the only caller of put(), one batch at a time, and
         # is never cancelled mid-commit: its round trips run in it, with no runner task.
+        # Up to four batches in flight on the put lane's connection, applied in order.
+        self._lane = self._runner.lane()
         self._puts: _Coalescer[Sequence[bytes], int | None] = _Coalescer(
-            self._flush_puts, inline=True
+            self._flush_puts, inline=True, depth=4
         )
         self._retracts: _Coalescer[list[str], bool] = _Coalescer(self._flush_retracts)
 
@@ -133,7 +150,13 @@ class ItemPuts:
         epoch = self._identity.epoch
         if epoch != self._put_epoch:
             self._put_before = _pack_args(
-                ["EVALSHA", self._put_script.sha, 5, *self._put_keys, f"put@{epoch}"]
+                [
+                    "EVALSHA",
+                    self._put_script.sha,
+                    len(self._put_keys),
+                    *self._put_keys,
+                    f"put@{epoch}",
+                ]
             )
             self._put_epoch = epoch
         return self._put_before
@@ -143,7 +166,7 @@ class ItemPuts:
         # and the payloads vary.
         token = self._runner.token().encode()
         before = self._command_before_token()
-        parts = [b"", before, b"$%d\r\n%b\r\n" % (len(token), token), self._put_after]
+        parts = [b"", before, b"", self._put_after]
         count = sum(len(group) for group in groups)
         if count == len(groups):  # every group holds one item: no sizes
             shape = [-len(groups)]
@@ -151,11 +174,17 @@ class ItemPuts:
             shape = [len(groups), *(len(group) for group in groups)]
         parts.append(_pack_args(shape))
         parts += [b"$%d\r\n%b\r\n" % (len(p), p) for group in groups for p in group]
-        # EVALSHA, sha, 5, five keys, field, token, ttl, channel: 12 arguments.
-        parts[0] = b"*%d\r\n" % (12 + len(shape) + count)
-        command = b"".join(parts)
-        reply = await self._runner.send(
-            self._put_script, self._put_keys, command, "the put may or may not have been stored"
+        # EVALSHA, sha, the number of keys, the keys, field, token, ttl, channel.
+        parts[0] = b"*%d\r\n" % (7 + len(self._put_keys) + len(shape) + count)
+
+        def encode(chained: bool) -> bytes:
+            # Chained ("+"): the server runs it only right after the batch before it.
+            text = token + b"+" if chained else token
+            parts[2] = b"$%d\r\n%b\r\n" % (len(text), text)
+            return b"".join(parts)
+
+        reply = await self._runner.send_in_lane(
+            self._lane, self._put_script, encode, "the put may or may not have been stored"
         )
         if reply == b"shutdown":
             return [None] * len(groups)

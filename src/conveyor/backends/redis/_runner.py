@@ -11,10 +11,10 @@ layer's retries with the words that say what may have happened when no reply cam
 from __future__ import annotations
 
 import itertools
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from ._connection import RedisConnection, _Script
+from ._connection import RedisConnection, _Lane, _Script
 from ._identity import QueueIdentity
 from ._wakeups import ChangeListener
 
@@ -51,6 +51,10 @@ class ScriptRunner:
     def used_ops(self) -> bool:
         """Whether a batch may have written this client's ops key, so it is worth deleting."""
         return self._used_ops
+
+    def lane(self) -> _Lane:
+        """Return a new lane of the connection layer (see ``_Lane``)."""
+        return self._link.lane()
 
     def token(self) -> str:
         """Return a new batch token: unique within this client's ops key, all a replay needs."""
@@ -90,6 +94,21 @@ class ScriptRunner:
         """
         args: list[Any] = []  # in command already; eval packs them only when it is empty
         return self._link.call(lambda: self._link.eval(script, keys, args, command), doubt)
+
+    async def send_in_lane(
+        self, lane: _Lane, script: _Script, encode: Callable[[bool], bytes], doubt: str
+    ) -> Any:
+        """Run a script whose ``EVALSHA`` *encode* makes, in *lane*, with retries.
+
+        The batch joins the lane before anything is awaited, so batches go in the order
+        their calls were made; several may be in flight at once (see ``_Lane``).  The
+        reply comes whole, published flag included: the caller reads it.
+        """
+        entry = lane.join(encode)
+        try:
+            return await self._link.call(lambda: self._link.lane_eval(lane, entry, script), doubt)
+        finally:
+            lane.leave(entry)
 
     async def _change(self, script: _Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         reply = await self._link.eval(script, keys, args)

@@ -86,8 +86,8 @@ _DEAD_LETTERS = lua_script("dead_letters")
 _CHECK_FORMAT = lua_script("check_format")
 
 
-_KEY_PARTS = ("meta", "items", "attempts", "ready", "delayed", "leased", "lease", "dead",
-              "deadinfo", "changed", "probe")  # fmt: skip
+_KEY_PARTS = ("meta", "fresh", "holes", "items", "attempts", "ready", "delayed", "leased",
+              "lease", "dead", "deadinfo", "waiters", "changed", "probe")  # fmt: skip
 
 
 # Braces decide a key's hash tag and "%" is the escape itself: with these three escaped, a
@@ -112,4 +112,5 @@ def queue_keys(prefix: str, name: str, client: str = "") -> dict[str, str]:
     keys = {part: f"{base}:{part}" for part in _KEY_PARTS}
     if client:
         keys["ops"] = f"{base}:ops:{client}"
+        keys["inbox"] = f"{base}:inbox:{client}"
     return keys

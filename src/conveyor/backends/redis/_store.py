@@ -8,7 +8,9 @@ would keep all of a queue's keys in one slot of a Redis Cluster.  In prefix and 
 that no two (prefix, name) pairs share a key and the hash tag is always the name; names
 and prefixes without those characters keep the keys they always had::
 
-    {prefix}:{name}:meta      hash: "format" (layout version), "epoch" (random, written
+    {prefix}:{name}:meta      hash: "format" (layout version, 2; a queue of format 1 is
+                              marked 2 on open, its items kept where they are: see
+                              lua/check_format.lua), "epoch" (random, written
                               with the keys: the queue's incarnation), "seq" (last item
                               id), "dseq" (last delivery number), "deadseq" (dead-letter
                               order), "shutdown" ("1" once any process shut the queue
@@ -16,12 +18,21 @@ and prefixes without those characters keep the keys they always had::
                               a number, "0" unbounded; absent until an opener or
                               set_maxsize stores one, so queues of earlier versions need
                               no migration)
-    {prefix}:{name}:items     hash: item id -> payload, for every item not yet acknowledged
-    {prefix}:{name}:attempts  hash: item id -> deliveries so far; absent until the item is
-                              first claimed, and "0" (not absent) after a claim given back or
-                              a requeue, so that absence means "never claimed" (retract)
-    {prefix}:{name}:ready     zset: item id, scored by the id itself, so claims are FIFO by
-                              put order even for items that come back from a lease or a retry
+    {prefix}:{name}:fresh     list: the payload of every item never claimed, in put order;
+                              the last element is item "seq", so an element's id follows
+                              from its place and costs no memory (a queued small item takes
+                              about 7 bytes, not the 160 of a hash and zset entry each)
+    {prefix}:{name}:holes     set: ids of fresh items taken out of turn (retracted, claimed
+                              by id), whose elements are left empty until a claim reaches
+                              them and skips them
+    {prefix}:{name}:items     hash: item id -> payload, for every item claimed at least once
+                              and not yet acknowledged (a claim moves it here from fresh)
+    {prefix}:{name}:attempts  hash: item id -> deliveries so far, for the same items; "0"
+                              after a claim given back or a requeue
+    {prefix}:{name}:ready     zset: the ready items that were claimed before (back from a
+                              lease, a retry, the dead letters), scored by id; claims merge
+                              them with the fresh list by id, so that claims are FIFO by put
+                              order even for items that come back
     {prefix}:{name}:delayed   zset: item id scored by the time its retry delay ends
     {prefix}:{name}:leased    zset: item id scored by its lease deadline, plus a pin (a
                               member of over 64 bytes scored +inf: see _LEASED_PIN)
@@ -33,6 +44,13 @@ and prefixes without those characters keep the keys they always had::
     {prefix}:{name}:ops:{client}  hash with a TTL: per client, the token and reply of its
                               last batched change, so that a batch resent after a lost reply
                               (a dropped connection, a restarted server) is not applied twice
+    {prefix}:{name}:waiters   hash: a client's own channel -> "<until> <lease timeout>",
+                              set by a claim that found nothing: the next put into the
+                              empty queue leases its first item to that client and
+                              publishes it there (see lua/put.lua), so that a getter waiting
+                              in another process has it without a claim's round trip
+    {prefix}:{name}:inbox:{client}  pub/sub channel of one client: the items handed to it;
+                              one its getters do not claim within 0.5 s is given back
     {prefix}:{name}:changed   pub/sub channel: a message (naming the changing client's ops
                               key) after every change someone may be blocked on: a put into
                               an empty queue (getters), a claim (putters), the last ack
@@ -89,12 +107,13 @@ import redis.asyncio as aioredis
 import redis.exceptions as rexc
 
 from ..._exceptions import BackendError
-from .._base import DeadLetter, Delivery, Store, StoreCounts
+from .._base import DeadLetter, Delivery, PeekedItem, Purgeable, Store, StoreCounts, StoreTotals
 from ._admin import QueueAdmin
 from ._claims import ItemClaims
 from ._connection import RedisConnection
 from ._identity import QueueIdentity
 from ._leases import LeaseChanges
+from ._operate import QueueOperations
 from ._puts import ItemPuts
 from ._runner import OperationContext, ScriptRunner
 from ._scripts import queue_keys
@@ -135,6 +154,7 @@ class RedisStore(Store):
         self._socket_timeout = socket_timeout
         keys = queue_keys(prefix, name, client=uuid.uuid4().hex)
         self._ops = keys["ops"]
+        self._waiters, self._inbox = keys["waiters"], keys["inbox"]
         self._link = RedisConnection(
             client,
             name=name,
@@ -145,7 +165,11 @@ class RedisStore(Store):
         )
         self._identity = QueueIdentity(self._link, keys, name=name, where=where, user=user)
         self._listener = ChangeListener(
-            client, keys["changed"], own_ops=self._ops, time_left=self._link.time_left
+            self._link.subscription,
+            keys["changed"],
+            own_ops=self._ops,
+            time_left=self._link.time_left,
+            inbox=keys["inbox"],
         )
         self._runner = ScriptRunner(
             self._link,
@@ -159,6 +183,8 @@ class RedisStore(Store):
         self._leases = LeaseChanges(context)
         self._claims = ItemClaims(context, give_back=self._leases.release, name=name, where=where)
         self._admin = QueueAdmin(context)
+        self._operations = QueueOperations(context, self._link)
+        self._listener.handed = self._claims.take_handed
         self._closed = False
 
     @property
@@ -266,6 +292,32 @@ class RedisStore(Store):
         """Make dead items ready again (``QueueAdmin.requeue_dead()``)."""
         return await self._admin.requeue_dead(item_ids)
 
+    # -- operating from outside (QueueOperations) ----------------------------------------
+
+    async def peek(self, limit: int) -> list[PeekedItem]:
+        """Return up to *limit* ready items, changing nothing (``QueueOperations.peek()``)."""
+        return await self._operations.peek(limit)
+
+    async def purge(self, which: Purgeable) -> int:
+        """Delete waiting items, dead letters or both (``QueueOperations.purge()``)."""
+        return await self._operations.purge(which)
+
+    async def oldest_ready_age(self) -> float | None:
+        """Return ``None``: this key layout does not record when items were put."""
+        return None
+
+    async def totals(self) -> StoreTotals:
+        """Return items ever put and deliveries ever made (``QueueOperations.totals()``)."""
+        return await self._operations.totals()
+
+    async def exists(self) -> bool:
+        """Return whether the queue's keys exist (``QueueOperations.exists()``)."""
+        return await self._operations.exists()
+
+    async def queue_names(self) -> list[str]:
+        """Return the queues under this queue's prefix (``QueueOperations.queue_names()``)."""
+        return await self._operations.queue_names()
+
     # -- waiting for other processes (ChangeListener) ------------------------------------
 
     async def wait_changed(self, timeout: float) -> None:
@@ -285,11 +337,19 @@ class RedisStore(Store):
         if self._closed:
             return
         self._closed = True
-        await self._listener.aclose()
         if self._runner.used_ops:
-            # Else the key expires on its own; bounded, so that closing a queue on a stopped
-            # server (or one that failed to open) takes one socket_timeout at most.
+            # No put hands an item to this client from now on (see _claims.take_handed:
+            # one already on its way is given back below, or its lease expires), and its
+            # replay record goes (else it expires on its own).  Bounded, so that closing a
+            # queue on a stopped server (or one that failed to open) takes one
+            # socket_timeout at most.
+            pipe = self._client.pipeline(transaction=False)
+            pipe.execute_command("HDEL", self._waiters, self._inbox)  # typed alike everywhere
+            pipe.delete(self._ops)
             with contextlib.suppress(rexc.RedisError, OSError, asyncio.TimeoutError, TimeoutError):
-                await asyncio.wait_for(self._client.delete(self._ops), self._socket_timeout)
+                await asyncio.wait_for(pipe.execute(), self._socket_timeout)
+        await self._listener.aclose()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._claims.aclose(), self._socket_timeout)
         await self._link.aclose()
         await self._client.aclose()

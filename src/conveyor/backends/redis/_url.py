@@ -13,6 +13,7 @@ from redis.backoff import NoBackoff
 
 from ..._exceptions import (
     InvalidURLError,
+    QueueNotFoundError,
 )
 from ..._urls import redacted
 from .._base import Store
@@ -76,6 +77,59 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
             permission the queue needs (the message names them).
         IncompatibleStoreError: The keys are not a conveyor queue of a readable layout.
     """
+    store, retry_timeout, socket_timeout = _new_store(url, name, options)
+    await _check_at_open(store, retry_timeout, socket_timeout)
+    return store
+
+
+async def open_existing_store(url: urllib.parse.SplitResult, name: str, **options: Any) -> Store:
+    """Open the queue *name* in the Redis database *url* names, if it exists.
+
+    As ``open_store()``, except that a queue whose keys do not exist (never opened, or
+    wiped since) is refused, and nothing is written.
+
+    Raises:
+        QueueNotFoundError: The database holds no queue *name* under the prefix.
+        InvalidURLError, TypeError, ValueError, BackendUnavailableError, BackendError,
+            IncompatibleStoreError: As for ``open_store()``.
+    """
+    store, retry_timeout, socket_timeout = _new_store(url, name, options)
+    try:
+        if not await store.exists():
+            where = f"{url.hostname or 'localhost'}:{url.port or _DEFAULT_PORT}"
+            db = url.path.strip("/") or "0"
+            raise QueueNotFoundError(
+                f"Redis at {where} (database {db}) has no queue {name!r}"
+                f" (`conveyor queues URL` lists the queues there)"
+            )
+    except BaseException:
+        await store.aclose()
+        raise
+    await _check_at_open(store, retry_timeout, socket_timeout)
+    return store
+
+
+async def list_queues(url: urllib.parse.SplitResult, **options: Any) -> list[str]:
+    """Return the names of the queues in the Redis database *url* names, sorted.
+
+    Only reads (``SCAN``, which never blocks the server): nothing is written.
+
+    Raises:
+        InvalidURLError, TypeError, ValueError, BackendUnavailableError: As for
+            ``open_store()``.
+        BackendError: The server failed, or the user may not run ``SCAN``.
+    """
+    store, _, _ = _new_store(url, "(listing)", options)
+    try:
+        return await store.queue_names()
+    finally:
+        await store.aclose()
+
+
+def _new_store(
+    url: urllib.parse.SplitResult, name: str, options: dict[str, Any]
+) -> tuple[RedisStore, float, float]:
+    """Return the store of queue *name* at *url*, not yet checked, and its two timeouts."""
     unknown = set(options) - _OPTIONS
     if unknown:
         raise TypeError(
@@ -159,6 +213,11 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
         socket_timeout=socket_timeout,
         user=user,
     )
+    return store, retry_timeout, socket_timeout
+
+
+async def _check_at_open(store: RedisStore, retry_timeout: float, socket_timeout: float) -> None:
+    """Make the checks of ``open_store()`` on *store*; close it and raise if one fails."""
     # One budget for all the steps: opening takes retry_timeout + socket_timeout at most.
     budget = _CUTOFF.set(time.monotonic() + retry_timeout + socket_timeout)
     try:
@@ -176,7 +235,6 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
         raise
     finally:
         _CUTOFF.reset(budget)
-    return store
 
 
 def _url_options(url: urllib.parse.SplitResult) -> dict[str, Any]:

@@ -12,11 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-import redis.asyncio as aioredis
 import redis.exceptions as rexc
+
+from ._connection import _Subscription
+
+_log = logging.getLogger("conveyor")
 
 # (listener id, generation) at the start of the calling context's last operation on a
 # store.  A context variable, not a per-task record, because callers may run
@@ -31,7 +36,8 @@ class ChangeListener:
     """Listen for a queue's changes over pub/sub, and wake the waiters of this process.
 
     Args:
-        client: The redis-py client whose pool makes the pub/sub connection.
+        subscribe: Opens a pub/sub connection whose messages go to the callable given
+            (``RedisConnection.subscription``).
         channel: The queue's channel.
         own_ops: The ops key of this store, which its own messages name: those woke its
             waiters already (see ``wake_soon()``).
@@ -40,14 +46,21 @@ class ChangeListener:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        subscribe: Callable[[Callable[[Any], None]], Awaitable[_Subscription]],
         channel: str,
         *,
         own_ops: str,
         time_left: Callable[[], float],
+        inbox: str = "",
     ) -> None:
-        self._client = client
+        self._subscribe = subscribe
+        self._subscription: _Subscription | None = None
+        self._pause = 0.02
         self._channel = channel
+        self._inbox = inbox
+        self._inbox_bytes = inbox.encode()
+        self.handed: Callable[[bytes], None] | None = None
+        """Takes each item a put handed over on this client's own channel (``inbox``)."""
         self._ops_bytes = own_ops.encode()
         self._time_left = time_left
         # Change notifications: a generation number bumped by every message on the channel
@@ -136,36 +149,60 @@ class ChangeListener:
         event, self._changed = self._changed, asyncio.Event()
         event.set()
 
+    def _heard(self, message: Any) -> None:
+        # Every message counts, the subscribe confirmation included: from it on nothing is
+        # missed, and what happened before is re-read by callers.  Called from the
+        # connection's protocol as the bytes arrive (see _Subscription).
+        if isinstance(message, rexc.ResponseError):
+            # Refused (e.g. no permission): open_store reports it rather than letting
+            # waiters miss every change in silence; the listener tries again later.
+            self._refused = message
+            self._subscribed.set()
+            if self._subscription is not None:
+                self._subscription.transport.abort()
+            return
+        if not isinstance(message, list) or len(message) < 3:
+            return
+        kind, channel, data = message[0], message[1], message[2]
+        if kind == b"message":
+            if data == self._ops_bytes:
+                return  # this store's own change woke its waiters already (wake_soon)
+            if channel == self._inbox_bytes and self.handed is not None:
+                try:
+                    self.handed(data)
+                except Exception:  # a note it cannot read: the lease expires, never lost
+                    _log.exception("conveyor: unreadable item handed over on %r", channel)
+        elif kind == b"subscribe":
+            self._refused = None
+            self._subscribed.set()
+            self._pause = 0.02
+        else:
+            return
+        self._bump()
+
     async def _listen(self) -> None:
-        pause = 0.02
         while not self._closed:
-            pubsub = self._client.pubsub()
+            self._refused = None
+            refused = False
             try:
-                await pubsub.subscribe(self._channel)
-                while not self._closed:
-                    # Every message counts, the subscribe confirmation included: from it
-                    # on nothing is missed, and what happened before is re-read by callers.
-                    message = await pubsub.get_message(timeout=30.0)
-                    # This store's own changes woke its waiters already (see wake_soon).
-                    if message is not None and message.get("data") != self._ops_bytes:
-                        self._bump()
-                        self._refused = None
-                        self._subscribed.set()
-                        pause = 0.02
+                self._subscription = await self._subscribe(self._heard)
+                self._subscription.subscribe(*(c for c in (self._channel, self._inbox) if c))
+                await self._subscription.lost
+                refused = self._refused is not None
             except (rexc.ConnectionError, rexc.TimeoutError, OSError):
-                self._bump()
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 0.5)
-            except rexc.RedisError as exc:
-                if isinstance(exc, rexc.ResponseError):
-                    # Refused (e.g. no permission): open_store reports it rather than
-                    # letting waiters miss every change in silence.
-                    self._refused = exc
-                    self._subscribed.set()
-                await asyncio.sleep(1.0)  # e.g. authentication: commands report it
+                pass
+            except rexc.RedisError:
+                refused = True  # e.g. authentication: commands report it
             finally:
-                with contextlib.suppress(rexc.RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
+                if self._subscription is not None:
+                    await self._subscription.disconnect()
+                    self._subscription = None
+            if refused:
+                await asyncio.sleep(1.0)
+            else:
+                self._bump()  # messages may have been missed meanwhile
+                await asyncio.sleep(self._pause)
+                self._pause = min(self._pause * 2, 0.5)
 
     async def aclose(self) -> None:
         """Stop listening and wake every waiter; ``wait_changed()`` returns at once from then on."""

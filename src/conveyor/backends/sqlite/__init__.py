@@ -31,6 +31,6 @@ its own:
 
 from ._schema import SCHEMA_VERSION
 from ._store import SQLiteStore
-from ._url import open_store
+from ._url import list_queues, open_existing_store, open_store
 
-__all__ = ["SCHEMA_VERSION", "SQLiteStore", "open_store"]
+__all__ = ["SCHEMA_VERSION", "SQLiteStore", "list_queues", "open_existing_store", "open_store"]

@@ -22,8 +22,8 @@ import time
 from typing import Any
 
 from ..._exceptions import ForeignReceiptError, QueueShutDown
-from .._base import DeadLetter, Delivery, StoreCounts
-from ._schema import DELAYED, READY
+from .._base import DeadLetter, Delivery, PeekedItem, Purgeable, StoreCounts
+from ._schema import DEAD, DELAYED, READY
 
 __all__ = [
     "Receipts",
@@ -35,6 +35,8 @@ __all__ = [
     "dead_letters",
     "extend",
     "fail",
+    "peek",
+    "purge",
     "put",
     "put_ids",
     "release",
@@ -454,6 +456,37 @@ def requeue_dead(conn: sqlite3.Connection, qid: int, item_ids: list[int] | None)
     if item_ids is None:
         return conn.execute(sql, (qid,)).rowcount
     return sum(conn.execute(sql + " AND id = ?", (qid, i)).rowcount for i in item_ids)
+
+
+# -- operating the queue from outside -------------------------------------------------
+
+
+# Waiting: ready, or delayed (schema 3), which a claim makes ready once its time comes.
+_WAITING = f"state IN ({READY}, {DELAYED})"
+
+
+def peek(conn: sqlite3.Connection, qid: int, limit: int) -> list[PeekedItem]:
+    """Return up to *limit* ready items (delay passed), in claim order; change nothing."""
+    if limit <= 0:
+        return []
+    rows = conn.execute(
+        f"SELECT id, payload, attempts FROM items WHERE queue = ? AND {_WAITING}"
+        " AND available_at <= ? ORDER BY id LIMIT ?",
+        (qid, time.time(), limit),
+    ).fetchall()
+    return [PeekedItem(str(i), p, a) for i, p, a in rows]
+
+
+_PURGED = {
+    "ready": _WAITING,
+    "dead": f"state = {DEAD}",
+    "all": f"({_WAITING} OR state = {DEAD})",
+}
+
+
+def purge(conn: sqlite3.Connection, qid: int, which: Purgeable) -> int:
+    """Delete the queue's waiting items, dead letters or both; return how many."""
+    return conn.execute(f"DELETE FROM items WHERE queue = ? AND {_PURGED[which]}", (qid,)).rowcount
 
 
 def _bound(stored: float | None) -> float | None:

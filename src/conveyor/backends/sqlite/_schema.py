@@ -40,6 +40,7 @@ __all__ = [
     "check_or_create",
     "incarnation",
     "queue_id",
+    "read_queue_names",
 ]
 
 R = TypeVar("R")
@@ -214,6 +215,25 @@ def queue_id(conn: sqlite3.Connection, name: str) -> int:
     conn.execute("INSERT OR IGNORE INTO queues (name) VALUES (?)", (name,))
     row = conn.execute("SELECT id FROM queues WHERE name = ?", (name,)).fetchone()
     return int(row[0])
+
+
+def read_queue_names(conn: sqlite3.Connection, path: str) -> list[str]:
+    """Return the names of the file's queues, sorted, reading only (no migration).
+
+    Raises:
+        IncompatibleStoreError: The file is not a conveyor database, or a newer one.
+    """
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.DatabaseError as exc:
+        raise open_error(path, exc) from exc
+    if not tables:
+        raise IncompatibleStoreError(
+            f"{path!r} is an empty SQLite database, not a conveyor queue file; it was"
+            " left untouched"
+        )
+    _read_version(conn, path, tables)
+    return sorted(str(row[0]) for row in conn.execute("SELECT name FROM queues"))
 
 
 def _migrate(conn: sqlite3.Connection, version: int) -> None:

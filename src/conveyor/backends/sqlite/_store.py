@@ -18,7 +18,16 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from ..._exceptions import BackendError, QueueShutDown
-from .._base import DeadLetter, Delivery, Store, StoreCounts
+from .._base import (
+    PURGEABLE,
+    DeadLetter,
+    Delivery,
+    PeekedItem,
+    Purgeable,
+    Store,
+    StoreCounts,
+    StoreTotals,
+)
 from .._worker import ThreadWorker
 from . import _operations as ops
 from ._connection import SQLiteConnection
@@ -395,6 +404,39 @@ class SQLiteStore(Store):
                 with contextlib.suppress(ValueError):
                     ids.append(int(item_id))
         return await self._run(lambda c: ops.requeue_dead(c, self._db.qid, ids))
+
+    async def peek(self, limit: int) -> list[PeekedItem]:
+        """Return up to *limit* ready items in claim order, changing nothing.
+
+        Raises:
+            BackendError: The store failed.
+        """
+        return await self._run(lambda c: ops.peek(c, self._db.qid, limit), False)
+
+    async def purge(self, which: Purgeable) -> int:
+        """Delete the waiting items (``"ready"``), dead letters (``"dead"``) or both.
+
+        One transaction; leased items stay.  Waiters here are woken at the commit, other
+        processes' when they next look (``PRAGMA data_version``).
+
+        Returns:
+            How many items were deleted.
+
+        Raises:
+            ValueError: *which* is not ``"ready"``, ``"dead"`` or ``"all"``.
+            BackendError: The store failed; nothing was deleted.
+        """
+        if which not in PURGEABLE:
+            raise ValueError(f"purge takes one of {', '.join(PURGEABLE)}, not {which!r}")
+        return await self._run(lambda c: ops.purge(c, self._db.qid, which))
+
+    async def oldest_ready_age(self) -> float | None:
+        """Return ``None``: this file's layout does not record when items were put."""
+        return None
+
+    async def totals(self) -> StoreTotals:
+        """Return no counters: this file's layout keeps no per-queue totals."""
+        return StoreTotals()
 
     async def wait_changed(self, timeout: float) -> None:
         """Return once this queue may have changed in any process, or after *timeout*.

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import sqlite3
 import urllib.parse
 from typing import Any
 
-from ..._exceptions import InvalidURLError
+from ..._exceptions import InvalidURLError, QueueNotFoundError
 from ..._urls import redacted
+from ._errors import open_error
+from ._schema import read_queue_names
 from ._store import SQLiteStore
 
-__all__ = ["open_store"]
+__all__ = ["list_queues", "open_existing_store", "open_store"]
 
 _SYNCHRONOUS = {"process": "NORMAL", "power": "FULL"}
 
@@ -78,3 +84,80 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
         await store.aclose()
         raise
     return store
+
+
+async def list_queues(url: urllib.parse.SplitResult, **options: Any) -> list[str]:
+    """Return the names of the queues in the SQLite file *url* names, sorted.
+
+    The file is only read: nothing is created, migrated or written.
+
+    Args:
+        url: ``sqlite:///relative.db`` or ``sqlite:////absolute.db``, split.
+        **options: As for ``open_store()`` (checked, then unused: reading needs none).
+
+    Raises:
+        InvalidURLError: The URL names no file.
+        QueueNotFoundError: No file exists at that path.
+        IncompatibleStoreError: The file is not a conveyor database, or a newer one.
+        BackendError: The file cannot be read.
+    """
+    path = _path_from_url(url)
+    _check_options(dict(options))
+    return await asyncio.to_thread(_read_names, path)
+
+
+async def open_existing_store(
+    url: urllib.parse.SplitResult, name: str, **options: Any
+) -> SQLiteStore:
+    """Open the queue *name* of the SQLite file *url* names, if both exist.
+
+    As ``open_store()``, except that a missing file or queue is refused and nothing is
+    created.  (A file removed between the check and the open is created again by the
+    open, empty: a race only a concurrent deletion can lose.)
+
+    Raises:
+        QueueNotFoundError: No file exists at that path, or it holds no queue *name*.
+        InvalidURLError, TypeError, ValueError, IncompatibleStoreError, BackendError:
+            As for ``open_store()``.
+    """
+    path = _path_from_url(url)
+    _check_options(dict(options))
+    names = await asyncio.to_thread(_read_names, path)
+    if name not in names:
+        listed = ", ".join(repr(n) for n in names) or "none"
+        raise QueueNotFoundError(
+            f"SQLite queue file {path!r} has no queue {name!r} (its queues: {listed})"
+        )
+    return await open_store(url, name, **options)
+
+
+def _check_options(options: dict[str, Any]) -> None:
+    options.pop("durability", None)
+    options.pop("busy_timeout", None)
+    if options:
+        raise TypeError(
+            f"unknown option(s) for sqlite queues: {', '.join(sorted(options))}; "
+            "accepted: durability, busy_timeout, max_attempts"
+        )
+
+
+def _read_names(path: str) -> list[str]:
+    # mode=rw never creates the file: a missing one fails to open, with no race.
+    if not os.path.exists(path):
+        raise QueueNotFoundError(f"no SQLite queue file at {path!r}")
+    if os.path.isdir(path):
+        raise QueueNotFoundError(f"{path!r} is a directory, not an SQLite queue file")
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=rw"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=5.0, isolation_level=None)
+    except sqlite3.Error as exc:
+        if not os.path.exists(path):
+            raise QueueNotFoundError(f"no SQLite queue file at {path!r}") from None
+        raise open_error(path, exc) from exc
+    try:
+        return read_queue_names(conn, path)
+    except sqlite3.Error as exc:
+        raise open_error(path, exc) from exc
+    finally:
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()

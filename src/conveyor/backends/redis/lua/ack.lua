@@ -1,5 +1,6 @@
---! include prelude current
--- KEYS: meta ops items leased lease attempts ready delayed.  ARGV from 5: id, delivery pairs.
+--! include prelude current fresh
+-- KEYS: meta ops items leased lease attempts ready delayed fresh holes.
+-- ARGV from 5: id, delivery pairs.
 -- Reply: {flags}, one character a receipt: "1" acknowledged, "0" not (a stale receipt).
 -- A receipt repeated in one batch is current each time: only its first flag says True.
 local flags, done, seen = {}, {}, {}
@@ -23,6 +24,6 @@ if #done > 0 then
   local idle = redis.call('ZCOUNT', KEYS[4], '-inf', '(inf') == 0
   if idle then redis.call('DEL', KEYS[4]) end
   changed = idle and redis.call('ZCARD', KEYS[7]) == 0
-    and redis.call('ZCARD', KEYS[8]) == 0
+    and redis.call('ZCARD', KEYS[8]) == 0 and fresh_count(KEYS[9], KEYS[10]) == 0
 end
 return finish({table.concat(flags)})

@@ -1,6 +1,9 @@
---! include prelude maintain
--- KEYS: meta ops items ready delayed leased lease attempts dead deadinfo.
--- ARGV[5] max items, ARGV[6] lease timeout, ARGV[7] max attempts (0: none).
+--! include prelude maintain fresh
+-- KEYS: meta ops items ready delayed leased lease attempts dead deadinfo fresh holes
+-- waiters.  ARGV[5] max items, ARGV[6] lease timeout, ARGV[7] max attempts (0: none),
+-- ARGV[8] the client's own channel ("": none).  A claim that finds nothing names that
+-- channel in waiters, for 3 seconds, so that the next put hands its first item over there
+-- (see put.lua); a claim that finds items takes the name back.
 -- Reply: {status (1 ok, -1 shut down and empty), now, deadline, next due, numbers,
 --         payloads, lost}: numbers is "id delivery attempts length" for each leased item,
 --         all in one space-separated string, and payloads every payload joined, in order,
@@ -9,58 +12,98 @@
 local PIN = '$LEASED_PIN$'
 
 maintain(tonumber(ARGV[7]))
-local popped = redis.call('ZPOPMIN', KEYS[4], tonumber(ARGV[5]))
-local deadline = now + tonumber(ARGV[6])
-local res = {1, fmt(now), fmt(deadline), '', '', '', 0}
-if #popped == 0 then
-  if redis.call('HGET', meta, 'shutdown') == '1' then res[1] = -1 end
-  res[4] = next_due()
-  return finish(res)
-end
-changed = true
-local n = #popped / 2
-local delivery = redis.call('HINCRBY', meta, 'dseq', n) - n
-local ids, leases, scored = {}, {}, {}
-for i = 1, n do
-  local id = popped[2 * i - 1]
-  ids[i] = id
-  leases[2 * i - 1] = id
-  leases[2 * i] = delivery + i
-  scored[2 * i - 1] = deadline
-  scored[2 * i] = id
-end
-bulk('HSET', KEYS[7], leases)
-redis.call('ZADD', KEYS[6], 'NX', 'inf', PIN)
-bulk('ZADD', KEYS[6], scored)
-local numbers, blobs, counted, lost = {}, {}, {}, {}
-for i = 1, n, 1000 do
-  local chunk = {unpack(ids, i, math.min(i + 999, n))}
-  local payloads = redis.call('HMGET', KEYS[3], unpack(chunk))
-  local before = redis.call('HMGET', KEYS[8], unpack(chunk))
-  for j = 1, #chunk do
-    local id, k = chunk[j], i + j - 1
-    local payload = payloads[j]
-    local attempts = (tonumber(before[j]) or 0) + 1
-    counted[2 * k - 1] = id
-    counted[2 * k] = attempts
-    if payload then
-      numbers[#numbers + 1] = id .. ' ' .. (delivery + k) .. ' ' .. attempts .. ' ' .. #payload
-      blobs[#blobs + 1] = payload
-    else
-      lost[#lost + 1] = id
+local want = tonumber(ARGV[5])
+local fresh, holes = KEYS[11], KEYS[12]
+local head, len = fresh_head(fresh)
+local gaps = len > 0 and redis.call('SCARD', holes) > 0
+-- The oldest items of both kinds, merged by id: ids[k], and payloads[k] for fresh ones.
+local back = redis.call('ZRANGE', KEYS[4], 0, want - 1)
+local ids, payloads, again = {}, {}, {}
+local b = 1
+while #ids < want do
+  local older = back[b] and tonumber(back[b])
+  if len == 0 and not older then break end
+  if older and (len == 0 or older <= head) then
+    ids[#ids + 1] = back[b]
+    again[#again + 1] = back[b]
+    b = b + 1
+  else
+    local count = want - #ids
+    if older then count = math.min(count, older - head) end
+    local popped = redis.call('LPOP', fresh, math.min(count, len))
+    for j = 1, #popped do
+      local id = head + j - 1
+      if not (gaps and redis.call('SREM', holes, id) == 1) then
+        ids[#ids + 1] = tostring(id)
+        payloads[#ids] = popped[j]
+      end
     end
+    head = head + #popped
+    len = len - #popped
   end
 end
+local n = #ids
+local inbox = ARGV[8]
+if n == 0 then
+  if redis.call('HGET', meta, 'shutdown') == '1' then
+    return finish({-1, fmt(now), fmt(now), next_due(), '', '', 0})
+  end
+  if inbox ~= '' then redis.call('HSET', KEYS[13], inbox, fmt(now + 3) .. ' ' .. ARGV[6]) end
+  return finish({1, fmt(now), fmt(now), next_due(), '', '', 0})
+end
+if inbox ~= '' then redis.call('HDEL', KEYS[13], inbox) end
+changed = true
+if #again > 0 then bulk('ZREM', KEYS[4], again) end
+local deadline = now + tonumber(ARGV[6])
+-- Payloads and attempts of the items back from a lease (fresh ones: theirs, and none).
+local stored, before = {}, {}
+for i = 1, #again, 1000 do
+  local chunk = {unpack(again, i, math.min(i + 999, #again))}
+  local p = redis.call('HMGET', KEYS[3], unpack(chunk))
+  local a = redis.call('HMGET', KEYS[8], unpack(chunk))
+  for j = 1, #chunk do
+    stored[chunk[j]] = p[j] or false
+    before[chunk[j]] = a[j]
+  end
+end
+local delivery = redis.call('HINCRBY', meta, 'dseq', n) - n
+local numbers, blobs, lost, kept, counted, leases, scored = {}, {}, {}, {}, {}, {}, {}
+for k = 1, n do
+  local id = ids[k]
+  local payload = payloads[k]
+  local attempts = 1
+  if payload then
+    kept[#kept + 1] = id
+    kept[#kept + 1] = payload
+  else
+    payload = stored[id]
+    attempts = (tonumber(before[id]) or 0) + 1
+  end
+  counted[2 * k - 1] = id
+  counted[2 * k] = attempts
+  if payload then
+    local d = delivery + k
+    leases[#leases + 1] = id
+    leases[#leases + 1] = d
+    scored[#scored + 1] = deadline
+    scored[#scored + 1] = id
+    numbers[#numbers + 1] = id .. ' ' .. d .. ' ' .. attempts .. ' ' .. #payload
+    blobs[#blobs + 1] = payload
+  else
+    lost[#lost + 1] = id
+  end
+end
+if #kept > 0 then bulk('HSET', KEYS[3], kept) end
 bulk('HSET', KEYS[8], counted)
+if #leases > 0 then
+  bulk('HSET', KEYS[7], leases)
+  redis.call('ZADD', KEYS[6], 'NX', 'inf', PIN)
+  bulk('ZADD', KEYS[6], scored)
+end
 -- An id whose payload is gone (its key deleted or evicted) is no item to hand out, and
 -- must not reach a consumer as an undecodable one: it goes dead, saying why.
 for _, id in ipairs(lost) do
-  redis.call('ZREM', KEYS[6], id)
-  redis.call('HDEL', KEYS[7], id)
   to_dead(KEYS[9], KEYS[10], id, 'its payload vanished from Redis (deleted or evicted)')
 end
-res[4] = next_due()
-res[5] = table.concat(numbers, ' ')
-res[6] = table.concat(blobs)
-res[7] = #lost
-return finish(res)
+return finish({1, fmt(now), fmt(deadline), next_due(), table.concat(numbers, ' '),
+  table.concat(blobs), #lost})

@@ -1,5 +1,5 @@
 --! include prelude
--- KEYS: meta ops items ready delayed attempts.  ARGV[5] "1" for immediate.
+-- KEYS: meta ops items ready delayed attempts fresh holes.  ARGV[5] "1" for immediate.
 -- Reply: {items deleted}.
 redis.call('HSET', meta, 'shutdown', '1')
 changed = true
@@ -14,5 +14,9 @@ if ARGV[5] == '1' then
     deleted = deleted + #ids
     redis.call('DEL', key)
   end
+  -- Fresh items keep their payloads in the list itself, their ids in its places.
+  local fresh = redis.call('LLEN', KEYS[7])
+  if fresh > 0 then deleted = deleted + fresh - redis.call('SCARD', KEYS[8]) end
+  redis.call('DEL', KEYS[7], KEYS[8])
 end
 return finish({deleted})
