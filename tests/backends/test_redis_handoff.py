@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 
 from conveyor.backends._base import Store
 from conveyor.backends.redis import lua_script, open_store, queue_keys
-from conveyor.backends.redis._connection import _IncompleteError, _parse
+from conveyor.backends.redis._wire import _IncompleteError, _parse
 from tests.backends.redis_backend import RedisServer, redis_server
 
 pytestmark = pytest.mark.timeout(60)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import contextvars
 import hashlib
@@ -16,12 +15,12 @@ from typing import Any, Generic, TypeVar
 
 import redis.asyncio as aioredis
 import redis.exceptions as rexc
-from redis._parsers.base import BaseParser
 
 from ..._exceptions import (
     BackendError,
     BackendUnavailableError,
 )
+from ._wire import _pack, _Subscription, _Wire
 
 # time.monotonic() at which the calling context's current Redis call runs out of time (its
 # retry_timeout plus one socket_timeout); inf outside a call.  A context variable, so that
@@ -35,247 +34,12 @@ class _SentError(rexc.ConnectionError):
     """The connection failed after a command was sent: it may have run, or may still."""
 
 
-def _pack(*args: Any) -> bytes:
-    """Encode one command in RESP; leaner than the client's general encoder for scripts."""
-    return b"*%d\r\n" % len(args) + _pack_args(args)
-
-
-def _pack_args(args: Sequence[Any]) -> bytes:
-    """Encode *args* as the RESP bulk strings of a command, without its header."""
-    parts: list[bytes] = []
-    for arg in args:
-        data = arg if isinstance(arg, bytes) else str(arg).encode()
-        parts += (b"$%d\r\n" % len(data), data, b"\r\n")
-    return b"".join(parts)
-
-
 class _Script:
     """A Lua script, run by its SHA1 and loaded on the server when it does not know it."""
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
-
-
-class _IncompleteError(Exception):
-    """The buffer ends before the reply does."""
-
-
-_ERROR: Callable[[str], rexc.ResponseError] = BaseParser.parse_error  # type: ignore[no-untyped-call,unused-ignore]
-
-
-def _parse(buf: bytearray, pos: int) -> tuple[Any, int]:
-    """Parse the RESP2/RESP3 reply at *pos* of *buf*; return it and where the next starts.
-
-    Replies come as redis-py's parser gives them to this module: bulk and simple strings
-    as bytes, integers as int, arrays (and sets) as lists, maps as dicts, nil as None, an
-    error as the exception redis-py would raise for it (returned, not raised).
-
-    Raises:
-        _IncompleteError: *buf* holds only part of the reply.
-    """
-    end = buf.find(b"\r\n", pos)
-    if end < 0:
-        raise _IncompleteError
-    kind = buf[pos]
-    if kind == 36 or kind == 61:  # "$" bulk string, "=" verbatim string
-        n = int(buf[pos + 1 : end])
-        if n < 0:
-            return None, end + 2
-        stop = end + 2 + n
-        if len(buf) < stop + 2:
-            raise _IncompleteError
-        data = bytes(buf[end + 2 : stop])
-        return (data if kind == 36 else data[4:]), stop + 2
-    if kind == 42 or kind == 126 or kind == 62:  # "*" array, "~" set, ">" push
-        n = int(buf[pos + 1 : end])
-        if n < 0:
-            return None, end + 2
-        items = []
-        at = end + 2
-        for _ in range(n):
-            item, at = _parse(buf, at)
-            items.append(item)
-        return items, at
-    if kind == 58 or kind == 40:  # ":" integer, "(" big number
-        return int(buf[pos + 1 : end]), end + 2
-    if kind == 43:  # "+" simple string
-        return bytes(buf[pos + 1 : end]), end + 2
-    if kind == 45 or kind == 33:  # "-" simple error, "!" bulk error
-        if kind == 33:
-            n = int(buf[pos + 1 : end])
-            if len(buf) < end + 4 + n:
-                raise _IncompleteError
-            text, after = bytes(buf[end + 2 : end + 2 + n]), end + 4 + n
-        else:
-            text, after = bytes(buf[pos + 1 : end]), end + 2
-        return _ERROR(text.decode("utf-8", "replace")), after
-    if kind == 95:  # "_" null
-        return None, end + 2
-    if kind == 44:  # "," double
-        return float(buf[pos + 1 : end]), end + 2
-    if kind == 35:  # "#" boolean
-        return buf[pos + 1] == 116, end + 2  # "t"
-    if kind == 37 or kind == 124:  # "%" map, "|" attribute (skipped: the reply follows)
-        n = int(buf[pos + 1 : end])
-        mapping = {}
-        at = end + 2
-        for _ in range(n):
-            key, at = _parse(buf, at)
-            value, at = _parse(buf, at)
-            mapping[key if not isinstance(key, list) else tuple(key)] = value
-        if kind == 124:
-            return _parse(buf, at)
-        return mapping, at
-    raise rexc.InvalidResponse(f"Protocol error, got {chr(kind)!r} as reply type byte")
-
-
-class _Wire(asyncio.Protocol):
-    """One connection of the store's own, read by this protocol rather than redis-py's.
-
-    redis-py makes the connection (TLS, authentication, the handshake); then this
-    protocol takes its transport over: commands are written to the transport as they
-    come, and each reply, parsed as its bytes arrive, completes the future of the oldest
-    command still waiting, so that replies are matched to commands by order alone, with
-    no task and no read loop per call.  A reply whose future gave up (a timeout, a
-    cancelled caller) is still read and dropped, but the store closes such a connection
-    anyway (see ``RedisConnection.eval``).
-    """
-
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
-        self.transport: asyncio.Transport = conn._writer.transport
-        self._buffer = bytearray()
-        self._waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
-        self._lost: BaseException | None = None
-        self.transport.set_protocol(self)
-
-    @property
-    def usable(self) -> bool:
-        """Whether commands may still be written to it."""
-        return self._lost is None and not self.transport.is_closing()
-
-    def request(self, command: bytes) -> asyncio.Future[Any]:
-        """Write *command* and return the future of its reply (an exception for an error)."""
-        if not self.usable:
-            raise rexc.ConnectionError(f"Connection closed: {self._lost or 'closing'}")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.append(future)
-        self.transport.write(command)
-        return future
-
-    async def reply(self, command: bytes, timeout: float) -> Any:
-        """Write *command*, wait at most *timeout* seconds for its reply and return it.
-
-        Raises:
-            redis.exceptions.RedisError: The reply is an error (a ResponseError, or an
-                AuthenticationError for a missing or wrong password).
-            redis.exceptions.TimeoutError: No reply in time.
-            redis.exceptions.ConnectionError: The connection was lost.
-        """
-        future = self.request(command)
-        timer = asyncio.get_running_loop().call_later(timeout, _expire, future, timeout)
-        try:
-            reply = await future
-        finally:
-            timer.cancel()
-        # An error reply is the exception redis-py's parser makes of it: a ResponseError,
-        # or (by redis-py version) an AuthenticationError for NOAUTH and the like.
-        if isinstance(reply, rexc.RedisError):
-            raise reply
-        return reply
-
-    def data_received(self, data: bytes) -> None:
-        buffer = self._buffer
-        buffer += data
-        pos = 0
-        waiting = self._waiting
-        try:
-            while pos < len(buffer):
-                try:
-                    reply, pos_after = _parse(buffer, pos)
-                except _IncompleteError:
-                    break
-                is_push = buffer[pos] == 62
-                pos = pos_after
-                if is_push or not waiting:
-                    continue  # not a reply to a command of ours (e.g. client tracking)
-                future = waiting.popleft()
-                if not future.done():
-                    future.set_result(reply)
-        except Exception as exc:  # unreadable: nothing after it can be trusted
-            self._fail(rexc.ConnectionError(f"unreadable reply from Redis: {exc!r}"))
-            self.transport.abort()
-            return
-        if pos:
-            del buffer[:pos]
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(
-            rexc.ConnectionError(f"Connection closed by server: {exc}")
-            if exc
-            else rexc.ConnectionError("Connection closed by server.")
-        )
-
-    def _fail(self, exc: BaseException) -> None:
-        self._lost = exc
-        waiting, self._waiting = self._waiting, collections.deque()
-        for future in waiting:
-            if not future.done():
-                future.set_exception(exc)
-
-    async def disconnect(self) -> None:
-        """Close the connection; every reply still due fails."""
-        self._fail(rexc.ConnectionError("Connection closed by conveyor."))
-        self.transport.abort()
-        # redis-py forgets the connection; its wait for the close would never end, as
-        # its protocol no longer hears of it.
-        with contextlib.suppress(Exception):
-            await self.conn.disconnect(nowait=True)
-
-
-class _Subscription(_Wire):
-    """A connection that subscribed to channels: every message goes to *heard* at once.
-
-    Read like ``_Wire``, but what arrives is handed to *heard* from the protocol's own
-    callback (``[b"message", channel, data]``, ``[b"subscribe", channel, count]``, or an
-    error reply), with no task in between: a message wakes its waiters a loop turn after
-    its bytes arrive.  ``lost`` completes when the connection ends.
-    """
-
-    def __init__(self, conn: Any, heard: Callable[[Any], None]) -> None:
-        self._heard = heard
-        self.lost: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
-        super().__init__(conn)
-
-    def subscribe(self, *channels: str) -> None:
-        """Ask for the messages of *channels*; the confirmations come to *heard*."""
-        if not self.usable:
-            raise rexc.ConnectionError(f"Connection closed: {self._lost or 'closing'}")
-        self.transport.write(_pack("SUBSCRIBE", *channels))
-
-    def data_received(self, data: bytes) -> None:
-        buffer = self._buffer
-        buffer += data
-        pos = 0
-        try:
-            while pos < len(buffer):
-                try:
-                    reply, pos = _parse(buffer, pos)
-                except _IncompleteError:
-                    break
-                self._heard(reply)
-        except Exception as exc:
-            self._fail(rexc.ConnectionError(f"unreadable message from Redis: {exc!r}"))
-            self.transport.abort()
-            return
-        if pos:
-            del buffer[:pos]
-
-    def _fail(self, exc: BaseException) -> None:
-        super()._fail(exc)
-        if not self.lost.done():
-            self.lost.set_result(exc)
 
 
 class _Gap(Exception):  # noqa: N818 - a signal within the lane, never raised to callers
@@ -330,18 +94,9 @@ class _Lane:
         await self._changed.wait()
 
 
-def _expire(future: asyncio.Future[Any], timeout: float) -> None:
-    if not future.done():
-        future.set_exception(rexc.TimeoutError(f"no reply within {timeout:g} s"))
-
-
-In = TypeVar("In")
-
-
-Out = TypeVar("Out")
-
-
 T = TypeVar("T")
+In = TypeVar("In")
+Out = TypeVar("Out")
 
 
 class _Coalescer(Generic[In, Out]):

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..._exceptions import QueueShutDown
-from ._connection import _Coalescer, _pack_args, _Script
+from ._connection import _Coalescer, _Script
 from ._runner import OperationContext
 from ._scripts import _PUT, _RETRACT
+from ._wire import _pack_args
 
 
 class ItemPuts:

@@ -19,7 +19,7 @@ from typing import Any
 
 import redis.exceptions as rexc
 
-from ._connection import _Subscription
+from ._wire import _Subscription
 
 _log = logging.getLogger("conveyor")
 
