@@ -184,20 +184,11 @@ async def _open_queue(
         raise InvalidURLError(
             f"unknown queue URL scheme {parts.scheme!r} in {redacted(url)!r}; accepted: {_ACCEPTED}"
         )
-    module_name, extra = _BACKENDS[scheme]
     queue_options = {k: options.pop(k) for k in _QUEUE_OPTIONS if k in options}
     serializer = resolve_serializer(serializer)
     # Check the queue's own arguments before opening anything.
     DurableQueue(_NO_STORE, lease_timeout=lease_timeout, **queue_options)
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        if extra is None or module_name.startswith(exc.name or "\0"):
-            raise
-        raise MissingDependencyError(
-            f"{scheme}:// queues need the {extra} driver ({exc.name} is not installed): "
-            f"pip install 'conveyor[{extra}]'"
-        ) from exc
+    module = _import_backend(scheme)
     store = await module.open_store(parts, name, **options)
     try:
         stored = await store.bind_maxsize(maxsize)
@@ -220,6 +211,24 @@ async def _open_queue(
         await queue.aclose()
         raise
     return queue
+
+
+def _import_backend(scheme: str) -> Any:
+    """Import the backend module of *scheme* (one of ``_BACKENDS``), naming a missing extra.
+
+    Raises:
+        MissingDependencyError: The backend's driver is not installed.
+    """
+    module_name, extra = _BACKENDS[scheme]
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        if extra is None or module_name.startswith(exc.name or "\0"):
+            raise
+        raise MissingDependencyError(
+            f"{scheme}:// queues need the {extra} driver ({exc.name} is not installed): "
+            f"pip install 'conveyor[{extra}]'"
+        ) from exc
 
 
 def _same_bound(asked: float, stored: float | None) -> bool:

@@ -10,7 +10,6 @@ nothing here creates a store or a queue.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
 import time
 from collections.abc import AsyncIterator
@@ -18,8 +17,8 @@ from contextlib import asynccontextmanager
 from types import ModuleType
 from typing import Any
 
-from ._exceptions import InvalidURLError, MissingDependencyError
-from ._open import _BACKENDS, _parse
+from ._exceptions import InvalidURLError
+from ._open import _BACKENDS, _import_backend, _parse
 from ._urls import redacted
 from .backends._base import Store, StoreCounts, StoreTotals
 
@@ -39,16 +38,7 @@ def _backend(url: str) -> tuple[ModuleType, Any]:
             f"unknown queue URL scheme {parts.scheme!r} in {redacted(url)!r}; accepted:"
             " sqlite:///relative.db, sqlite:////absolute.db, redis://host:port/db, rediss://"
         )
-    module_name, extra = _BACKENDS[scheme]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        if extra is None or module_name.startswith(exc.name or "\0"):
-            raise
-        raise MissingDependencyError(
-            f"{scheme}:// queues need the {extra} driver ({exc.name} is not installed): "
-            f"pip install 'conveyor[{extra}]'"
-        ) from exc
+    module = _import_backend(scheme)
     return module, parts
 
 
