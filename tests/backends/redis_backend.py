@@ -15,14 +15,16 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import conveyor
+from conveyor.backends._base import Store
 from tests.backend_registry import Backend, register
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -234,3 +236,26 @@ register(
         },
     )
 )
+
+
+OpenStore = Callable[..., Awaitable["Store"]]
+"""``await open_named(name=None, **options)``: what the ``open_named`` fixture gives."""
+
+
+@pytest.fixture
+async def open_named(redis_server: RedisServer) -> AsyncIterator[OpenStore]:
+    """``await open_named(name=None)``: a store on the shared server (a new name by default)."""
+    from conveyor.backends.redis import open_store
+
+    opened: list[Store] = []
+
+    async def opener(name: str | None = None, **options: object) -> Store:
+        store = await open_store(
+            urllib.parse.urlsplit(redis_server.url), name or uuid.uuid4().hex, **options
+        )
+        opened.append(store)
+        return store
+
+    yield opener
+    for store in opened:
+        await store.aclose()

@@ -14,37 +14,20 @@ import asyncio
 import time
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 import redis
 import redis.asyncio as aioredis
 
-from conveyor.backends._base import Store
 from conveyor.backends.redis import lua_script, open_store, queue_keys
 from conveyor.backends.redis._wire import _IncompleteError, _parse
-from tests.backends.redis_backend import RedisServer, redis_server
+from tests.backends.redis_backend import OpenStore, RedisServer, open_named, redis_server
 
 pytestmark = pytest.mark.timeout(60)
 
-__all__ = ["redis_server"]
-
-OpenStore = Callable[..., Awaitable[Store]]
-
-
-@pytest.fixture
-async def open_named(redis_server: RedisServer) -> AsyncIterator[OpenStore]:
-    opened: list[Store] = []
-
-    async def opener(name: str) -> Store:
-        store = await open_store(urllib.parse.urlsplit(redis_server.url), name)
-        opened.append(store)
-        return store
-
-    yield opener
-    for store in opened:
-        await store.aclose()
+__all__ = ["open_named", "redis_server"]
 
 
 async def until(condition: Callable[[], Awaitable[bool]], limit: float = 10.0) -> None:

@@ -8,9 +8,8 @@ shutdown, and a format-1 queue opened by this version keeping every item, in ord
 
 from __future__ import annotations
 
-import urllib.parse
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,29 +17,12 @@ import redis.asyncio as aioredis
 
 from conveyor import IncompatibleStoreError
 from conveyor.backends._base import Store
-from conveyor.backends.redis import open_store, queue_keys
-from tests.backends.redis_backend import RedisServer, redis_server
+from conveyor.backends.redis import queue_keys
+from tests.backends.redis_backend import OpenStore, RedisServer, open_named, redis_server
 
 pytestmark = pytest.mark.timeout(60)
 
-__all__ = ["redis_server"]
-
-OpenStore = Callable[..., Awaitable[Store]]
-
-
-@pytest.fixture
-async def open_named(redis_server: RedisServer) -> AsyncIterator[OpenStore]:
-    """``await open_named(name=None)``: a store on the shared server (a new name by default)."""
-    opened: list[Store] = []
-
-    async def opener(name: str | None = None) -> Store:
-        store = await open_store(urllib.parse.urlsplit(redis_server.url), name or uuid.uuid4().hex)
-        opened.append(store)
-        return store
-
-    yield opener
-    for store in opened:
-        await store.aclose()
+__all__ = ["open_named", "redis_server"]
 
 
 @pytest.fixture
