@@ -100,7 +100,7 @@ async def test_set_maxsize_frees_a_put_blocked_in_another_process(open_durable: 
     await _fill(a, 2)
     blocked = asyncio.ensure_future(b.put("third"))
     try:
-        with pytest.raises(TimeoutError):
+        with pytest.raises(asyncio.TimeoutError):  # not the builtin one before 3.11
             await asyncio.wait_for(asyncio.shield(blocked), 0.2)
         await a.set_maxsize(3)
         assert a.maxsize == 3

@@ -190,9 +190,10 @@ async def test_commands_cancelled_against_a_stopped_server_do_not_poison_connect
         try:
             # Cancelled in the middle of the command, by the caller's own timeout: each
             # reply arrives after the resume, on a connection that must be gone by then.
-            with pytest.raises(TimeoutError):
+            # asyncio.TimeoutError: not the builtin TimeoutError before Python 3.11.
+            with pytest.raises(asyncio.TimeoutError):
                 await asyncio.wait_for(queue.extend(receipt, 30.0), 0.05)
-            with pytest.raises(TimeoutError):
+            with pytest.raises(asyncio.TimeoutError):
                 await asyncio.wait_for(queue.dead_letters(), 0.05)
             started = time.monotonic()
             with pytest.raises(TimeoutError):

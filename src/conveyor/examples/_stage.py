@@ -100,9 +100,8 @@ class _PacedAsyncio:
 class _KeptRandom(random.Random):
     """A seeded generator that keeps every value it draws, in order."""
 
-    def __init__(self, seed: int | None, kept: list[float]) -> None:
-        super().__init__(seed)
-        self._kept = kept
+    # Python 3.10's random.Random.__new__ takes the seed alone: the list is set after.
+    _kept: list[float]
 
     def random(self) -> float:
         value = super().random()
@@ -165,7 +164,9 @@ class Stage:
         spec.loader.exec_module(module)
         # After the module ran its own imports, which would have put the real ones back.
         module.asyncio = _PacedAsyncio(self.speed)  # type: ignore[attr-defined]
-        module.random = _KeptRandom(self._seed, self.values)  # type: ignore[attr-defined]
+        generator = _KeptRandom(self._seed)
+        generator._kept = self.values
+        module.random = generator  # type: ignore[attr-defined]
         module.print = self._print  # type: ignore[attr-defined]
         return module
 
