@@ -108,3 +108,31 @@ async def test_a_commit_wakes_the_stores_of_its_queue_only(
     finally:
         await other.aclose()
         await mine.aclose()
+
+
+async def test_a_write_that_changes_nothing_wakes_nobody(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A claim that finds no item commits nothing: were the queue's waiting getters
+    # woken by it, each would claim in vain and wake the others in turn.
+    monkeypatch.setattr(sqlite_store, "WATCH_INTERVAL", 600.0)
+    path = tmp_path / "q.db"
+    url = urllib.parse.urlsplit(_url(path))
+    other = await open_store(url, "jobs")
+    assert await other.put([b"0"])
+    (done,) = await other.claim(1, 30.0, None)
+    assert await other.ack([done.receipt]) == [True]
+    mine = await open_store(url, "jobs")  # opened last: it has seen every commit so far
+    try:
+        waiting = asyncio.ensure_future(mine.wait_changed(300))
+        await _until(lambda: len(_sockets(path)) == 1)
+        assert await other.claim(10, 30.0, None) == []
+        assert await other.ack([done.receipt]) == [False]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not waiting.done()
+        assert await other.put([b"1"])
+        await asyncio.wait_for(waiting, 30)
+    finally:
+        await other.aclose()
+        await mine.aclose()

@@ -2,18 +2,18 @@
 
 Wake-ups across processes on one machine go through a directory next to the file,
 ``<file>-wake/``: a store whose tasks wait binds a Unix datagram socket there (once, on
-its first wait, until it closes) and the event loop reads it; every write commit sends
-the id of the queue it changed to each socket of the directory (its listing is read
-again only when the directory changes), and only the stores of that queue wake (a
-datagram that names no queue, as earlier conveyors send, wakes any store).  When every
-commit woke every waiting store of the file, eight processes waiting on other queues
-made one task's puts 1.5-1.8 ms each instead of 0.4 ms, the cores busy with their
-needless claims.  A socket whose process died refuses the datagram and is removed.  The
-safety net for what that misses (another machine on a network file system, a path too
-long for a socket, a full socket buffer): while a task waits, the worker thread checks
-``PRAGMA data_version`` (which changes when another connection commits) every 20 ms; with
-nobody waiting it sleeps.  Changes made through stores of this process wake the waiters
-of the same queue here at once.
+its first wait, until it closes) and the event loop reads it; every commit that wrote
+something sends the id of the queue it changed to each socket of the directory (its
+listing is read again only when the directory changes), and only the stores of that
+queue wake (a datagram that names no queue, as earlier conveyors send, wakes any
+store).  When every commit woke every waiting store of the file, eight processes
+waiting on other queues made one task's puts 1.5-1.8 ms each instead of 0.4 ms, the
+cores busy with their needless claims.  A socket whose process died refuses the
+datagram and is removed.  The safety net for what that misses (another machine on a
+network file system, a path too long for a socket, a full socket buffer): while a task
+waits, the worker thread checks ``PRAGMA data_version`` (which changes when another
+connection commits) every 20 ms; with nobody waiting it sleeps.  Changes made through
+stores of this process wake the waiters of the same queue here at once.
 """
 
 from __future__ import annotations
