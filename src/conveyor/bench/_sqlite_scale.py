@@ -199,7 +199,7 @@ def _process_scenarios(options: BenchOptions) -> list[Scenario]:
             scenarios.append(
                 Scenario(
                     "sqlite",
-                    f"{procs} processes x 1 task: {label}, one at a time",
+                    f"{procs} process{'es' if procs > 1 else ''} x 1 task: {label}, one at a time",
                     2_000,
                     contenders,
                     goals={"litequeue": 1.0} if work == "put" else {},
