@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import urllib.parse
 from pathlib import Path
 
 import pytest
 
 import conveyor
 from conveyor import BackendError, IncompatibleStoreError, InvalidURLError
-from conveyor.backends.sqlite import SCHEMA_VERSION
+from conveyor.backends.sqlite import SCHEMA_VERSION, open_store
 
 
 def _url(path: Path) -> str:
@@ -268,3 +269,21 @@ def test_every_store_gives_back_its_descriptors(tmp_path: Path, loop: str) -> No
     before = _open_fds()
     run()
     assert _open_fds() == before
+
+
+async def test_an_acknowledgement_says_which_receipts_were_current(tmp_path: Path) -> None:
+    # One claim's receipts share a token: its acknowledgement is one DELETE, which
+    # counts what it removed and only when that falls short finds out which.
+    store = await open_store(urllib.parse.urlsplit(_url(tmp_path / "q.db")), "jobs")
+    try:
+        assert await store.put([b"1", b"2", b"3", b"4"])
+        first, second, third, fourth = await store.claim(4, 30.0, None)
+        assert await store.ack([first.receipt, second.receipt]) == [True, True]
+        # Given twice, current, acknowledged already: in one call, in any order.
+        receipts = [third.receipt, first.receipt, third.receipt, fourth.receipt]
+        assert await store.ack(receipts) == [True, False, False, True]
+        assert await store.ack([fourth.receipt]) == [False]
+        counts = await store.counts()
+        assert (counts.ready, counts.leased) == (0, 0)
+    finally:
+        await store.aclose()

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.parse
 from pathlib import Path
 
+import pytest
+
 import conveyor
+from conveyor.backends.sqlite import _store as sqlite_store
+from conveyor.backends.sqlite import open_store
 
 from ._processes import Worker
 
@@ -59,3 +64,75 @@ async def test_the_socket_of_a_killed_process_is_removed_by_the_next_commit(
         await q.put("after the kill")  # its commit finds the socket dead
         await _until(lambda: stale not in _sockets(path))
     assert not _sockets(path)
+
+
+@pytest.mark.parametrize("producer", ["another process", "this process"])
+async def test_a_commit_wakes_the_stores_of_its_queue_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, producer: str
+) -> None:
+    # Every commit tells each waiting store of the file which queue changed: waiters of
+    # other queues stay asleep (woken by each commit, eight processes waiting on other
+    # queues made one task's put 4-10x slower with their needless claims).  The safety
+    # net (data_version, every 20 ms) would wake them: it is put out of the way here.
+    monkeypatch.setattr(sqlite_store, "WATCH_INTERVAL", 600.0)
+    path = tmp_path / "q.db"
+    url = urllib.parse.urlsplit(_url(path))
+    # Opened last, "other" has seen every commit so far: its one check of data_version
+    # (when it starts waiting) finds nothing new.
+    mine = await open_store(url, "jobs")
+    other = await open_store(url, "other")
+
+    async def put(name: str) -> None:
+        if producer == "another process":
+            Worker("produce", _url(path), name, "--count", "1").finish()
+            return
+        store = await open_store(url, name)
+        try:
+            assert await store.put([b"1"])
+        finally:
+            await store.aclose()
+
+    try:
+        sleeping = asyncio.ensure_future(other.wait_changed(300))
+        waiting = asyncio.ensure_future(mine.wait_changed(300))
+        await _until(lambda: len(_sockets(path)) == 2)
+        await put("jobs")
+        await asyncio.wait_for(waiting, 30)
+        # Both sockets had their datagram before the put returned: a few loop turns
+        # read them (and would have woken "other" by now, were it woken).
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not sleeping.done()
+        await put("other")
+        await asyncio.wait_for(sleeping, 30)
+    finally:
+        await other.aclose()
+        await mine.aclose()
+
+
+async def test_a_write_that_changes_nothing_wakes_nobody(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A claim that finds no item commits nothing: were the queue's waiting getters
+    # woken by it, each would claim in vain and wake the others in turn.
+    monkeypatch.setattr(sqlite_store, "WATCH_INTERVAL", 600.0)
+    path = tmp_path / "q.db"
+    url = urllib.parse.urlsplit(_url(path))
+    other = await open_store(url, "jobs")
+    assert await other.put([b"0"])
+    (done,) = await other.claim(1, 30.0, None)
+    assert await other.ack([done.receipt]) == [True]
+    mine = await open_store(url, "jobs")  # opened last: it has seen every commit so far
+    try:
+        waiting = asyncio.ensure_future(mine.wait_changed(300))
+        await _until(lambda: len(_sockets(path)) == 1)
+        assert await other.claim(10, 30.0, None) == []
+        assert await other.ack([done.receipt]) == [False]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not waiting.done()
+        assert await other.put([b"1"])
+        await asyncio.wait_for(waiting, 30)
+    finally:
+        await other.aclose()
+        await mine.aclose()

@@ -25,7 +25,9 @@ waiting in ``join()`` against getting without one (goal 0.7 each: the cost of an
 operation must not grow with the queue).  Then the engine's own limits, written as plain
 SQL on one connection: ``get_many(100)`` against claim-then-acknowledge in two
 transactions per 100 (goal 0.8), and one put per commit against a one-row transaction
-(goal 1 / 1.5).
+(goal 1 / 1.5).  Across processes (``_sqlite_scale``): 1 / 4 / 16 processes putting and
+getting one at a time, and the wake-up latency from a put in one process to a get in
+another.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ import conveyor
 
 from ._common import get_workload, put_workload, run_in_loop, scenario, split
 from ._scenario import BenchOptions, Scenario
+from ._sqlite_scale import scale_scenarios
 
 __all__ = ["scenarios"]
 
@@ -241,7 +244,8 @@ def scenarios(options: BenchOptions) -> list[Scenario]:
         ):
             make = functools.partial(workload, options, tasks=tasks)
             result.append(scenario("sqlite", f"{who}: {name}", n, make, _OTHERS, goal))
-    return result + _growth_scenarios(options) + _limit_scenarios(options)
+    result += _growth_scenarios(options) + _limit_scenarios(options)
+    return result + scale_scenarios(options)
 
 
 # -- growth: the same operations over a backlog -----------------------------------------

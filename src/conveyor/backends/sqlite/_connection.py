@@ -58,7 +58,7 @@ class SQLiteConnection:
         name: The queue's name.
         synchronous: ``PRAGMA synchronous``'s value (``"NORMAL"`` or ``"FULL"``).
         busy_timeout: Seconds a write waits for the lock before retrying.
-        on_commit: Called after each write transaction commits.
+        on_commit: Called after each write transaction that changed rows commits.
 
     Attributes:
         qid: The queue's row id in the file open now.
@@ -236,6 +236,7 @@ class SQLiteConnection:
         for attempt in range(_LOCK_RETRIES + 1):
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                changes = conn.total_changes
                 try:
                     result = work(conn)
                     conn.execute("COMMIT")
@@ -266,7 +267,11 @@ class SQLiteConnection:
                     # room to, before it fills what was freed.
                     self._disk_was_full = not self._make_room(conn)
                 self._writes += 1
-                self._on_commit()
+                if conn.total_changes != changes:
+                    # A write that changed nothing (a claim that found no item) tells
+                    # nobody: each such claim woke the queue's other waiting getters,
+                    # who claimed in vain in turn.
+                    self._on_commit()
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -171,11 +171,11 @@ def _has_room(conn: sqlite3.Connection, qid: int, count: int) -> bool:
 
 
 @functools.lru_cache(maxsize=64)
-def _ack_sql(rows: int) -> str:
+def _ack_sql(rows: int, returning: bool) -> str:
     return (
         "DELETE FROM items WHERE state = 1 AND lease_token = ? AND id IN ("
         + ",".join(["?"] * rows)
-        + ") RETURNING id"
+        + (") RETURNING id" if returning else ")")
     )
 
 
@@ -317,12 +317,26 @@ def ack(conn: sqlite3.Connection, receipts: Receipts, settled: list[str]) -> lis
     for lease in parsed:
         if lease is not None:
             by_token.setdefault(lease[1], []).append(lease[0])
-    deleted: set[tuple[int, str]] = set()
+    deleted: set[tuple[int, str]] | None = None  # None: every lease named was deleted
     for token, ids in by_token.items():
         for start in range(0, len(ids), _DELETE_CHUNK):
             chunk = ids[start : start + _DELETE_CHUNK]
-            rows = conn.execute(_ack_sql(len(chunk)), (token, *chunk))
+            # The common case, every receipt current and given once, needs no RETURNING
+            # (which cost about a fifth of an acknowledgement of 100): the count of rows
+            # deleted says it.  Otherwise the chunk is undone and done again, returning.
+            conn.execute("SAVEPOINT ack")
+            if conn.execute(_ack_sql(len(chunk), False), (token, *chunk)).rowcount == len(chunk):
+                conn.execute("RELEASE ack")
+                continue
+            conn.execute("ROLLBACK TO ack")
+            conn.execute("RELEASE ack")
+            if deleted is None:
+                deleted = {lease for lease in parsed if lease is not None}
+                deleted.difference_update((i, token) for i in chunk)
+            rows = conn.execute(_ack_sql(len(chunk), True), (token, *chunk))
             deleted.update((item_id, token) for (item_id,) in rows)
+    if deleted is None:
+        return [lease is not None for lease in parsed]
     results = []
     for lease in parsed:
         # A receipt given twice acknowledges once, as its second DELETE would find nothing.

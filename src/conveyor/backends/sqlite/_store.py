@@ -47,7 +47,7 @@ class SQLiteStore(Store):
     def __init__(self, path: str, name: str, synchronous: str, busy_timeout: float) -> None:
         self._path = path
         self._name = name
-        self._waiters = Waiters(path)
+        self._waiters = Waiters(path, lambda: self._db.qid)
         self._db = SQLiteConnection(
             path, name, synchronous, busy_timeout, on_commit=self._waiters.committed
         )
