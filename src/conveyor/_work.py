@@ -84,7 +84,7 @@ class _Slot(Generic[T]):
 def _backoff(base: float, cap: float, attempt: int) -> float:
     # "Equal jitter": half the exponential delay for sure, half at random, so that
     # items that failed together do not come back together.
-    delay = min(cap, base * 2 ** (attempt - 1))
+    delay: float = min(cap, base * 2.0 ** (attempt - 1))
     return delay / 2 + random.uniform(0, delay / 2)
 
 
@@ -510,7 +510,7 @@ class _Runner(Generic[T]):
         self.stopping.set()
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[int]:
-        installed = []
+        installed: list[int] = []
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
             installed.append(sig)
@@ -532,7 +532,7 @@ class _Runner(Generic[T]):
             await asyncio.sleep(self.summary_every)
             now = self.stats
             self._summary(
-                "last %.0fs" % self.summary_every,
+                f"last {self.summary_every:.0f}s",
                 now.done - last.done,
                 now.failed - last.failed,
                 now.retried - last.retried,

@@ -92,7 +92,9 @@ async def test_fail_then_dead_letters_then_requeue(open_durable: Any) -> None:
 
 
 async def test_max_attempts_moves_an_expired_item_to_dead_letters(open_durable: Any) -> None:
-    q = await open_durable(lease_timeout=0.2, max_attempts=2, renew_leases=False)  # the expiry is under test
+    q = await open_durable(
+        lease_timeout=0.2, max_attempts=2, renew_leases=False
+    )  # the expiry is under test
     await q.put("poison")
     first = await q.get_with_receipt()
     second = await q.get_with_receipt(timeout=30)

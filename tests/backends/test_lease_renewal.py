@@ -64,7 +64,8 @@ async def test_a_hung_holder_loses_its_item_after_processing_timeout(
     started = time.monotonic()
     again = await other.get_with_receipt(timeout=30)
     # Renewed up to processing_timeout, then left to expire within one more lease.
-    assert again.item == "stuck" and again.attempts == 2
+    assert again.item == "stuck"
+    assert again.attempts == 2
     assert time.monotonic() - started >= 2 * LEASE
     with pytest.raises(conveyor.LeaseExpiredError):
         await hung.ack(receipt)  # what the hung holder sees once it wakes up
@@ -102,7 +103,8 @@ async def test_extend_many_extends_current_leases_only(open_durable: OpenDurable
     before = time.time()
     deadlines = await store.extend_many([first.token, second.token], 60.0)
     assert deadlines[1] is None
-    assert deadlines[0] is not None and deadlines[0] >= before + 59
+    assert deadlines[0] is not None
+    assert deadlines[0] >= before + 59
     assert await store.extend_many([], 60.0) == []
     await queue.ack(first)
 

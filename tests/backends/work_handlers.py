@@ -1,4 +1,4 @@
-"""Handlers for ``conveyor worker`` subprocesses in the tests (``tests.backends.work_handlers:NAME``).
+"""Handlers for the tests' ``conveyor worker`` processes: ``tests.backends.work_handlers:NAME``.
 
 Each prints a line when it starts an item and when it is done with it, flushed at once,
 so that a test knows exactly which handlers ran before it signalled or killed the

@@ -130,9 +130,9 @@ class Renewer:
         lost = []
         for receipt, deadline in zip(receipts, deadlines, strict=True):
             if deadline is None:
-                lease = self._leases.pop(receipt, None)
-                if lease is not None:  # not settled while the round ran
-                    lost.append(lease)
+                gone = self._leases.pop(receipt, None)
+                if gone is not None:  # not settled while the round ran
+                    lost.append(gone)
         if lost:
             ids = ", ".join(lease.item_id for lease in lost[:10])
             _log.error(

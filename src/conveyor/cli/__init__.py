@@ -2,7 +2,7 @@
 
 Operating commands (``_operate.py``): ``queues``, ``stats``, ``peek``, ``dead``,
 ``requeue``, ``purge``, ``shutdown``, ``resume``, ``maxsize``; ``watch`` (``_watch.py``);
-``metrics`` (``_metrics.py``, a Prometheus exporter); ``worker`` (``_worker.py``).  The core never imports this
+``metrics`` (``_metrics.py``, a Prometheus exporter).  The core never imports this
 package; ``rich`` (the ``cli`` extra) is imported only when a table or the live view is
 shown, ``prometheus_client`` only when ``metrics`` runs, and the benchmark's contenders
 only when ``bench`` runs.

@@ -40,7 +40,7 @@ def _seconds(text: str, positive: bool) -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not (0 < value if positive else 0 <= value) or value == float("inf"):
+    if not (value > 0 if positive else value >= 0) or value == float("inf"):
         kind = "a positive" if positive else "a non-negative"
         raise argparse.ArgumentTypeError(f"expected {kind} number of seconds, not {text!r}")
     return value
@@ -71,6 +71,7 @@ def add_worker_parser(commands: Any) -> None:
         "--concurrency",
         type=lambda text: _count(text, 1),
         default=8,
+        metavar="N",
         help="handlers running at once (default: 8)",
     )
     worker.add_argument(
@@ -80,6 +81,7 @@ def add_worker_parser(commands: Any) -> None:
         "--retries",
         type=lambda text: _count(text, 0),
         default=3,
+        metavar="N",
         help="retries of a failed item before it goes dead (default: 3)",
     )
     worker.add_argument(
@@ -108,8 +110,7 @@ def add_worker_parser(commands: Any) -> None:
         type=lambda text: _seconds(text, True),
         default=None,
         metavar="SECONDS",
-        help="how long a handler may hold an item before it is delivered again"
-        " (default: no bound)",
+        help="how long a handler may hold an item before it is delivered again (default: no bound)",
     )
     worker.add_argument(
         "--summary-every",
