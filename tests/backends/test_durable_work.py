@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -334,3 +336,49 @@ def test_the_cli_worker_names_a_handler_it_cannot_import(
     assert worker.finish() == 2
     assert any(message in line for line in worker.log), worker.log
     assert not (tmp_path / "q.db").exists()  # nothing opened
+
+
+def _readme_worker() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### Workers") :]
+    match = re.search(r"```python\n(# tasks\.py:.*?)```", section, flags=re.DOTALL)
+    assert match, "README's Workers section starts with its tasks.py example"
+    return match.group(1)
+
+
+def test_the_readme_worker_runs_as_printed(tmp_path: Path) -> None:
+    (tmp_path / "tasks.py").write_text(_readme_worker(), encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+
+    async def put(items: list[dict[str, int]]) -> None:
+        async with conveyor.open_queue(url, name="emails") as queue:
+            assert isinstance(queue, conveyor.DurableQueue)
+            await queue.resume()
+            await queue.put_many(items)
+            await queue.ashutdown()  # the workers drain it, then stop
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    asyncio.run(put([{"to": i} for i in range(5)]))
+    ran = subprocess.run(
+        [sys.executable, "tasks.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "WorkStats(done=5, failed=0" in ran.stdout
+    asyncio.run(put([{"to": i} for i in range(3)]))
+    ran = subprocess.run(
+        [sys.executable, "-m", "conveyor", "worker", "sqlite:///jobs.db", "emails", "tasks:send"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "stopped: 3 done, 0 failed" in ran.stderr

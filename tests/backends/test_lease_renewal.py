@@ -156,3 +156,51 @@ async def test_a_killed_holder_gives_its_items_back_within_the_lease(
         for _ in got:
             queue.task_done()
         await queue.join(timeout=10)
+
+
+def _holder(url: str, name: str) -> subprocess.Popen[str]:
+    # A real process that gets one item, then waits in join() for it to be done.
+    code = (
+        "import asyncio, conveyor\n"
+        "async def main():\n"
+        f"    q = await conveyor.open_queue({url!r}, name={name!r}, lease_timeout={LEASE})\n"
+        "    print('got', await q.get(), flush=True)\n"
+        "    try:\n"
+        "        await q.join()\n"
+        "    except conveyor.LeaseExpiredError as exc:\n"
+        "        print('lost:', exc, flush=True)\n"
+        "    await q.aclose()\n"
+        "asyncio.run(main())\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")]))
+    return subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT
+    )
+
+
+async def test_a_holder_whose_lease_ran_out_unrenewed_is_told(
+    durable_url: str, queue_name: str
+) -> None:
+    # A process stopped (SIGSTOP) for longer than the lease renews nothing; once it runs
+    # again its renewal is refused, and join() says so instead of only logging it.
+    async with conveyor.open_queue(durable_url, name=queue_name, lease_timeout=LEASE) as queue:
+        assert isinstance(queue, conveyor.DurableQueue)
+        await queue.put("job")
+        holder = _holder(durable_url, queue_name)
+        stdout = holder.stdout
+        assert stdout is not None
+        try:
+            assert (await asyncio.to_thread(stdout.readline)).strip() == "got job"
+            holder.send_signal(signal.SIGSTOP)
+            again = await queue.get_with_receipt(timeout=30)
+            assert again.attempts == 2
+            holder.send_signal(signal.SIGCONT)
+            told = await asyncio.to_thread(stdout.readline)
+            assert told.startswith("lost:"), told
+            assert "may have been delivered again" in told
+            await queue.ack(again)
+            assert holder.wait(30) == 0
+        finally:
+            if holder.poll() is None:
+                holder.send_signal(signal.SIGKILL)
+                holder.wait(30)
