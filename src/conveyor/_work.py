@@ -232,7 +232,7 @@ class _Runner(Generic[T]):
         self.stopping = asyncio.Event()
         self.hurry = asyncio.Event()  # a second SIGINT: no grace
         self.room = asyncio.Event()
-        self.signals_seen = 0
+        self.started = time.monotonic()
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -264,7 +264,8 @@ class _Runner(Generic[T]):
             await asyncio.wait(watchers)
             if self.pool is not None:
                 self.pool.shutdown(wait=False, cancel_futures=True)
-            self._summary("stopped", self.stats.done, self.stats.failed, self.stats.retried, 0)
+            stats, took = self.stats, max(1e-9, time.monotonic() - self.started)
+            self._summary("stopped", stats.done, stats.failed, stats.retried, stats.done / took)
         if error is not None:
             raise error
         return self.stats

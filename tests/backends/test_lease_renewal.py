@@ -109,12 +109,15 @@ async def test_extend_many_extends_current_leases_only(open_durable: OpenDurable
     await queue.ack(first)
 
 
+KILLED_LEASE = 2.0
+
+
 def _consumer(url: str, name: str, count: int) -> subprocess.Popen[str]:
     # A real process that gets *count* items, says so, and holds them (renewing) forever.
     code = (
         "import asyncio, sys, conveyor\n"
         "async def main():\n"
-        f"    q = await conveyor.open_queue({url!r}, name={name!r}, lease_timeout={LEASE * 2})\n"
+        f"    q = await conveyor.open_queue({url!r}, name={name!r}, lease_timeout={KILLED_LEASE})\n"
         f"    for _ in range({count}):\n"
         "        print('got', await q.get(), flush=True)\n"
         "    print('holding', flush=True)\n"
@@ -130,7 +133,7 @@ def _consumer(url: str, name: str, count: int) -> subprocess.Popen[str]:
 async def test_a_killed_holder_gives_its_items_back_within_the_lease(
     durable_url: str, queue_name: str
 ) -> None:
-    lease = LEASE * 2
+    lease = KILLED_LEASE
     async with conveyor.open_queue(durable_url, name=queue_name, lease_timeout=lease) as queue:
         assert isinstance(queue, conveyor.DurableQueue)
         await queue.put_many([1, 2, 3])
@@ -152,7 +155,8 @@ async def test_a_killed_holder_gives_its_items_back_within_the_lease(
         got = sorted([await queue.get(timeout=30) for _ in range(3)])
         elapsed = time.monotonic() - killed
         assert got == [1, 2, 3]
-        assert elapsed <= lease + 1.0, f"the items came back {elapsed:.2f}s after the kill"
+        # (Slack for a loaded machine; renewed, they would never come back.)
+        assert elapsed <= lease + 1.5, f"the items came back {elapsed:.2f}s after the kill"
         for _ in got:
             queue.task_done()
         await queue.join(timeout=10)

@@ -14,6 +14,7 @@ import importlib
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -179,7 +180,17 @@ def run_worker(args: argparse.Namespace) -> int:
     except (ConveyorError, TypeError, ValueError, OSError) as exc:
         _log.error("conveyor worker: %s: %s", redacted(args.url), exc)
         return 1
-    return 0 if clean else 1
+    code = 0 if clean else 1
+    stuck = [t for t in threading.enumerate() if t.name.startswith("conveyor-work")]
+    if any(thread.is_alive() for thread in stuck):
+        # A blocking handler cannot be interrupted, and the interpreter would wait for
+        # its thread at exit: its item was given back already, so the process ends now.
+        _log.warning("conveyor worker: %d handler threads still running are abandoned", len(stuck))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 async def _work(args: argparse.Namespace, handler: Callable[[Any], Any]) -> bool:
