@@ -41,8 +41,9 @@ class DurableQueue(ReceiptMethods[T], SharedStateMethods, AsyncQueue[T]):
 
     * Delivery is at least once.  ``get()`` leases the item; ``task_done()`` acknowledges
       the oldest item the calling task got and has not acknowledged (when the calling task
-      holds none, the oldest this process holds).  An item not acknowledged within
-      ``lease_timeout`` seconds is delivered again, to any process.
+      holds none, the oldest this process holds).  The leases of the items this process
+      holds renew themselves while it lives (see *renew_leases*): an item whose holder
+      died is delivered again, to any process, within ``lease_timeout`` seconds.
     * ``maxsize``, ``qsize()``, ``join()`` and ``shutdown()`` are shared by every process.
       The bound is stored with the queue (``set_maxsize()`` changes it) and the store
       checks it on every put, so no process ever exceeds it.  A shutdown is stored too,

@@ -38,7 +38,8 @@ class Receipt(Generic[T]):
         item: The item.
         item_id: The item's id in the store, the same across deliveries.
         attempts: Deliveries of this item so far, this one included.
-        lease_deadline: Wall-clock time (``time.time()``) at which the lease expires.
+        lease_deadline: Wall-clock time (``time.time()``) at which the lease expired as
+            delivered; renewal (and ``extend()``) push it later in the store.
         token: The backend's name for this delivery.
     """
 

@@ -15,7 +15,8 @@ is delivered again; the holder's acknowledgement then counts for nothing (a rece
 A renewal that the store refuses (the lease expired meanwhile: the store was out of
 reach for longer than the lease, or the process was frozen) is never only a log line:
 a receipt's ``ack()`` raises ``LeaseExpiredError`` (the store says so), and for items
-held for ``task_done()`` the next ``join()`` raises it (through ``background_error``).
+held for ``task_done()`` the next ``get()`` or ``join()`` raises it (through
+``background_error``).
 """
 
 from __future__ import annotations
