@@ -34,7 +34,7 @@ from typing import Any, Generic, TypeVar
 
 from ._abc import AsyncQueue
 from ._durable import DurableQueue, Receipt
-from ._exceptions import QueueFull, QueueShutDown
+from ._exceptions import QueueFull, QueueShutDown, SerializationError
 
 __all__ = ["WorkStats", "work"]
 
@@ -298,6 +298,11 @@ class _Runner(Generic[T]):
                 except QueueShutDown:
                     _log.info("conveyor worker: the queue is shut down and drained")
                     return
+                except SerializationError as exc:
+                    # The store moved it to the dead letters already: the next one.
+                    self.stats.failed += 1
+                    _log.error("conveyor worker: an item could not be decoded: %s", exc)
+                    continue
                 self._start(slot)
         finally:
             stopping.cancel()

@@ -423,3 +423,23 @@ async def test_a_killed_worker_gives_its_items_back_within_the_lease(
         for _ in got:
             queue.task_done()
         await queue.join(timeout=10)
+
+
+async def test_an_item_that_cannot_be_decoded_does_not_stop_the_worker(
+    open_durable: OpenDurable,
+) -> None:
+    pickled = await open_durable(serializer="pickle")
+    queue = await open_durable()
+    await pickled.put({1, 2})  # the worker's JSON serializer cannot read it
+    await queue.put(3)
+    await queue.ashutdown()
+    done: list[int] = []
+
+    async def handler(item: int) -> None:
+        done.append(item)
+
+    stats = await conveyor.work(queue, handler)
+    assert done == [3]
+    assert (stats.done, stats.failed) == (1, 1)
+    (dead,) = await queue.dead_letters()
+    assert isinstance(dead.item, bytes)  # kept as stored: nothing is lost
