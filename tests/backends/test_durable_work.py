@@ -33,7 +33,15 @@ LEASE = 0.5
 class WorkerProcess:
     """``python -m conveyor worker URL NAME HANDLER ...`` and the lines its handlers print."""
 
-    def __init__(self, url: str, name: str, handler: str, *args: str, seconds: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        name: str,
+        handler: str,
+        *args: str,
+        seconds: float,
+        changed: threading.Condition | None = None,
+    ) -> None:
         env = dict(
             os.environ,
             PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")]),
@@ -49,7 +57,8 @@ class WorkerProcess:
         )
         self.lines: list[str] = []
         self.log: list[str] = []
-        self._changed = threading.Condition()
+        # Shared by several workers, it wakes a wait on any of them.
+        self._changed = changed or threading.Condition()
         self._readers = [
             threading.Thread(target=self._read, args=(self.process.stdout, self.lines)),
             threading.Thread(target=self._read, args=(self.process.stderr, self.log)),
@@ -443,3 +452,34 @@ async def test_an_item_that_cannot_be_decoded_does_not_stop_the_worker(
     assert (stats.done, stats.failed) == (1, 1)
     (dead,) = await queue.dead_letters()
     assert isinstance(dead.item, bytes)  # kept as stored: nothing is lost
+
+
+def test_two_worker_processes_deliver_a_long_job_once(durable_url: str, queue_name: str) -> None:
+    async def put() -> None:
+        async with conveyor.open_queue(durable_url, name=queue_name) as queue:
+            await queue.put(7)
+
+    asyncio.run(put())
+    changed = threading.Condition()
+    workers = [
+        WorkerProcess(
+            durable_url,
+            queue_name,
+            "tests.backends.work_handlers:sleep",
+            "--lease-timeout",
+            str(LEASE),
+            seconds=3 * LEASE,  # three leases long: renewed, never delivered again
+            changed=changed,
+        )
+        for _ in range(2)
+    ]
+    try:
+        workers[0].wait_for(lambda: any("done 7" in worker.lines for worker in workers))
+    finally:
+        for worker in workers:
+            worker.signal(signal.SIGTERM)
+        codes = [worker.finish() for worker in workers]
+    assert codes == [0, 0]
+    assert [line for worker in workers for line in worker.lines if line.startswith("start")] == [
+        "start 7"
+    ]
