@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import dataclasses
 import functools
 import inspect
@@ -170,7 +169,9 @@ async def work(
             running at the stop is left to finish, its item given back and its result
             ignored).
         concurrency: Handlers running at once, ``>= 1``.
-        retries: Retries of a failed item before it goes dead, ``>= 0``.
+        retries: Retries of a failed item before it goes dead, ``>= 0``.  On a durable
+            queue they count deliveries (``Receipt.attempts``), so a delivery after a
+            crash uses one too, and the queue's ``max_attempts``, when lower, ends them.
         backoff: Seconds before the first retry; each next one waits twice as long.
         max_backoff: The longest wait before a retry.
         grace: Seconds the running handlers get to finish at a stop.
@@ -315,8 +316,9 @@ class _Runner(Generic[T]):
         return _Slot(await queue.get(), None)
 
     async def _settle_late(self, getting: asyncio.Future[_Slot[T]]) -> None:
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait((getting,))
+        # wait() returns once the get() ended, however it ended; it raises only when
+        # this task is cancelled meanwhile, and that cancellation propagates.
+        await asyncio.wait((getting,))
         if getting.cancelled() or getting.exception() is not None:
             return
         slot = getting.result()
@@ -348,13 +350,18 @@ class _Runner(Generic[T]):
 
     async def _process(self, slot: _Slot[T]) -> None:
         attempt = slot.receipt.attempts if slot.receipt is not None else 1
+        # The queue's own max_attempts, when lower, ends the retries too: the dead letter
+        # then keeps the traceback instead of "gave up after N attempts".
+        last = self.retries + 1
+        if isinstance(self.queue, DurableQueue) and self.queue.max_attempts is not None:
+            last = min(last, self.queue.max_attempts)
         while True:
             try:
                 await self._call(slot.item)
             except asyncio.CancelledError:
                 raise  # _drain() gives the item back
             except Exception as exc:
-                if attempt > self.retries:
+                if attempt >= last:
                     await self._dead(slot, exc, attempt)
                     return
                 delay = _backoff(self.backoff, self.max_backoff, attempt)
@@ -362,7 +369,7 @@ class _Runner(Generic[T]):
                     "conveyor worker: item %s failed (attempt %d of %d), retrying in %.3gs: %s",
                     self._name(slot),
                     attempt,
-                    self.retries + 1,
+                    last,
                     delay,
                     _one_line(exc),
                 )
