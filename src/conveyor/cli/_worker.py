@@ -121,20 +121,16 @@ def add_worker_parser(commands: Any) -> None:
     )
 
 
-class HandlerImportError(ConveyorError, ImportError):
-    """``module:function`` names nothing that can be imported and called."""
-
-
 def import_handler(target: str) -> Callable[[Any], Any]:
     """Import the callable *target* names, as ``"package.module:function"``.
 
     Raises:
-        HandlerImportError: The text is malformed, the module cannot be imported, or it
+        ImportError: The text is malformed, the module cannot be imported, or it
             has no such callable.
     """
     module_name, colon, attribute = target.partition(":")
     if not colon or not module_name or not attribute:
-        raise HandlerImportError(
+        raise ImportError(
             f"handler {target!r} is not of the form module:function (e.g. myapp.tasks:handle)"
         )
     if "" not in sys.path and os.getcwd() not in sys.path:
@@ -142,7 +138,7 @@ def import_handler(target: str) -> Callable[[Any], Any]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise HandlerImportError(
+        raise ImportError(
             f"cannot import module {module_name!r} for handler {target!r}: {exc}"
             f" (run from the directory that holds it, or set PYTHONPATH)"
         ) from exc
@@ -151,11 +147,11 @@ def import_handler(target: str) -> Callable[[Any], Any]:
         try:
             found = getattr(found, part)
         except AttributeError:
-            raise HandlerImportError(
+            raise ImportError(
                 f"module {module_name!r} has no {attribute!r} (handler {target!r})"
             ) from None
     if not callable(found):
-        raise HandlerImportError(f"handler {target!r} is not callable: {found!r}")
+        raise ImportError(f"handler {target!r} is not callable: {found!r}")
     handler: Callable[[Any], Any] = found
     return handler
 
@@ -167,7 +163,7 @@ def run_worker(args: argparse.Namespace) -> int:
     )
     try:
         handler = import_handler(args.handler)
-    except HandlerImportError as exc:
+    except ImportError as exc:
         _log.error("conveyor worker: %s", exc)
         return 2
     if args.url.lower().startswith("memory:"):
