@@ -24,7 +24,7 @@ from ._acknowledger import Acknowledger
 from ._claimer import Claimer
 from ._lifecycle import Lifecycle
 from ._receipts import ReceiptMethods
-from ._renewer import Renewer
+from ._renewer import Renewer, check_renewal
 from ._shared_state import SharedStateMethods
 from ._state import QueueState, monotonic
 from ._view import ViewReader
@@ -99,7 +99,7 @@ class DurableQueue(ReceiptMethods[T], SharedStateMethods, AsyncQueue[T]):
                 raise TypeError(f"max_attempts must be None or an int, not {max_attempts!r}")
             if max_attempts < 1:
                 raise ValueError(f"max_attempts must be >= 1, not {max_attempts}")
-        _check_renewal(renew_leases, processing_timeout)
+        check_renewal(renew_leases, processing_timeout)
         self._state = state = QueueState(
             store,
             resolve_serializer(serializer),
@@ -458,23 +458,3 @@ class DurableQueue(ReceiptMethods[T], SharedStateMethods, AsyncQueue[T]):
 
     async def __aenter__(self) -> DurableQueue[T]:
         return self
-
-
-def _check_renewal(renew_leases: object, processing_timeout: object) -> None:
-    if not isinstance(renew_leases, bool):
-        raise TypeError(f"renew_leases must be True or False, not {renew_leases!r}")
-    if processing_timeout is None:
-        return
-    if isinstance(processing_timeout, bool) or not isinstance(processing_timeout, (int, float)):
-        raise TypeError(
-            f"processing_timeout must be None or a number of seconds, not {processing_timeout!r}"
-        )
-    if not 0 < processing_timeout < float("inf"):
-        raise ValueError(
-            f"processing_timeout must be a positive number, not {processing_timeout!r}"
-        )
-    if not renew_leases:
-        raise ValueError(
-            "processing_timeout bounds renewed leases: with renew_leases=False every lease"
-            " already ends lease_timeout after its delivery"
-        )

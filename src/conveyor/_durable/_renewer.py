@@ -149,3 +149,30 @@ class Renewer:
                     f" before they could be renewed, and they may have been delivered again"
                     f" (items {ids})"
                 )
+
+
+def check_renewal(renew_leases: object, processing_timeout: object) -> None:
+    """Check the renewal options a durable queue is opened with.
+
+    Raises:
+        TypeError: *renew_leases* is not a bool, or *processing_timeout* not a number.
+        ValueError: *processing_timeout* is not positive and finite, or is given with
+            ``renew_leases=False``.
+    """
+    if not isinstance(renew_leases, bool):
+        raise TypeError(f"renew_leases must be True or False, not {renew_leases!r}")
+    if processing_timeout is None:
+        return
+    if isinstance(processing_timeout, bool) or not isinstance(processing_timeout, (int, float)):
+        raise TypeError(
+            f"processing_timeout must be None or a number of seconds, not {processing_timeout!r}"
+        )
+    if not 0 < processing_timeout < float("inf"):
+        raise ValueError(
+            f"processing_timeout must be a positive number, not {processing_timeout!r}"
+        )
+    if not renew_leases:
+        raise ValueError(
+            "processing_timeout bounds renewed leases: with renew_leases=False every lease"
+            " already ends lease_timeout after its delivery"
+        )
