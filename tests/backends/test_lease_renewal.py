@@ -21,8 +21,9 @@ import conveyor
 from conveyor.backends._base import Store
 from tests.backends._processes import ROOT
 from tests.backends.durable_fixtures import OpenDurable, durable_url, open_durable, queue_name
+from tests.backends.redis_backend import RedisServer, private_server
 
-__all__ = ["durable_url", "open_durable", "queue_name"]
+__all__ = ["durable_url", "open_durable", "private_server", "queue_name"]
 
 LEASE = 0.6
 
@@ -208,3 +209,31 @@ async def test_a_holder_whose_lease_ran_out_unrenewed_is_told(
             if holder.poll() is None:
                 holder.send_signal(signal.SIGKILL)
                 holder.wait(30)
+
+
+async def test_redis_out_of_reach_past_the_lease_is_reported_by_join(
+    private_server: RedisServer,
+) -> None:
+    # Redis stopped (SIGSTOP) for longer than the lease: the rounds meanwhile fail (and
+    # are retried), the first one after it is refused, and join() says so.
+    async with conveyor.open_queue(
+        private_server.url,
+        name="renewal",
+        lease_timeout=LEASE,
+        retry_timeout=0.3,
+        socket_timeout=0.2,
+    ) as queue:
+        assert isinstance(queue, conveyor.DurableQueue)
+        await queue.put("job")
+        assert await queue.get() == "job"
+        private_server.pause()
+        try:
+            await asyncio.sleep(4 * LEASE)  # the outage under test, not a wait for a state
+        finally:
+            private_server.resume()
+        with pytest.raises(conveyor.LeaseExpiredError, match="may have been delivered again"):
+            await queue.join(timeout=30)
+        queue.task_done()  # acknowledges nothing now (the lease is gone), and says so
+        assert await queue.get(timeout=30) == "job"  # delivered again
+        queue.task_done()
+        await queue.join(timeout=30)
