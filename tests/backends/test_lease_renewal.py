@@ -49,9 +49,14 @@ async def test_without_renewal_a_lease_ends_after_lease_timeout(open_durable: Op
     other = await open_durable(lease_timeout=LEASE)
     await holder.put("x")
     receipt = await holder.get_with_receipt()
-    assert (await other.get_with_receipt(timeout=10)).item == "x"
+    again = await other.get_with_receipt(timeout=10)
+    assert again.item == "x"
     with pytest.raises(conveyor.LeaseExpiredError):
         await holder.ack(receipt)
+    with pytest.raises(conveyor.LeaseExpiredError):
+        await holder.release(receipt)
+    await other.release(again)  # back at once, the attempt not counted
+    assert (await other.get_with_receipt(timeout=10)).attempts == 2
 
 
 async def test_a_hung_holder_loses_its_item_after_processing_timeout(
