@@ -29,6 +29,7 @@ ABOVE_THE_BACKENDS = (
     "conveyor._open",
     "conveyor._stores",
     "conveyor._durable",
+    "conveyor._work",
     *PROGRAMS,
     *EXPORTERS,
 )

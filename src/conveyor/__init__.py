@@ -26,6 +26,11 @@ Queues
     Receipt, DeadItem                 exact acknowledgements, dead letters (durable)
     QueueStatistics                   the frozen snapshot statistics() returns
 
+Workers
+    work(queue, handler, concurrency=8)   run a handler over a queue's items: retries,
+                                      dead letters, a graceful stop
+    WorkStats                         what work() did
+
 Exceptions
     QueueEmpty, QueueFull, QueueShutDown   asyncio's (or subclasses of them)
     SyncQueueShutDown, QueueTimeoutError   what the blocking face (.sync_q) raises
@@ -69,6 +74,7 @@ from ._queue import LifoQueue, PriorityQueue, Queue
 from ._serializers import JSONSerializer, PickleSerializer, Serializer
 from ._statistics import QueueStatistics
 from ._thread import LifoThreadQueue, PriorityThreadQueue, ThreadQueue
+from ._work import WorkStats, work
 
 __all__ = [
     "AsyncQueue",
@@ -102,7 +108,9 @@ __all__ = [
     "StoreResetError",
     "SyncQueueShutDown",
     "ThreadQueue",
+    "WorkStats",
     "open_queue",
+    "work",
 ]
 
 __version__ = "0.1.0"

@@ -42,7 +42,7 @@ _ACCEPTED = (
 )
 
 # Options the shared durable layer takes; every other option goes to the backend.
-_QUEUE_OPTIONS = ("max_attempts",)
+_QUEUE_OPTIONS = ("max_attempts", "renew_leases", "processing_timeout")
 
 
 class _Opening:
@@ -97,11 +97,14 @@ def open_queue(
             with ``await queue.set_maxsize(n)`` or ``conveyor maxsize URL NAME N``).
             For ``memory://``, ``None`` means unbounded.
         lease_timeout: Seconds a got item stays leased before it is delivered again
-            (durable backends).
+            (durable backends).  Leases renew themselves while the holding process
+            lives, so this bounds how long a dead process's items stay away.
         serializer: ``"json"`` (the default), ``"pickle"`` (only when every writer is
             trusted) or a ``Serializer`` (durable backends).
         **options: ``max_attempts`` (deliveries before an item goes to the dead-letter
-            list; default ``None``, no limit), and options of the backend, e.g. SQLite's
+            list; default ``None``, no limit), ``renew_leases`` (default ``True``),
+            ``processing_timeout`` (seconds a live holder keeps an item before it is
+            delivered again; default ``None``, no bound), and options of the backend, e.g. SQLite's
             ``durability="process"|"power"`` and ``busy_timeout``.
 
     Returns:

@@ -17,7 +17,10 @@ import conveyor
 
 async def _churn(url: str, name: str, seed: int) -> None:
     rng = random.Random(seed)
-    async with conveyor.open_queue(url, name=name, lease_timeout=0.2, max_attempts=3) as q:
+    # Not renewed: the leases it leaves are meant to expire.
+    async with conveyor.open_queue(
+        url, name=name, lease_timeout=0.2, max_attempts=3, renew_leases=False
+    ) as q:
         assert isinstance(q, conveyor.DurableQueue)
         rounds = 0
         while True:

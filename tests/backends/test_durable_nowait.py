@@ -74,7 +74,7 @@ async def test_get_nowait_keeps_fifo_order_with_items_of_others_it_knows_of(
 async def test_an_item_got_with_get_nowait_is_redelivered_if_never_acknowledged(
     open_durable: OpenDurable,
 ) -> None:
-    queue = await open_durable(lease_timeout=0.5)
+    queue = await open_durable(lease_timeout=0.5, renew_leases=False)  # expiry under test
     observer = await open_durable(lease_timeout=0.5)
     await queue.put("x")
     assert queue.get_nowait() == "x"

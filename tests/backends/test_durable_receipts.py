@@ -32,7 +32,7 @@ async def test_ack_removes_and_a_second_ack_is_refused(open_durable: Any) -> Non
 
 
 async def test_expired_receipt_cannot_ack_the_newer_delivery(open_durable: Any) -> None:
-    q = await open_durable(lease_timeout=0.2)
+    q = await open_durable(lease_timeout=0.2, renew_leases=False)  # the expiry is under test
     await q.put("job")
     first = await q.get_with_receipt()
     second = await q.get_with_receipt(timeout=30)  # redelivered once the lease expired
@@ -92,7 +92,9 @@ async def test_fail_then_dead_letters_then_requeue(open_durable: Any) -> None:
 
 
 async def test_max_attempts_moves_an_expired_item_to_dead_letters(open_durable: Any) -> None:
-    q = await open_durable(lease_timeout=0.2, max_attempts=2)
+    q = await open_durable(
+        lease_timeout=0.2, max_attempts=2, renew_leases=False
+    )  # the expiry is under test
     await q.put("poison")
     first = await q.get_with_receipt()
     second = await q.get_with_receipt(timeout=30)
@@ -120,7 +122,7 @@ async def test_retry_after_max_attempts_goes_dead(open_durable: Any) -> None:
 
 
 async def test_task_done_acknowledges_the_calling_tasks_item(open_durable: Any) -> None:
-    q = await open_durable(lease_timeout=0.3)
+    q = await open_durable(lease_timeout=0.3, renew_leases=False)  # the expiry is under test
     await q.put_many(["a", "b"])
     a_got = asyncio.Event()
     a_release = asyncio.Event()

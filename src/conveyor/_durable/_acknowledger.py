@@ -16,6 +16,7 @@ from collections import deque
 from typing import Any, Generic, TypeVar
 
 from ..backends._base import Delivery
+from ._renewer import Renewer
 from ._state import QueueState
 
 T = TypeVar("T")
@@ -47,8 +48,9 @@ def _current_task() -> object:
 class Acknowledger(Generic[T]):
     """The deliveries this process holds, and their acknowledgements on their way."""
 
-    def __init__(self, state: QueueState) -> None:
+    def __init__(self, state: QueueState, renewer: Renewer) -> None:
         self._state = state
+        self._renewer = self.renewer = renewer
         self._held: dict[int, _Held] = {}
         self._held_by_task: dict[object, deque[int]] = {}
         self._held_seq = 0
@@ -85,6 +87,8 @@ class Acknowledger(Generic[T]):
             tokens.append(self._held_seq)
             if delivery is None:
                 self._state.local_held += 1
+            else:
+                self._renewer.track(delivery.receipt, delivery.item_id)
             items.append(item)
         self._state.total_got += len(items)
         return items
@@ -146,6 +150,7 @@ class Acknowledger(Generic[T]):
                     elif held is not None:
                         held.pending = False
                         held.receipt = delivery.receipt
+                        self._renewer.track(delivery.receipt, delivery.item_id)
                     elif token in self._owed:  # task_done() came first
                         self._owed.discard(token)
                         self._acks.append(delivery.receipt)
@@ -208,6 +213,7 @@ class Acknowledger(Generic[T]):
             state.changed()
             return
         state.leased -= 1
+        self._renewer.forget(held.receipt)
         self._acks.append(held.receipt)
         if self._acker_task is None:
             self._acker_task = state.spawn(self._ack_pending())

@@ -24,6 +24,7 @@ from ._acknowledger import Acknowledger
 from ._claimer import Claimer
 from ._lifecycle import Lifecycle
 from ._receipts import ReceiptMethods
+from ._renewer import Renewer, check_renewal
 from ._shared_state import SharedStateMethods
 from ._state import QueueState, monotonic
 from ._view import ViewReader
@@ -40,8 +41,9 @@ class DurableQueue(ReceiptMethods[T], SharedStateMethods, AsyncQueue[T]):
 
     * Delivery is at least once.  ``get()`` leases the item; ``task_done()`` acknowledges
       the oldest item the calling task got and has not acknowledged (when the calling task
-      holds none, the oldest this process holds).  An item not acknowledged within
-      ``lease_timeout`` seconds is delivered again, to any process.
+      holds none, the oldest this process holds).  The leases of the items this process
+      holds renew themselves while it lives (see *renew_leases*): an item whose holder
+      died is delivered again, to any process, within ``lease_timeout`` seconds.
     * ``maxsize``, ``qsize()``, ``join()`` and ``shutdown()`` are shared by every process.
       The bound is stored with the queue (``set_maxsize()`` changes it) and the store
       checks it on every put, so no process ever exceeds it.  A shutdown is stored too,
@@ -60,10 +62,20 @@ class DurableQueue(ReceiptMethods[T], SharedStateMethods, AsyncQueue[T]):
         serializer: ``"json"``, ``"pickle"`` or a ``Serializer``.
         max_attempts: Deliveries after which an item goes to the dead-letter list instead
             of being delivered again; ``None`` (the default) retries forever.
+        renew_leases: Renew the leases of the items this process holds (got and not yet
+            settled) every ``lease_timeout / 3`` while it lives (the default), so that
+            ``lease_timeout`` only bounds how long a dead process's items stay away;
+            ``False``: every lease ends ``lease_timeout`` after its delivery.
+        processing_timeout: Seconds after its delivery that an item's lease stops being
+            renewed, so that a live but hung holder loses it: the item is delivered again
+            at most ``lease_timeout`` later, and the holder's acknowledgement then counts
+            for nothing.  ``None`` (the default): no bound.
 
     Raises:
         TypeError: An argument has the wrong type.
-        ValueError: *lease_timeout* is not positive or *max_attempts* is less than 1.
+        ValueError: *lease_timeout* or *processing_timeout* is not positive,
+            *max_attempts* is less than 1, or *processing_timeout* comes with
+            ``renew_leases=False``.
     """
 
     def __init__(
@@ -74,6 +86,8 @@ class DurableQueue(ReceiptMethods[T], SharedStateMethods, AsyncQueue[T]):
         lease_timeout: float = 30.0,
         serializer: str | Serializer = "json",
         max_attempts: int | None = None,
+        renew_leases: bool = True,
+        processing_timeout: float | None = None,
     ) -> None:
         check_maxsize(maxsize)
         if isinstance(lease_timeout, bool) or not isinstance(lease_timeout, (int, float)):
@@ -85,6 +99,7 @@ class DurableQueue(ReceiptMethods[T], SharedStateMethods, AsyncQueue[T]):
                 raise TypeError(f"max_attempts must be None or an int, not {max_attempts!r}")
             if max_attempts < 1:
                 raise ValueError(f"max_attempts must be >= 1, not {max_attempts}")
+        check_renewal(renew_leases, processing_timeout)
         self._state = state = QueueState(
             store,
             resolve_serializer(serializer),
@@ -93,7 +108,10 @@ class DurableQueue(ReceiptMethods[T], SharedStateMethods, AsyncQueue[T]):
             max_attempts=max_attempts,
             describe=self.__repr__,
         )
-        self._acknowledger: Acknowledger[T] = Acknowledger(state)
+        self._renewer = Renewer(
+            state, renew_leases, None if processing_timeout is None else float(processing_timeout)
+        )
+        self._acknowledger: Acknowledger[T] = Acknowledger(state, self._renewer)
         self._reader = ViewReader(state, self._acknowledger)
         self._writer = Writer(state, self._reader)
         self._claimer: Claimer[T] = Claimer(state, self._writer, self._acknowledger, self._reader)
@@ -153,6 +171,11 @@ class DurableQueue(ReceiptMethods[T], SharedStateMethods, AsyncQueue[T]):
     def lease_timeout(self) -> float:
         """Seconds a delivery stays leased before the item is delivered again."""
         return self._state.lease_timeout
+
+    @property
+    def processing_timeout(self) -> float | None:
+        """Seconds after a delivery that its lease stops being renewed; ``None``: never."""
+        return self._renewer.processing_timeout
 
     @property
     def max_attempts(self) -> int | None:

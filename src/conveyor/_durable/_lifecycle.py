@@ -113,6 +113,7 @@ class Lifecycle:
         state.closing = True
         state.changed()
         if state.loop is not None and state.loop is asyncio.get_running_loop():
+            await self._acknowledger.renewer.stop()
             with contextlib.suppress(Exception):
                 await self._writer.drain()
             with contextlib.suppress(Exception):

@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 from .._abc import check_max_items, check_timeout
 from .._exceptions import LeaseExpiredError
 from ._claimer import Claimer
+from ._renewer import Renewer
 from ._state import QueueState
 
 T = TypeVar("T")
@@ -37,7 +38,8 @@ class Receipt(Generic[T]):
         item: The item.
         item_id: The item's id in the store, the same across deliveries.
         attempts: Deliveries of this item so far, this one included.
-        lease_deadline: Wall-clock time (``time.time()``) at which the lease expires.
+        lease_deadline: Wall-clock time (``time.time()``) at which the lease expired as
+            delivered; renewal (and ``extend()``) push it later in the store.
         token: The backend's name for this delivery.
     """
 
@@ -72,12 +74,16 @@ class ReceiptMethods(Generic[T]):
 
     _state: QueueState
     _claimer: Claimer[T]
+    _renewer: Renewer
 
     async def get_with_receipt(self, timeout: float | None = None) -> Receipt[T]:
         """Remove and return an item with the receipt of its delivery.
 
         The item is not tracked for ``task_done()``: settle it with ``ack()``,
-        ``retry()`` or ``fail()`` before its lease expires (or ``extend()`` it).
+        ``retry()``, ``fail()`` or ``release()``.  Until then its lease is renewed while
+        this process lives (unless the queue was opened with ``renew_leases=False``:
+        then settle it before its lease expires, or ``extend()`` it), and for at most
+        ``processing_timeout`` seconds when one is set.
 
         Args:
             timeout: Seconds to wait for an item; ``None`` waits forever.
@@ -92,6 +98,7 @@ class ReceiptMethods(Generic[T]):
         (item, delivery), *_ = await self._claimer.take(1, timeout, handoff=False)
         assert delivery is not None
         self._state.total_got += 1
+        self._renewer.track(delivery.receipt, delivery.item_id, by_receipt=True)
         return Receipt(
             item, delivery.item_id, delivery.attempts, delivery.lease_deadline, delivery.receipt
         )
@@ -113,6 +120,7 @@ class ReceiptMethods(Generic[T]):
         if not receipt.token:
             self._state.changed()
             return
+        self._renewer.forget(receipt.token)
         (ok,) = await self._state.store.ack([receipt.token])
         self._settled(ok, receipt)
         self._state.changed()
@@ -139,6 +147,7 @@ class ReceiptMethods(Generic[T]):
         self._state.bind_loop()
         if not receipt.token:
             raise LeaseExpiredError("an item handed over before its commit cannot be retried")
+        self._renewer.forget(receipt.token)
         if self._state.max_attempts is not None and receipt.attempts >= self._state.max_attempts:
             ok = await self._state.store.fail(
                 receipt.token, f"gave up after {receipt.attempts} attempts"
@@ -169,9 +178,35 @@ class ReceiptMethods(Generic[T]):
         if not receipt.token:
             raise LeaseExpiredError("an item handed over before its commit cannot be failed")
         text = error if isinstance(error, str) else repr(error)
+        self._renewer.forget(receipt.token)
         ok = await self._state.store.fail(receipt.token, text)
         self._settled(ok, receipt)
         self._state.dead += 1
+        self._state.changed()
+
+    async def release(self, receipt: Receipt[T]) -> None:
+        """Give an item back untried: ready again at once, its delivery not counted.
+
+        For a holder that stops before working on the item (a worker shutting down):
+        unlike ``retry()``, the attempt does not count towards ``max_attempts``.
+
+        Args:
+            receipt: From ``get_with_receipt()``.
+
+        Raises:
+            LeaseExpiredError: The receipt no longer names the item's current lease.
+            ForeignReceiptError: The receipt is another queue's; nothing was changed.
+            BackendError: The store failed.
+        """
+        self._state.bind_loop()
+        if not receipt.token:
+            raise LeaseExpiredError("an item handed over before its commit cannot be released")
+        self._renewer.forget(receipt.token)
+        (ok,) = await self._state.store.release([receipt.token])
+        self._settled(ok, receipt)
+        self._state.forget_own()
+        self._state.ready += 1
+        self._state.note_size()
         self._state.changed()
 
     async def extend(self, receipt: Receipt[T], seconds: float | None = None) -> Receipt[T]:

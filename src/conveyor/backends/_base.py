@@ -358,6 +358,30 @@ class Store(abc.ABC):
             names the current lease.
         """
 
+    async def extend_many(
+        self, receipts: Sequence[str], lease_timeout: float
+    ) -> list[float | None]:
+        """Push the deadline of every lease *receipts* name to *lease_timeout* from now.
+
+        What a process holding many items renews them with, in one call a round.  This
+        default calls ``extend()`` for each receipt; a backend that can extend many
+        leases in one round trip (or one transaction) should override it.
+
+        Args:
+            receipts: Receipts of current leases; may be empty.
+            lease_timeout: Seconds from now until each lease expires.
+
+        Returns:
+            For each receipt, the new deadline (``time.time()`` based), or ``None`` if it
+            no longer names the current lease (it expired and the item may have been
+            delivered again, or the item was settled).
+
+        Raises:
+            ForeignReceiptError: A receipt is another queue's; nothing was changed.
+            BackendError: The store failed; leases may or may not have been extended.
+        """
+        return [await self.extend(receipt, lease_timeout) for receipt in receipts]
+
     @abc.abstractmethod
     async def counts(self) -> StoreCounts:
         """Read the shared counters in one atomic step."""

@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..examples._stage import ROLES, positive_float
     from ._dashboard import add_dashboard_parser
     from ._operate import bound_argument
+    from ._worker import add_worker_parser
 
     parser = _Parser(
         prog="conveyor",
@@ -275,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _json_argument(maxsize)
     add_dashboard_parser(commands)
+    add_worker_parser(commands)
     return parser
 
 
@@ -355,5 +357,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._dashboard import run_dashboard
 
         return run_dashboard(args)
+    if args.command == "worker":
+        from ._worker import run_worker
+
+        return run_worker(args)
     parser.print_help(sys.stderr)
     return 2

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._connection import _Script
 from ._runner import OperationContext
-from ._scripts import _EXTEND, _FAIL, _RELEASE, _RETRY
+from ._scripts import _EXTEND, _EXTEND_MANY, _FAIL, _RELEASE, _RETRY
 
 
 class LeaseChanges:
@@ -29,6 +29,7 @@ class LeaseChanges:
         self._release_script = _Script(_RELEASE)
         self._fail_script = _Script(_FAIL)
         self._extend_script = _Script(_EXTEND)
+        self._extend_many_script = _Script(_EXTEND_MANY)
         self._retry_keys = [
             keys[role] for role in ("meta", "ops", "ready", "delayed", "leased", "lease")
         ]
@@ -147,6 +148,47 @@ class LeaseChanges:
         if not changed:
             return None
         return time.time() + float(lease_timeout)
+
+    async def extend_many(
+        self, receipts: Sequence[str], lease_timeout: float
+    ) -> list[float | None]:
+        """Push the deadline of every lease *receipts* name, in one script.
+
+        A batch resent after a lost reply replays the reply the server kept instead of
+        running again (its head draws a token, as acknowledgements' do).
+
+        Args:
+            receipts: Receipts from ``claim()``.
+            lease_timeout: Seconds from now until each lease expires.
+
+        Returns:
+            For each receipt, the new deadline (``time.time()`` based), or ``None`` if
+            it no longer names the current lease.
+
+        Raises:
+            ForeignReceiptError: A receipt is another queue's; nothing was changed.
+            StoreResetError: The queue's keys vanished since (see ``_store``'s docstring).
+            BackendError: The store failed.
+        """
+        self._listener.touch()
+        if not receipts:
+            return []
+        pairs = [self._identity.lease_of(receipt) for receipt in receipts]
+        current = [pair for pair in pairs if pair]
+        if not current:
+            return [None] * len(pairs)
+        args: list[Any] = [*self._runner.head("extend"), repr(float(lease_timeout))]
+        for pair in current:
+            args += pair
+        reply = await self._runner.change(
+            self._extend_many_script,
+            self._extend_keys,
+            args,
+            "the leases may or may not have been extended",
+        )
+        deadline = time.time() + float(lease_timeout)
+        flags = iter(reply[0])
+        return [deadline if pair and next(flags) == 49 else None for pair in pairs]  # b"1"
 
     async def _change_lease(
         self, script: _Script, keys: list[str], receipt: str, last: str, doubt: str

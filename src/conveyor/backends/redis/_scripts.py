@@ -59,6 +59,9 @@ _FAIL = lua_script("fail")
 _EXTEND = lua_script("extend")
 
 
+_EXTEND_MANY = lua_script("extend_many")
+
+
 _SHUTDOWN = lua_script("shutdown")
 
 

@@ -262,6 +262,12 @@ class RedisStore(Store):
         """Push a lease's deadline (``LeaseChanges.extend()``)."""
         return await self._leases.extend(receipt, lease_timeout)
 
+    async def extend_many(
+        self, receipts: Sequence[str], lease_timeout: float
+    ) -> list[float | None]:
+        """Push the deadlines of many leases at once (``LeaseChanges.extend_many()``)."""
+        return await self._leases.extend_many(receipts, lease_timeout)
+
     # -- shared state (QueueAdmin) -------------------------------------------------------
 
     async def counts(self) -> StoreCounts:

@@ -34,6 +34,7 @@ __all__ = [
     "counts",
     "dead_letters",
     "extend",
+    "extend_many",
     "fail",
     "peek",
     "purge",
@@ -388,6 +389,16 @@ def fail(
 def extend(conn: sqlite3.Connection, receipts: Receipts, receipt: str, deadline: float) -> bool:
     """Move a lease's deadline to *deadline*."""
     return _settle_one(conn, receipts, receipt, "UPDATE items SET lease_deadline = ?", (deadline,))
+
+
+def extend_many(
+    conn: sqlite3.Connection, receipts: Receipts, settled: list[str], deadline: float
+) -> list[bool]:
+    """Move the deadline of every lease *settled* names to *deadline*."""
+    return [
+        _settle_one(conn, receipts, receipt, "UPDATE items SET lease_deadline = ?", (deadline,))
+        for receipt in settled
+    ]
 
 
 def _settle_one(

@@ -337,6 +337,27 @@ class SQLiteStore(Store):
         ok = await self._run(lambda c: ops.extend(c, db.receipts, receipt, deadline))
         return deadline if ok else None
 
+    async def extend_many(
+        self, receipts: Sequence[str], lease_timeout: float
+    ) -> list[float | None]:
+        """Push the deadline of every lease *receipts* name, in one transaction.
+
+        Returns:
+            For each receipt, the new deadline, or ``None`` if it no longer names the
+            current lease.
+
+        Raises:
+            ForeignReceiptError: A receipt is another queue's; nothing was changed.
+            BackendError: The store failed; nothing was extended.
+        """
+        receipts = list(receipts)
+        if not receipts:
+            return []
+        deadline = time.time() + lease_timeout
+        db = self._db
+        flags = await self._run(lambda c: ops.extend_many(c, db.receipts, receipts, deadline))
+        return [deadline if ok else None for ok in flags]
+
     async def counts(self) -> StoreCounts:
         """Read the shared counters in one atomic step.
 
