@@ -22,9 +22,9 @@ import conveyor
 from conveyor._stores import list_queues, open_existing_store
 from tests.backends._processes import ROOT, run_cli
 from tests.backends.durable_fixtures import durable_url, open_durable, queue_name
-from tests.backends.redis_backend import free_port
+from tests.backends.redis_backend import RedisServer, free_port, private_server
 
-__all__ = ["durable_url", "open_durable", "queue_name"]
+__all__ = ["durable_url", "open_durable", "private_server", "queue_name"]
 
 READING = ("queues", "stats", "peek", "dead", "watch")
 
@@ -263,6 +263,28 @@ async def test_watch_prints_a_line_an_update(
     assert updates[0]["rate_in"] is None
     assert updates[1]["rate_in"] == 0.0  # counted, and nothing was put meanwhile
     assert updates[1]["rate_out"] == 0.0
+
+
+async def test_watch_makes_three_store_reads_an_update(
+    private_server: RedisServer, queue_name: str
+) -> None:
+    # What README says watch costs: counted on a server of the test's own, as the
+    # scripts run on it (EVALSHA calls), between two runs that differ by 4 updates only.
+    async with conveyor.open_queue(private_server.url, name=queue_name) as q:
+        await q.put("x")
+
+    def evalsha_calls() -> int:
+        stats = private_server.info("commandstats").get("cmdstat_evalsha", "calls=0")
+        return int(stats.split("calls=")[1].split(",")[0])
+
+    def watch(count: int) -> int:
+        before = evalsha_calls()
+        args = ("--count", str(count), "--interval", "0.01", "--json")
+        _ok("watch", private_server.url, queue_name, *args)
+        return evalsha_calls() - before
+
+    watch(1)  # the scripts loaded once: later runs find them
+    assert (watch(6) - watch(2)) / 4 == 3
 
 
 async def test_watch_draws_the_live_view_on_a_terminal(
