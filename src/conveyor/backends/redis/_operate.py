@@ -130,12 +130,14 @@ class QueueOperations:
     async def oldest_ready_age(self) -> float | None:
         """Return how many seconds ago the ready item a claim would take first was put.
 
-        One read (``lua/oldest.lua``), O(log n) whatever the backlog: puts record their
-        time (the server's clock, ``TIME``) as a checkpoint at most once a second, so the
-        age is that of the checkpoint at or before the item's id: at most one second more
-        than the truth.  An item older than every checkpoint kept (put by a conveyor that
-        recorded none, or back from a lease, a retry or the dead letters over ten minutes
-        after its put) gets the age of the oldest checkpoint kept: a lower bound.
+        One read (``lua/oldest.lua``), O(log n) whatever the backlog: puts record their time
+        (the server's clock, ``TIME``) as a checkpoint at most once a second, so the age is
+        that of the checkpoint at or before the item's id: at most one second more than the
+        truth (or 1% of the age the oldest waiting item had when this one was put, if that
+        is more: behind a long backlog, checkpoints thin out). An item older than every
+        checkpoint kept (put by a conveyor that recorded none, or back from a lease, a retry
+        or the dead letters over ten minutes after its put) gets the age of the oldest
+        checkpoint kept: a lower bound.
 
         Returns:
             The age; ``0.0`` when no item is ready; ``None`` when the queue has no put

@@ -18,8 +18,9 @@ and prefixes without those characters keep the keys they always had::
                               a number, "0" unbounded; absent until an opener or
                               set_maxsize stores one, so queues of earlier versions need
                               no migration), "acked" (items ever acknowledged),
-                              "putat", "snapat" and "snaps" (the last checkpoint's time;
-                              the totals' snapshots, for rates: see lua/rates.lua)
+                              "putnext" (when the next put-time checkpoint is due),
+                              "snapat" and "snaps" (the totals' snapshots, for rates:
+                              see lua/rates.lua)
     {prefix}:{name}:fresh     list: the payload of every item never claimed, in put order;
                               the last element is item "seq", so an element's id follows
                               from its place and costs no memory (a queued small item takes
@@ -41,9 +42,10 @@ and prefixes without those characters keep the keys they always had::
     {prefix}:{name}:lease     hash: item id -> number of its current delivery; a receipt is
                               "epoch:id:delivery", so one from an expired lease matches
                               nothing, and one of another queue or incarnation is told apart
-    {prefix}:{name}:putat     zset: put times, at most one a second: the id of the first
-                              item of a put scored by that id, its member the server's
-                              time then (see lua/oldest.lua), for the oldest item's age
+    {prefix}:{name}:putat     zset: put times, at most one a second (fewer behind a long
+                              backlog): the id of the first item of a put scored by that
+                              id, its member the server's time then (see lua/oldest.lua
+                              and put.lua), for the oldest item's age
     {prefix}:{name}:dead      zset: dead item id scored by the order of death
     {prefix}:{name}:deadinfo  hash: dead item id -> "failed_at|reason"
     {prefix}:{name}:ops:{client}  hash with a TTL: per client, the token and reply of its

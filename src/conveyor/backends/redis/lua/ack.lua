@@ -30,7 +30,7 @@ if #done > 0 then
   -- them (the next put records its own).
   if changed then
     redis.call('DEL', KEYS[11])
-    redis.call('HDEL', meta, 'putat')
+    redis.call('HDEL', meta, 'putnext')
   end
 end
 return finish({table.concat(flags)})

@@ -3,12 +3,13 @@
 -- ready; "": unknown, as no put time is recorded), "1" when that age is only a lower
 -- bound (see below), epoch ("": no queue)}.
 -- putat (a zset written by put.lua): checkpoints, each the id of the first item of a put
--- scored by that id, its member the server's time of that put.  A put writes one when the
--- last is a second old or more, so an item's put time is that of the checkpoint at or
--- before its id, at most a second early.  Checkpoints older than the items still waiting
--- (and than 10 minutes) are dropped: an item older than every checkpoint kept (put before
--- they were recorded, or back from a long lease or the dead letters) is older than the
--- first kept, a lower bound.
+-- scored by that id, its member the server's time of that put.  A put writes one once the
+-- last is a second old, or 1% of the oldest waiting item's age if that is more, so an
+-- item's put time is that of the checkpoint at or before its id: early by at most a
+-- second, or 1% of the backlog's age when it was put.  Checkpoints older than the items
+-- still waiting (and than 10 minutes) are dropped: an item older than every checkpoint
+-- kept (put before they were recorded, or back from a long lease or the dead letters) is
+-- older than the first kept, a lower bound.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local meta = redis.call('HMGET', KEYS[1], 'seq', 'epoch')
