@@ -26,8 +26,9 @@ from conveyor.backends._base import Store
 from conveyor.backends.sqlite import SCHEMA_VERSION
 from tests.backends._processes import ROOT
 from tests.backends.durable_fixtures import durable_url, open_durable, queue_name
+from tests.backends.redis_backend import RedisServer, redis_server
 
-__all__ = ["durable_url", "open_durable", "queue_name"]
+__all__ = ["durable_url", "open_durable", "queue_name", "redis_server"]
 
 # How much later than the truth a backend may date a put (see its oldest_ready_age()).
 RESOLUTION = {"sqlite": 0.0, "redis": 1.0}
@@ -259,3 +260,43 @@ async def test_the_age_is_read_through_the_index_at_any_backlog(tmp_path: Path) 
     details = " ".join(str(row[-1]) for row in plan)
     assert "USING INDEX items_by_state" in details, details
     assert "TEMP B-TREE" not in details, details
+
+
+async def test_redis_put_times_thin_out_behind_an_old_backlog(
+    redis_server: RedisServer, queue_name: str
+) -> None:
+    # A backlog whose oldest item was put 1000 s ago (its checkpoint moved back so): the
+    # next checkpoint comes 10 s (1%) after the one a put writes now, not 1 s.
+    import redis
+
+    from conveyor.backends.redis import queue_keys
+
+    url = redis_server.url
+    async with conveyor.open_queue(url, name=queue_name):
+        pass
+    client: Any = redis.Redis.from_url(url)
+    keys = queue_keys("conveyor", queue_name)
+    try:
+        async with open_existing_store(url, queue_name) as store:
+            await _timed_put(store, "old")
+            [(member, score)] = client.zrange(keys["putat"], 0, -1, withscores=True)
+            client.zrem(keys["putat"], member)
+            client.zadd(keys["putat"], {f"{float(member) - 1000:.6f}": score})
+            client.hdel(keys["meta"], "putnext")  # due now
+            await _timed_put(store, "new")
+            for i in range(5):
+                await _timed_put(store, f"more-{i}")
+            assert client.zcard(keys["putat"]) == 2
+            due = float(client.hget(keys["meta"], "putnext"))
+            assert 9.0 < due - time.time() <= 10.5
+            age = await store.oldest_ready_age()
+            assert age is not None
+            assert 1000.0 <= age <= 1000.0 + 5.0
+            # Claimed, the old item hands the age to "new", dated by its own checkpoint.
+            [old] = await store.claim(1, 60, None)
+            young = await store.oldest_ready_age()
+            assert young is not None
+            assert young < 5.0
+            assert await store.ack([old.receipt]) == [True]
+    finally:
+        client.close()
