@@ -19,7 +19,7 @@ local probes = {
   {'HGET', p, 'x'}, {'HMGET', p, 'x'}, {'HGETALL', p}, {'HINCRBY', p, 'x', 0},
   {'HDEL', p, 'x', 'y'}, {'ZADD', p, 1, 'm'}, {'ZCARD', p}, {'ZCOUNT', p, '-inf', '+inf'},
   {'ZRANGE', p, 0, 0}, {'ZRANGEBYSCORE', p, '-inf', '+inf'}, {'ZSCORE', p, 'm'},
-  {'ZREM', p, 'm'}, {'ZREVRANGEBYSCORE', p, '+inf', '-inf'}, {'DEL', p}, {'RPUSH', p, 'x'}, {'LLEN', p},
+  {'ZREM', p, 'm'}, {'DEL', p}, {'RPUSH', p, 'x'}, {'LLEN', p},
   {'LINDEX', p, 0}, {'LSET', p, 0, 'y'}, {'LPOP', p, 1}, {'DEL', p}, {'SADD', p, 'x'},
   {'SCARD', p}, {'SISMEMBER', p, 'x'}, {'SREM', p, 'x'}, {'DEL', p},
   {'PUBLISH', ARGV[2], '~probe'},

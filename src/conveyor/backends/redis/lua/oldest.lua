@@ -30,7 +30,7 @@ for _, first in ipairs({redis.call('ZRANGE', KEYS[4], 0, 0),
   if id and (low == nil or id < low) then low = id end
 end
 if low == nil then return {'0', '0', epoch} end
-local at = redis.call('ZREVRANGEBYSCORE', KEYS[6], low, '-inf', 'LIMIT', 0, 1)
+local at = redis.call('ZRANGE', KEYS[6], low, '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, 1)
 if at[1] then return {string.format('%.6f', math.max(0, now - tonumber(at[1]))), '0', epoch} end
 at = redis.call('ZRANGE', KEYS[6], 0, 0)
 if at[1] then return {string.format('%.6f', math.max(0, now - tonumber(at[1]))), '1', epoch} end

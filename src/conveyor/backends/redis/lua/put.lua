@@ -105,7 +105,7 @@ local function checkpoint(now, first, head)
   end
   if #drop > 0 then redis.call('ZREM', KEYS[12], unpack(drop)) end
   local spacing = 1
-  local at = redis.call('ZREVRANGEBYSCORE', KEYS[12], low, '-inf', 'LIMIT', 0, 1)
+  local at = redis.call('ZRANGE', KEYS[12], low, '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, 1)
   if at[1] then spacing = math.max(1, (now - tonumber(at[1])) / 100) end
   redis.call('HSET', meta, 'putnext', fmt(now + spacing))
 end
