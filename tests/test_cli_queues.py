@@ -22,9 +22,9 @@ import conveyor
 from conveyor._stores import list_queues, open_existing_store
 from tests.backends._processes import ROOT, run_cli
 from tests.backends.durable_fixtures import durable_url, open_durable, queue_name
-from tests.backends.redis_backend import free_port
+from tests.backends.redis_backend import RedisServer, free_port, private_server
 
-__all__ = ["durable_url", "open_durable", "queue_name"]
+__all__ = ["durable_url", "open_durable", "private_server", "queue_name"]
 
 READING = ("queues", "stats", "peek", "dead", "watch")
 
@@ -78,13 +78,20 @@ async def test_queues_and_stats_show_the_counts(
     assert (mine["maxsize"], mine["shutdown"], mine["unfinished"]) == (10, False, 3)
     assert "oldest_ready_age" in mine
     assert (listed[other]["ready"], listed[other]["maxsize"]) == (1, 0)
+    # Seconds since "a" was put, which is ready first; no rates before a minute of use.
+    assert mine["oldest_ready_age"] >= 0.0
+    assert (mine["put_per_minute"], mine["finished_per_minute"]) == (None, None)
     table = _ok("queues", durable_url).stdout.splitlines()
     assert table[0] == f"queues at {durable_url}"
     assert table[1].split() == [
-        "queue", "ready", "delayed", "leased", "dead", "maxsize", "shutdown", "oldest"
+        "queue", "ready", "delayed", "leased", "dead", "maxsize", "shutdown", "oldest",
+        "in/min", "out/min",
     ]  # fmt: skip
-    assert f"{queue_name} 3 0 0 2 10 no -".split() in [line.split() for line in table]
-    assert f"{other} 1 0 0 0 unbounded no -".split() in [line.split() for line in table]
+    rows = {line.split()[0]: line.split() for line in table[2:]}
+    assert rows[queue_name][:7] == f"{queue_name} 3 0 0 2 10 no".split()
+    assert rows[other][:7] == f"{other} 1 0 0 0 unbounded no".split()
+    assert rows[queue_name][7].endswith("s")  # an age, e.g. "0.4s"
+    assert rows[queue_name][8:] == ["-", "-"]  # the store cannot tell yet, and says so
 
     stats = _json("stats", durable_url, queue_name)
     assert {k: stats[k] for k in ("queue", "ready", "dead", "maxsize")} == {
@@ -93,14 +100,14 @@ async def test_queues_and_stats_show_the_counts(
         "dead": 2,
         "maxsize": 10,
     }
-    if stats["backend"] == "redis":
-        assert (stats["put_total"], stats["delivered_total"]) == (5, 2)
-    else:
-        assert (stats["put_total"], stats["delivered_total"]) == (None, None)
+    assert (stats["put_total"], stats["delivered_total"], stats["finished_total"]) == (5, 2, 2)
     plain = _ok("stats", durable_url, queue_name).stdout
     assert plain.splitlines()[0] == f"queue {queue_name!r} at {durable_url}"
     assert "ready:" in plain
     assert "dead:             2" in plain
+    assert "in/min:           -" in plain
+    assert "out/min:          -" in plain
+    assert "finished (ever):  2" in plain
 
 
 async def test_peek_shows_the_next_items_and_changes_nothing(
@@ -254,10 +261,30 @@ async def test_watch_prints_a_line_an_update(
     ]
     assert [u["ready"] for u in updates] == [3, 3]
     assert updates[0]["rate_in"] is None
-    if updates[0]["backend"] == "redis":
-        assert updates[1]["rate_in"] == 0.0  # counted, and nothing was put meanwhile
-    else:
-        assert updates[1]["rate_in"] is None  # this store keeps no totals
+    assert updates[1]["rate_in"] == 0.0  # counted, and nothing was put meanwhile
+    assert updates[1]["rate_out"] == 0.0
+
+
+async def test_watch_makes_three_store_reads_an_update(
+    private_server: RedisServer, queue_name: str
+) -> None:
+    # What README says watch costs: counted on a server of the test's own, as the
+    # scripts run on it (EVALSHA calls), between two runs that differ by 4 updates only.
+    async with conveyor.open_queue(private_server.url, name=queue_name) as q:
+        await q.put("x")
+
+    def evalsha_calls() -> int:
+        stats = private_server.info("commandstats").get("cmdstat_evalsha", "calls=0")
+        return int(stats.split("calls=")[1].split(",")[0])
+
+    def watch(count: int) -> int:
+        before = evalsha_calls()
+        args = ("--count", str(count), "--interval", "0.01", "--json")
+        _ok("watch", private_server.url, queue_name, *args)
+        return evalsha_calls() - before
+
+    watch(1)  # the scripts loaded once: later runs find them
+    assert (watch(6) - watch(2)) / 4 == 3
 
 
 async def test_watch_draws_the_live_view_on_a_terminal(

@@ -99,7 +99,8 @@ class QueueSnapshot:
         counts: The shared counters, read in one atomic step.
         oldest_ready_age: Seconds since the oldest ready item was put; ``None`` when the
             store does not record it.
-        totals: The lifetime counters the store keeps (``None`` fields where it keeps none).
+        totals: The lifetime counters the store keeps, and its rates in and out over the
+            last minute (``None`` fields where it keeps or knows none).
         read_at: ``time.time()`` when the read finished.
     """
 
@@ -127,11 +128,19 @@ class QueueSnapshot:
             "oldest_ready_age": self.oldest_ready_age,
             "put_total": self.totals.put,
             "delivered_total": self.totals.delivered,
+            "finished_total": self.totals.finished,
+            "put_per_minute": _rounded(self.totals.put_per_minute),
+            "finished_per_minute": _rounded(self.totals.finished_per_minute),
+            "rate_span": _rounded(self.totals.rate_span),
         }
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
 async def read_snapshot(store: Store, name: str) -> QueueSnapshot:
-    """Read what the operating tools show of the queue of *store* (three reads at most).
+    """Read what the operating tools show of the queue of *store*: three store reads.
 
     Raises:
         BackendError: The store failed.

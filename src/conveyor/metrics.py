@@ -100,7 +100,8 @@ class StoreCollector(Collector):
     Metrics (labels ``queue`` and ``backend``), all ``conveyor_queue_*``: ``ready``,
     ``delayed``, ``leased``, ``dead``, ``maxsize`` (0: unbounded), ``shutdown`` (1 or 0),
     ``oldest_ready_age_seconds`` (for stores that record put times), and the counters
-    ``put_total`` and ``delivered_total`` (for stores that keep them).  ``conveyor_up``
+    ``put_total``, ``delivered_total`` and ``finished_total`` (acknowledged or dead; for
+    stores that keep them: ``rate()`` over these gives the throughput in and out).  ``conveyor_up``
     is 1 when the read succeeded, 0 when it failed (the queues' metrics are then left
     out rather than shown stale).
 
@@ -153,6 +154,11 @@ def families(snapshots: Sequence[QueueSnapshot]) -> Iterator[Any]:
     counters: Sequence[tuple[str, str, Callable[[QueueSnapshot], int | None]]] = (
         ("put", "Items ever put into the queue.", lambda s: s.totals.put),
         ("delivered", "Deliveries ever made (redeliveries count).", lambda s: s.totals.delivered),
+        (
+            "finished",
+            "Items ever acknowledged or made dead.",
+            lambda s: s.totals.finished,
+        ),
     )
     for suffix, text, count_of in counters:
         counter = CounterMetricFamily(prefix + suffix, text, labels=_LABELS)

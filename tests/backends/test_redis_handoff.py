@@ -174,6 +174,7 @@ async def test_batch_tokens_replay_chain_and_refuse_stale_copies(
             "leased",
             "lease",
             "attempts",
+            "putat",
         )
     ]
     sha = await client.script_load(lua_script("put"))

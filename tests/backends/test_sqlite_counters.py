@@ -24,6 +24,7 @@ import pytest
 
 import conveyor
 from conveyor import DurableQueue
+from conveyor.backends.sqlite import SCHEMA_VERSION
 
 from ._processes import ROOT
 
@@ -234,7 +235,7 @@ async def test_a_schema_2_file_is_migrated_with_its_counts(tmp_path: Path) -> No
     with contextlib.closing(sqlite3.connect(path)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        assert version == ("3",)
+        assert version == (str(SCHEMA_VERSION),)
     _assert_exact(path)
 
 

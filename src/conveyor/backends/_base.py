@@ -141,18 +141,31 @@ class PeekedItem:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class StoreTotals:
-    """What a queue did over its life, as far as its store counts it.
+    """What a queue did over its life, and over the last minute, as far as its store counts.
 
     Counters only grow, except when the store's data is wiped (they start again, as a
-    Prometheus counter does after a restart).  ``None`` where the store keeps no count.
+    Prometheus counter does after a restart).  ``None`` where the store keeps no count:
+    never a made-up zero.
 
     Attributes:
         put: Items ever put into the queue.
         delivered: Deliveries ever made (a redelivered item counts again).
+        finished: Items ever acknowledged or made dead (a requeued dead letter that
+            finishes again counts again).
+        put_per_minute: Items put per minute over the last minute or so (see
+            *rate_span*); ``None`` until the store has kept its totals that long.
+        finished_per_minute: Items finished per minute over the same span.
+        rate_span: The seconds the two rates cover: from the store's newest snapshot of its
+            totals at least a minute old until the read (60 to 75 s on a queue in use;
+            longer when nothing put or claimed for a while, which took no snapshot).
     """
 
     put: int | None = None
     delivered: int | None = None
+    finished: int | None = None
+    put_per_minute: float | None = None
+    finished_per_minute: float | None = None
+    rate_span: float | None = None
 
 
 def last_seen(counts: StoreCounts | None) -> str:
@@ -487,11 +500,17 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def oldest_ready_age(self) -> float | None:
-        """Return how many seconds ago the oldest ready item was put, if the store knows.
+        """Return how many seconds ago the ready item a claim would take first was put.
+
+        That is the oldest ready item (an item back from a lease or from the dead
+        letters keeps the age of its first put).  It grows while the item waits and
+        goes to the next one's once a claim takes it.  A store answers in one read whose
+        cost does not grow with the backlog.
 
         Returns:
-            The age in seconds; ``0.0`` when no item is ready; ``None`` when the store
-            does not record when items were put.
+            The age in seconds, with the resolution the store's docstring states;
+            ``0.0`` when no item is ready; ``None`` when the store does not know when that
+            item was put (it records no put times, or that item was put before it did).
 
         Raises:
             BackendError: The store failed.
@@ -499,7 +518,14 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def totals(self) -> StoreTotals:
-        """Return the queue's lifetime counters, ``None`` for those the store does not keep.
+        """Return the queue's lifetime counters and its rates over the last minute.
+
+        In one read: the store keeps the counters in the transaction of each change, and
+        a snapshot of them taken at most every few seconds by operations that run anyway
+        (puts, claims), from which the rates come.
+
+        Returns:
+            The totals, ``None`` for each figure the store does not keep or cannot tell yet.
 
         Raises:
             BackendError: The store failed.

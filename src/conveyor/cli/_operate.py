@@ -21,7 +21,16 @@ from .._exceptions import ConveyorError, QueueNotFoundError
 from .._stores import QueueSnapshot, list_queues, open_existing_store, read_snapshot
 from .._urls import redacted
 from ..backends._base import Purgeable
-from ._output import Printer, age, bound, one_line, payload_json, payload_text, when
+from ._output import (
+    Printer,
+    age,
+    bound,
+    one_line,
+    payload_json,
+    payload_text,
+    per_minute,
+    when,
+)
 
 __all__ = ["OPERATIONS", "bound_argument", "run_operation"]
 
@@ -111,11 +120,35 @@ def _row(snapshot: QueueSnapshot) -> list[str]:
         bound(counts.maxsize),
         "yes" if counts.is_shutdown else "no",
         age(snapshot.oldest_ready_age),
+        per_minute(snapshot.totals.put_per_minute),
+        per_minute(snapshot.totals.finished_per_minute),
     ]
 
 
-_QUEUE_COLUMNS = ("queue", "ready", "delayed", "leased", "dead", "maxsize", "shutdown", "oldest")
-_NUMBERS = ("ready", "delayed", "leased", "dead", "maxsize", "oldest", "attempts", "id")
+_QUEUE_COLUMNS = (
+    "queue",
+    "ready",
+    "delayed",
+    "leased",
+    "dead",
+    "maxsize",
+    "shutdown",
+    "oldest",
+    "in/min",
+    "out/min",
+)
+_NUMBERS = (
+    "ready",
+    "delayed",
+    "leased",
+    "dead",
+    "maxsize",
+    "oldest",
+    "in/min",
+    "out/min",
+    "attempts",
+    "id",
+)
 
 
 async def _queues(args: argparse.Namespace, printer: Printer) -> None:
@@ -171,8 +204,11 @@ async def _stats(args: argparse.Namespace, printer: Printer) -> None:
             ("maxsize", bound(counts.maxsize)),
             ("shutdown", "yes" if counts.is_shutdown else "no"),
             ("oldest ready", age(snapshot.oldest_ready_age)),
+            ("in/min", per_minute(totals.put_per_minute)),
+            ("out/min", per_minute(totals.finished_per_minute)),
             ("put (ever)", counted(totals.put)),
             ("delivered (ever)", counted(totals.delivered)),
+            ("finished (ever)", counted(totals.finished)),
         ],
         title=_where(args),
     )

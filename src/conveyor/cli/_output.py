@@ -22,6 +22,7 @@ __all__ = [
     "one_line",
     "payload_json",
     "payload_text",
+    "per_minute",
     "when",
 ]
 
@@ -46,6 +47,13 @@ def age(seconds: float | None) -> str:
     if hours < 48:
         return f"{hours}h{minutes:02d}m"
     return f"{hours // 24}d{hours % 24:02d}h"
+
+
+def per_minute(rate: float | None) -> str:
+    """Show a rate per minute: ``"-"`` when the store cannot tell, else ``"12"``, ``"0.5"``."""
+    if rate is None:
+        return "-"
+    return f"{rate:.0f}" if rate >= 10 else f"{rate:.2g}"
 
 
 def bound(maxsize: float) -> str:

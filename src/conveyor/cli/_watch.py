@@ -1,11 +1,11 @@
 """``conveyor watch URL NAME``: the demo's live view, for a real queue in a real store.
 
 Every update (each second by default) reads the store through ``read_snapshot()``: the
-counts (one read), the totals (one read on Redis, none on SQLite, which keeps none) and
-the oldest ready item's age (no read while neither layout records put times).  So a
-watch costs 2 store reads a second on Redis (two ``EVALSHA`` round trips) and 1 on
-SQLite (one read transaction), whatever the queue holds; it never polls faster.  Rates
-in and out come from the totals between two updates, where the store keeps them.
+counts, the oldest ready item's age and the totals, one read each.  So a watch costs 3
+store reads a second (on Redis three ``EVALSHA`` round trips, on SQLite three short read
+transactions), whatever the queue holds, each of a cost that does not grow with the
+backlog; it never polls faster.  Rates in (items put) and out (items finished:
+acknowledged or dead) come from the totals between two updates.
 
 On a terminal (with ``rich``) the view is redrawn in place; otherwise each update is one
 plain line, or one JSON object with ``--json``.
@@ -51,7 +51,7 @@ def run_watch(args: argparse.Namespace) -> int:
 
 
 def rates(before: QueueSnapshot | None, after: QueueSnapshot) -> tuple[float | None, float | None]:
-    """Return items put and deliveries made per second between two snapshots.
+    """Return items put and items finished (acknowledged, dead) per second between two reads.
 
     ``None`` for a rate the store does not count, before a second snapshot, and across a
     reset of the store's counters (they went down).
@@ -69,7 +69,7 @@ def rates(before: QueueSnapshot | None, after: QueueSnapshot) -> tuple[float | N
 
     return (
         rate(before.totals.put, after.totals.put),
-        rate(before.totals.delivered, after.totals.delivered),
+        rate(before.totals.finished, after.totals.finished),
     )
 
 

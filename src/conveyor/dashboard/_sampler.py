@@ -37,7 +37,8 @@ class Point:
         at: Wall-clock time of the sample (``time.time()``).
         ready, delayed, leased, dead: The queue's counts then.
         rate_in: Items put per second since the sample before (``None``: unknown).
-        rate_out: Deliveries per second since the sample before (``None``: unknown).
+        rate_out: Items finished (acknowledged or dead) per second since the sample before
+            (``None``: unknown).
     """
 
     at: float
@@ -91,7 +92,7 @@ class QueueView:
     peeked: list[PeekedItem] = dataclasses.field(default_factory=list)
     dead_letters: list[DeadLetter] = dataclasses.field(default_factory=list)
     put_total: int | None = None
-    delivered_total: int | None = None
+    finished_total: int | None = None
     read_at: float = 0.0
 
     def summary(self) -> dict[str, Any]:
@@ -353,9 +354,9 @@ class Sampler:
             return
         now = time.time()
         rate_in = _rate(view.put_total, totals.put, now - view.read_at)
-        rate_out = _rate(view.delivered_total, totals.delivered, now - view.read_at)
+        rate_out = _rate(view.finished_total, totals.finished, now - view.read_at)
         view.counts, view.oldest_age, view.error = counts, oldest, None
-        view.put_total, view.delivered_total, view.read_at = totals.put, totals.delivered, now
+        view.put_total, view.finished_total, view.read_at = totals.put, totals.finished, now
         view.history.append(
             Point(now, counts.ready, counts.delayed, counts.leased, counts.dead, rate_in, rate_out)
         )

@@ -93,6 +93,7 @@ class ItemClaims:
                 "delayed",
                 "fresh",
                 "holes",
+                "putat",
             )
         ]
         self._claims: _Coalescer[_ClaimArgs, tuple[list[Delivery], bool]] = _Coalescer(

@@ -1,4 +1,4 @@
-"""Operating a Redis queue from outside: peek, purge, lifetime totals, the queues of a database.
+"""Operating a Redis queue from outside: peek, purge, totals and rates, the oldest item's age.
 
 What the command line (``conveyor peek|purge|queues|stats``) and the metrics exporter
 come down to; the queue's own work never uses these.
@@ -6,6 +6,7 @@ come down to; the queue's own work never uses these.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 
@@ -18,6 +19,7 @@ _KEY_UNESCAPES = {"%25": "%", "%7B": "{", "%7D": "}"}
 _ESCAPED = re.compile("%(?:25|7B|7D)")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 _SCAN_COUNT = 1000
+RATE_WINDOW = 60.0  # seconds: rates are over the newest snapshot at least this old
 
 
 class QueueOperations:
@@ -34,6 +36,7 @@ class QueueOperations:
         self._peek_script = _Script(lua_script("peek"))
         self._purge_script = _Script(lua_script("purge"))
         self._totals_script = _Script(lua_script("totals"))
+        self._oldest_script = _Script(lua_script("oldest"))
         # The fresh list and its holes (never-claimed items, in a layout that keeps them
         # apart): named as every key of the queue is, read as empty where they do not exist.
         base = keys["meta"][: -len("meta")]
@@ -45,6 +48,13 @@ class QueueOperations:
         purged = ("meta", "ops", "items", "attempts", "ready", "delayed", "dead", "deadinfo")
         self._purge_keys = [*(keys[role] for role in purged), *fresh]
         self._meta_keys = [keys["meta"]]
+        self._oldest_keys = [
+            keys["meta"],
+            *fresh,
+            keys["ready"],
+            keys["delayed"],
+            keys.get("putat", base + "putat"),
+        ]
         # "<prefix>:{<name>}:meta": the prefix is what comes before the hash tag, whose
         # escaped name holds no brace.
         self._prefix = keys["meta"][: keys["meta"].rindex(":{")]
@@ -85,14 +95,60 @@ class QueueOperations:
         return int(reply[0])
 
     async def totals(self) -> StoreTotals:
-        """Return the items ever put and the deliveries ever made (meta's counters).
+        """Return the queue's totals (meta's counters) and its rates over the last minute.
+
+        One read: the counters, the snapshots that puts and claims take of them (see
+        ``lua/rates.lua``) and the server's time.  The rates are over the newest snapshot
+        at least 60 seconds old; ``None`` before there is one.
 
         Raises:
             BackendError: The store failed.
         """
-        put, delivered, epoch = await self._runner.read(self._totals_script, self._meta_keys, [])
+        put, delivered, acked, dead, snaps, now, epoch = await self._runner.read(
+            self._totals_script, self._meta_keys, []
+        )
         await self._check_epoch(epoch)
-        return StoreTotals(put=int(put), delivered=int(delivered))
+        put_total, finished = int(put), int(acked) + int(dead)
+        totals = StoreTotals(put=put_total, delivered=int(delivered), finished=finished)
+        clock = float(now)
+        before = None
+        for entry in bytes(snaps).decode().split(","):
+            fields = entry.split()
+            if len(fields) == 3 and float(fields[0]) <= clock - RATE_WINDOW:
+                before = (float(fields[0]), int(fields[1]), int(fields[2]))
+        if before is None:
+            return totals
+        taken_at, put_then, finished_then = before
+        span = clock - taken_at
+        return dataclasses.replace(
+            totals,
+            put_per_minute=max(0, put_total - put_then) * 60.0 / span,
+            finished_per_minute=max(0, finished - finished_then) * 60.0 / span,
+            rate_span=span,
+        )
+
+    async def oldest_ready_age(self) -> float | None:
+        """Return how many seconds ago the ready item a claim would take first was put.
+
+        One read (``lua/oldest.lua``), O(log n) whatever the backlog: puts record their time
+        (the server's clock, ``TIME``) as a checkpoint at most once a second, so the age is
+        that of the checkpoint at or before the item's id: at most one second more than the
+        truth (or 1% of the age the oldest waiting item had when this one was put, if that
+        is more: behind a long backlog, checkpoints thin out). An item older than every
+        checkpoint kept (put by a conveyor that recorded none, or back from a lease, a retry
+        or the dead letters over ten minutes after its put) gets the age of the oldest
+        checkpoint kept: a lower bound.
+
+        Returns:
+            The age; ``0.0`` when no item is ready; ``None`` when the queue has no put
+            time recorded at all.
+
+        Raises:
+            BackendError: The store failed.
+        """
+        age, _, epoch = await self._runner.read(self._oldest_script, self._oldest_keys, [])
+        await self._check_epoch(epoch)
+        return float(age) if age else None
 
     async def exists(self) -> bool:
         """Return whether the queue's keys exist (it was opened once and not wiped since).

@@ -45,6 +45,7 @@ class ItemPuts:
                 "leased",
                 "lease",
                 "attempts",
+                "putat",
             )
         ]
         self._put_epoch: str | None = None

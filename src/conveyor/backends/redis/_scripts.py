@@ -90,7 +90,7 @@ _CHECK_FORMAT = lua_script("check_format")
 
 
 _KEY_PARTS = ("meta", "fresh", "holes", "items", "attempts", "ready", "delayed", "leased",
-              "lease", "dead", "deadinfo", "waiters", "changed", "probe")  # fmt: skip
+              "lease", "dead", "deadinfo", "waiters", "changed", "probe", "putat")  # fmt: skip
 
 
 # Braces decide a key's hash tag and "%" is the escape itself: with these three escaped, a

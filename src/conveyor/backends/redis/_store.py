@@ -17,7 +17,10 @@ and prefixes without those characters keep the keys they always had::
                               down, until one resumes it), "maxsize" (the queue's bound, as
                               a number, "0" unbounded; absent until an opener or
                               set_maxsize stores one, so queues of earlier versions need
-                              no migration)
+                              no migration), "acked" (items ever acknowledged),
+                              "putnext" (when the next put-time checkpoint is due),
+                              "snapat" and "snaps" (the totals' snapshots, for rates:
+                              see lua/rates.lua)
     {prefix}:{name}:fresh     list: the payload of every item never claimed, in put order;
                               the last element is item "seq", so an element's id follows
                               from its place and costs no memory (a queued small item takes
@@ -39,6 +42,10 @@ and prefixes without those characters keep the keys they always had::
     {prefix}:{name}:lease     hash: item id -> number of its current delivery; a receipt is
                               "epoch:id:delivery", so one from an expired lease matches
                               nothing, and one of another queue or incarnation is told apart
+    {prefix}:{name}:putat     zset: put times, at most one a second (fewer behind a long
+                              backlog): the id of the first item of a put scored by that
+                              id, its member the server's time then (see lua/oldest.lua
+                              and put.lua), for the oldest item's age
     {prefix}:{name}:dead      zset: dead item id scored by the order of death
     {prefix}:{name}:deadinfo  hash: dead item id -> "failed_at|reason"
     {prefix}:{name}:ops:{client}  hash with a TTL: per client, the token and reply of its
@@ -309,11 +316,11 @@ class RedisStore(Store):
         return await self._operations.purge(which)
 
     async def oldest_ready_age(self) -> float | None:
-        """Return ``None``: this key layout does not record when items were put."""
-        return None
+        """Return the oldest ready item's age (``QueueOperations.oldest_ready_age()``)."""
+        return await self._operations.oldest_ready_age()
 
     async def totals(self) -> StoreTotals:
-        """Return items ever put and deliveries ever made (``QueueOperations.totals()``)."""
+        """Return the totals and rates of the last minute (``QueueOperations.totals()``)."""
         return await self._operations.totals()
 
     async def exists(self) -> bool:

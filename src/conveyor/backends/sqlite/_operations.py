@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from ..._exceptions import ForeignReceiptError, QueueShutDown
-from .._base import DeadLetter, Delivery, PeekedItem, Purgeable, StoreCounts
+from .._base import DeadLetter, Delivery, PeekedItem, Purgeable, StoreCounts, StoreTotals
 from ._schema import DEAD, DELAYED, READY
 
 __all__ = [
@@ -45,8 +45,11 @@ __all__ = [
     "resume",
     "retract",
     "retry",
+    "oldest_ready_age",
     "set_maxsize",
     "shutdown",
+    "take_snapshot",
+    "totals",
 ]
 
 _INSERT_CHUNK = 256
@@ -106,7 +109,8 @@ def put(conn: sqlite3.Connection, qid: int, payloads: list[bytes]) -> bool:
     """Append *payloads* as ready items if the queue has room for all; return whether."""
     if not _has_room(conn, qid, len(payloads)):
         return False
-    rows = [(qid, p) for p in payloads]
+    now = time.time()
+    rows = [(qid, p, now) for p in payloads]
     # One multi-row INSERT per chunk: a quarter faster than executemany per commit.
     for start in range(0, len(rows), _INSERT_CHUNK):
         chunk = rows[start : start + _INSERT_CHUNK]
@@ -125,7 +129,8 @@ def put_ids(
     """
     if not _has_room(conn, qid, len(payloads)):
         return None
-    rows = [(qid, p, token) for p in payloads]
+    now = time.time()
+    rows = [(qid, p, token, now) for p in payloads]
     ids: list[int] | None = []
     for start in range(0, len(rows), _INSERT_CHUNK):
         chunk = rows[start : start + _INSERT_CHUNK]
@@ -182,14 +187,17 @@ def _ack_sql(rows: int, returning: bool) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _insert_sql(rows: int) -> str:
-    return "INSERT INTO items (queue, state, payload) VALUES " + ",".join(["(?, 0, ?)"] * rows)
+    # put_at: the put's time, for oldest_ready_age().
+    return "INSERT INTO items (queue, state, payload, put_at) VALUES " + ",".join(
+        ["(?, 0, ?, ?)"] * rows
+    )
 
 
 @functools.lru_cache(maxsize=64)
 def _insert_token_sql(rows: int) -> str:
     # The put's token waits in lease_token (unused while an item was never claimed).
-    return "INSERT INTO items (queue, state, payload, lease_token) VALUES " + ",".join(
-        ["(?, 0, ?, ?)"] * rows
+    return "INSERT INTO items (queue, state, payload, lease_token, put_at) VALUES " + ",".join(
+        ["(?, 0, ?, ?, ?)"] * rows
     )
 
 
@@ -512,6 +520,83 @@ _PURGED = {
 def purge(conn: sqlite3.Connection, qid: int, which: Purgeable) -> int:
     """Delete the queue's waiting items, dead letters or both; return how many."""
     return conn.execute(f"DELETE FROM items WHERE queue = ? AND {_PURGED[which]}", (qid,)).rowcount
+
+
+def oldest_ready_age(conn: sqlite3.Connection, qid: int) -> float | None:
+    """Return the seconds since the put of the ready item a claim would take first.
+
+    Two index lookups, whatever the backlog: the ready item of lowest id (index ``(queue,
+    state, id)``), and among delayed items whose time came (which count as ready) the one
+    of lowest id.  ``0.0`` when none is ready; ``None`` when that item was put before the
+    file recorded put times (schema 3).
+    """
+    now = time.time()
+    first = conn.execute(
+        f"SELECT id, put_at FROM items WHERE queue = ? AND state = {READY} ORDER BY id LIMIT 1",
+        (qid,),
+    ).fetchone()
+    due = conn.execute(
+        f"SELECT id, put_at FROM items WHERE queue = ? AND state = {DELAYED}"
+        " AND available_at <= ? ORDER BY id LIMIT 1",
+        (qid, now),
+    ).fetchone()
+    found = [row for row in (first, due) if row is not None]
+    if not found:
+        return 0.0
+    _, put_at = min(found)
+    return None if put_at is None else max(0.0, now - put_at)
+
+
+# Rates are over the newest snapshot at least RATE_WINDOW seconds old; one is taken at
+# most every SNAPSHOT_EVERY seconds, so the span is 60 to 75 s on a queue in use.
+RATE_WINDOW = 60.0
+SNAPSHOT_EVERY = 15.0
+
+
+def take_snapshot(conn: sqlite3.Connection, qid: int, now: float) -> None:
+    """Record the queue's totals as of *now*, unless a snapshot is under 15 s old.
+
+    Keeps the newest snapshot at least a minute old and those after it: a handful of rows.
+    """
+    (last,) = conn.execute("SELECT MAX(taken_at) FROM snapshots WHERE queue = ?", (qid,)).fetchone()
+    if last is not None and now - last < SNAPSHOT_EVERY:
+        return
+    conn.execute(
+        "INSERT OR IGNORE INTO snapshots (queue, taken_at, put_total, finished_total)"
+        " SELECT queue, ?, put_total, finished_total FROM counters WHERE queue = ?",
+        (now, qid),
+    )
+    conn.execute(
+        "DELETE FROM snapshots WHERE queue = ?1 AND taken_at < (SELECT MAX(taken_at)"
+        " FROM snapshots WHERE queue = ?1 AND taken_at <= ?2)",
+        (qid, now - RATE_WINDOW),
+    )
+
+
+def totals(conn: sqlite3.Connection, qid: int) -> StoreTotals:
+    """Read the queue's totals, and its rates since the newest snapshot a minute old."""
+    now = time.time()
+    put, delivered, finished = conn.execute(
+        "SELECT put_total, delivered_total, finished_total FROM counters WHERE queue = ?",
+        (qid,),
+    ).fetchone()
+    before = conn.execute(
+        "SELECT taken_at, put_total, finished_total FROM snapshots WHERE queue = ?"
+        " AND taken_at <= ? ORDER BY taken_at DESC LIMIT 1",
+        (qid, now - RATE_WINDOW),
+    ).fetchone()
+    if before is None:
+        return StoreTotals(put, delivered, finished)
+    taken_at, put_then, finished_then = before
+    minutes = (now - taken_at) / 60.0
+    return StoreTotals(
+        put,
+        delivered,
+        finished,
+        put_per_minute=max(0, put - put_then) / minutes,
+        finished_per_minute=max(0, finished - finished_then) / minutes,
+        rate_span=now - taken_at,
+    )
 
 
 def _bound(stored: float | None) -> float | None:

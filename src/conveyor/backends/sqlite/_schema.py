@@ -1,20 +1,27 @@
 """The layout of a queue file: its tables, its version, and how an older file is brought up.
 
-Schema (version 3): ``meta`` (key/value: ``application = conveyor``, ``schema_version``,
+Schema (version 4): ``meta`` (key/value: ``application = conveyor``, ``schema_version``,
 ``incarnation``: random, written with the file, or on first open of a file made before),
 ``queues`` (one row per queue name, with its shutdown flag and its stored ``maxsize``: NULL
 until an opener or ``set_maxsize`` records one, <= 0: none), ``counters`` (one row per
-queue: how many of its items are ``ready``, ``delayed``, ``leased``, ``dead``, which
-triggers on ``items`` keep exact in the transaction of every change) and ``items`` (one
-row per item, its id never given twice in the file; ``state`` 0 = ready, 1 = leased until
-``lease_deadline`` under ``lease_token``, 2 = dead, 3 = delayed until ``available_at``,
-when a claim makes it ready; a ready item never claimed may keep there the token of the
-put that stored it, for ``SQLiteStore.retract()``).  A file that is not a conveyor database,
-or whose schema is newer, raises ``IncompatibleStoreError`` and is left untouched.
-A file of an older schema is migrated when opened, in one transaction (version 1 to 2 adds
-``queues.maxsize``, NULL for the queues it holds: no bound stored yet; 2 to 3 adds the
-counters, counted once, their triggers and the delayed state), and an items table
-made before ids were never reused (no ``AUTOINCREMENT``) is rebuilt once, likewise.
+queue: how many of its items are ``ready``, ``delayed``, ``leased``, ``dead``, and, from
+version 4, the totals ``put_total``, ``delivered_total`` and ``finished_total``: items ever
+put, deliveries ever made, items ever acknowledged or made dead; triggers on ``items``
+keep them exact in the transaction of every change), ``snapshots`` (version 4: a few rows
+per queue, its totals as they were at ``taken_at``, for rates over the last minute) and
+``items`` (one row per item, its id never given twice in the file; ``put_at``, from version
+4, the ``time.time()`` of the put that stored it, NULL for items put before; ``state`` 0 =
+ready, 1 = leased until ``lease_deadline`` under ``lease_token``, 2 = dead, 3 = delayed
+until ``available_at``, when a claim makes it ready; a ready item never claimed may keep
+there the token of the put that stored it, for ``SQLiteStore.retract()``). A file that is
+not a conveyor database, or whose schema is newer, raises ``IncompatibleStoreError`` and is
+left untouched. A file of an older schema is migrated when opened, in one transaction
+(version 1 to 2 adds ``queues.maxsize``, NULL for the queues it holds: no bound stored yet;
+2 to 3 adds the counters, counted once, their triggers and the delayed state; 3 to 4 adds
+``items.put_at``, the totals and the snapshots, and replaces the item triggers by ones that
+keep the totals too: columns added, never a table rewritten, so it takes as long on any
+backlog), and an items table made before ids were never reused (no ``AUTOINCREMENT``) is
+rebuilt once, likewise.
 
 Everything here runs on the store's worker thread, on its connection; the writes go
 through the *transaction* the connection lends (see ``Transaction``).
@@ -45,7 +52,7 @@ __all__ = [
 
 R = TypeVar("R")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APPLICATION = "conveyor"
 
 # items.state
@@ -76,7 +83,7 @@ _QUEUE_TRIGGERS = (
     "CREATE TRIGGER queues_uncounted AFTER DELETE ON queues BEGIN"
     " DELETE FROM counters WHERE queue = OLD.id; END",
 )
-_ITEM_TRIGGERS = (
+_ITEM_TRIGGERS_V3 = (
     "CREATE TRIGGER items_counted_insert AFTER INSERT ON items BEGIN"
     f" UPDATE counters SET {_count('NEW', '+')} WHERE queue = NEW.queue; END",
     "CREATE TRIGGER items_counted_delete AFTER DELETE ON items BEGIN"
@@ -92,6 +99,27 @@ _ITEM_TRIGGERS = (
     f" UPDATE counters SET {_count('OLD', '-')} WHERE queue = OLD.queue;"
     f" UPDATE counters SET {_count('NEW', '+')} WHERE queue = NEW.queue; END",
 )
+# Version 4: the same counts, and the totals in the same UPDATE, so that a put, a claim
+# or an ack pays no statement of its own for them (an item moved to another queue keeps
+# the version 3 trigger: it is neither put nor finished).  A delivery is a change to
+# leased; an item finishes when it is deleted while leased (acknowledged) or made dead.
+_TOTALED = ("items_counted_insert", "items_counted_delete", "items_counted_update")
+_ITEM_TRIGGERS = (
+    "CREATE TRIGGER items_counted_insert AFTER INSERT ON items BEGIN"
+    f" UPDATE counters SET {_count('NEW', '+')}, put_total = put_total + 1"
+    " WHERE queue = NEW.queue; END",
+    "CREATE TRIGGER items_counted_delete AFTER DELETE ON items BEGIN"
+    f" UPDATE counters SET {_count('OLD', '-')},"
+    f" finished_total = finished_total + (OLD.state = {LEASED}) WHERE queue = OLD.queue; END",
+    "CREATE TRIGGER items_counted_update AFTER UPDATE OF state, queue ON items"
+    " WHEN NEW.queue = OLD.queue AND NEW.state <> OLD.state BEGIN UPDATE counters SET "
+    + ", ".join(f"{c} = {c} + (NEW.state = {s}) - (OLD.state = {s})" for c, s in _COUNTERS)
+    + f", delivered_total = delivered_total + (NEW.state = {LEASED}),"
+    f" finished_total = finished_total + (NEW.state = {DEAD}) WHERE queue = NEW.queue; END",
+    _ITEM_TRIGGERS_V3[3],
+)
+_TOTALS = ("put_total", "delivered_total", "finished_total")
+
 # Delayed items (retry with a delay) wait in their own state; a claim makes those due ready.
 _DELAYED_INDEX = "CREATE INDEX items_delayed ON items (queue, available_at) WHERE state = 3"
 
@@ -109,6 +137,9 @@ _ITEMS_COLUMNS = (
     "id, queue, state, available_at, attempts, lease_token, lease_deadline, error,"
     " failed_at, payload"
 )
+# The items table as the current version has it (the columns migrations added come last,
+# as ALTER TABLE ADD COLUMN puts them), for _upgrade's rebuild.
+_ITEMS_ADDED = ", put_at REAL"
 _ITEMS_INDEXES = (
     "CREATE INDEX items_by_state ON items (queue, state, id)",
     "CREATE INDEX items_by_lease ON items (queue, lease_deadline) WHERE state = 1",
@@ -133,7 +164,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         " AND available_at > (julianday('now') - 2440587.5) * 86400.0",
         _DELAYED_INDEX,
         *_QUEUE_TRIGGERS,
-        *_ITEM_TRIGGERS,
+        *_ITEM_TRIGGERS_V3,
         # Counted once here; the triggers keep the counts from now on.
         f"INSERT INTO counters (queue, {', '.join(c for c, _ in _COUNTERS)}) SELECT id, "
         + ", ".join(
@@ -141,6 +172,17 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             for _, s in _COUNTERS
         )
         + " FROM queues",
+    ),
+    # Each an O(1) change of the schema: ALTER TABLE ADD COLUMN rewrites no row.  Items
+    # put before keep put_at NULL (their put time is unknown); the totals count from here.
+    4: (
+        "ALTER TABLE items ADD COLUMN put_at REAL",
+        *(f"ALTER TABLE counters ADD COLUMN {t} INTEGER NOT NULL DEFAULT 0" for t in _TOTALS),
+        "CREATE TABLE snapshots (queue INTEGER NOT NULL, taken_at REAL NOT NULL,"
+        " put_total INTEGER NOT NULL, finished_total INTEGER NOT NULL,"
+        " PRIMARY KEY (queue, taken_at)) WITHOUT ROWID",
+        *(f"DROP TRIGGER {name}" for name in _TOTALED),
+        *_ITEM_TRIGGERS[:3],
     ),
 }
 
@@ -310,8 +352,9 @@ def _upgrade(conn: sqlite3.Connection) -> None:
         return
     # Ids already freed by acknowledged items are unknown: numbering goes on from
     # the largest id still stored, and never back from then on.
-    conn.execute(_ITEMS_TABLE.format(table="items_rebuilt"))
-    conn.execute(f"INSERT INTO items_rebuilt ({_ITEMS_COLUMNS}) SELECT {_ITEMS_COLUMNS} FROM items")
+    conn.execute(_ITEMS_TABLE.format(table="items_rebuilt")[:-1] + _ITEMS_ADDED + ")")
+    columns = _ITEMS_COLUMNS + _ITEMS_ADDED.replace(" REAL", "")
+    conn.execute(f"INSERT INTO items_rebuilt ({columns}) SELECT {columns} FROM items")
     conn.execute("DROP TABLE items")
     conn.execute("ALTER TABLE items_rebuilt RENAME TO items")
     for statement in (*_ITEMS_INDEXES, _DELAYED_INDEX, *_ITEM_TRIGGERS):

@@ -55,6 +55,7 @@ class SQLiteStore(Store):
         self._token_prefix = secrets.token_hex(8)
         self._token_count = itertools.count()
         self._closed = False
+        self._snapshot_due = 0.0
         self._worker = ThreadWorker(
             f"conveyor-sqlite:{name}",
             check=self._check_data_version,
@@ -96,6 +97,13 @@ class SQLiteStore(Store):
         # Each operation: one transaction, in one hand-off to the worker thread.
         if self._closed:
             raise BackendError(f"{self!r} is closed")
+        if write:
+            now = time.time()
+            if now >= self._snapshot_due:
+                # The rates' snapshot rides on a change that runs anyway, at most every
+                # SNAPSHOT_EVERY seconds per store: no statement of its own on other calls.
+                self._snapshot_due = now + ops.SNAPSHOT_EVERY
+                work = _with_snapshot(work, self._db, now)
         return await self._worker.call(self._db.transaction, work, write, orphan=orphan)
 
     def _release_orphans(self, deliveries: list[Delivery]) -> None:
@@ -452,12 +460,31 @@ class SQLiteStore(Store):
         return await self._run(lambda c: ops.purge(c, self._db.qid, which))
 
     async def oldest_ready_age(self) -> float | None:
-        """Return ``None``: this file's layout does not record when items were put."""
-        return None
+        """Return how many seconds ago the ready item a claim would take first was put.
+
+        Exact (``items.put_at``, this machine's clock at the put), in one read
+        transaction of two index lookups, whatever the backlog.
+
+        Returns:
+            The age; ``0.0`` when no item is ready; ``None`` when that item was put
+            before the file recorded put times (schema 4, see ``_schema``).
+
+        Raises:
+            BackendError: The store failed.
+        """
+        return await self._run(lambda c: ops.oldest_ready_age(c, self._db.qid), False)
 
     async def totals(self) -> StoreTotals:
-        """Return no counters: this file's layout keeps no per-queue totals."""
-        return StoreTotals()
+        """Return the queue's totals and its rates in and out over the last minute.
+
+        The totals are the ``counters`` table's, kept by triggers since the file reached
+        schema 4; the rates come from the newest snapshot of them at least a minute old
+        (puts, claims and acks take one at most every 15 seconds).  One read transaction.
+
+        Raises:
+            BackendError: The store failed.
+        """
+        return await self._run(lambda c: ops.totals(c, self._db.qid), False)
 
     async def wait_changed(self, timeout: float) -> None:
         """Return once this queue may have changed in any process, or after *timeout*.
@@ -477,3 +504,13 @@ class SQLiteStore(Store):
         self._closed = True
         self._waiters.leave()
         await self._worker.stop()
+
+
+def _with_snapshot(
+    work: Callable[[sqlite3.Connection], R], db: SQLiteConnection, now: float
+) -> Callable[[sqlite3.Connection], R]:
+    def both(conn: sqlite3.Connection) -> R:
+        ops.take_snapshot(conn, db.qid, now)
+        return work(conn)
+
+    return both

@@ -1,5 +1,5 @@
 --! include prelude current fresh
--- KEYS: meta ops items leased lease attempts ready delayed fresh holes.
+-- KEYS: meta ops items leased lease attempts ready delayed fresh holes putat.
 -- ARGV from 5: id, delivery pairs.
 -- Reply: {flags}, one character a receipt: "1" acknowledged, "0" not (a stale receipt).
 -- A receipt repeated in one batch is current each time: only its first flag says True.
@@ -15,6 +15,7 @@ for k, ok in ipairs(current_many(KEYS[5], KEYS[4], 5)) do
   end
 end
 if #done > 0 then
+  redis.call('HINCRBY', meta, 'acked', #done)
   bulk('ZREM', KEYS[4], done)
   bulk('HDEL', KEYS[5], done)
   bulk('HDEL', KEYS[3], done)
@@ -25,5 +26,11 @@ if #done > 0 then
   if idle then redis.call('DEL', KEYS[4]) end
   changed = idle and redis.call('ZCARD', KEYS[7]) == 0
     and redis.call('ZCARD', KEYS[8]) == 0 and fresh_count(KEYS[9], KEYS[10]) == 0
+  -- Nothing unfinished: no item needs a put time, and an idle queue keeps no key of
+  -- them (the next put records its own).
+  if changed then
+    redis.call('DEL', KEYS[11])
+    redis.call('HDEL', meta, 'putnext')
+  end
 end
 return finish({table.concat(flags)})

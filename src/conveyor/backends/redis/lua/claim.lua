@@ -1,4 +1,4 @@
---! include prelude maintain fresh
+--! include prelude maintain fresh rates
 -- KEYS: meta ops items ready delayed leased lease attempts dead deadinfo fresh holes
 -- waiters.  ARGV[5] max items, ARGV[6] lease timeout, ARGV[7] max attempts (0: none),
 -- ARGV[8] the client's own channel ("": none).  A claim that finds nothing names that
@@ -11,6 +11,7 @@
 --         lost counts the ids popped whose payload was gone (they went dead).
 local PIN = '$LEASED_PIN$'
 
+snapshot(now, redis.call('HGET', meta, 'snapat'))
 maintain(tonumber(ARGV[7]))
 local want = tonumber(ARGV[5])
 local fresh, holes = KEYS[11], KEYS[12]
