@@ -100,7 +100,9 @@ def open_queue(
 
     Args:
         url: Where the queue lives: ``memory://``, ``sqlite:///relative.db``,
-            ``sqlite:////absolute.db``, ``redis://host:port/db`` or ``rediss://...``.
+            ``sqlite:////absolute.db``, ``redis://host:port/db``, ``rediss://...``, or
+            ``redis+sentinel://host:26379[,host:26380,...]/SERVICE[/db]`` (and
+            ``rediss+sentinel://``) for the primary Redis Sentinel names.
         name: The queue's name; many named queues share one file or database.
         maxsize: Items allowed in the queue; ``<= 0`` means unbounded.  A durable queue
             stores its bound, shared by every process: ``None`` (the default) uses the
@@ -114,7 +116,8 @@ def open_queue(
             trusted) or a ``Serializer`` (durable backends).
         **options: ``max_attempts`` (deliveries before an item goes to the dead-letter
             list; default ``None``, no limit), and options of the backend, e.g. SQLite's
-            ``durability="process"|"power"`` and ``busy_timeout``.
+            ``durability="process"|"power"`` and ``busy_timeout``, Redis's
+            ``durability="primary"|"replicated"`` and ``retry_timeout``.
 
     Returns:
         An awaitable that is also an async context manager, giving the queue.
