@@ -1,28 +1,21 @@
-"""Redis behind Sentinel: the URL, following a failover, and what a failover loses.
+"""Redis behind Sentinel: the URL, following the primary, replicated durability.
 
-The fault tests run producers and consumers in processes of their own against the
-session's Sentinel setup (1 primary, 1 replica, 3 sentinels: ``sentinel_backend.py``),
-fail the primary over mid-run (``SENTINEL FAILOVER``, or SIGKILL of the primary), and
-count the items whose ``put()`` returned and that no consumer ever got (lost), and the
-items got more than once (duplicated: at-least-once delivery allows them).  With
-``durability="replicated"`` nothing acknowledged may be lost; with the default, what was
-lost is printed (run with ``-s`` to see the figures the README quotes).
+Against the session's Sentinel setup (1 primary, 1 replica, 3 sentinels:
+``sentinel_backend.py``); the failovers with processes mid-run are in
+``test_sentinel_faults.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import urllib.parse
-from collections.abc import Callable
 
 import pytest
 import redis
 
 import conveyor
 from conveyor.backends.redis import open_store
-from tests.backends._processes import Worker
 from tests.backends.sentinel_backend import SentinelSetup, healthy_setup, sentinel_setup
 
 __all__ = ["healthy_setup", "sentinel_setup"]  # fixtures, used by name
@@ -30,12 +23,6 @@ __all__ = ["healthy_setup", "sentinel_setup"]  # fixtures, used by name
 # Long enough to outlast a failover and Sentinel's reconfiguration of the old primary
 # (about 8 s after the switch), during which a replicated change has no replica to wait on.
 RETRY = "retry_timeout=40"
-LEASE = 1.0
-ITEMS = 600
-
-
-def _at_least(n: int, tag: str) -> Callable[[list[str]], bool]:
-    return lambda lines: sum(line.startswith(tag + " ") for line in lines) >= n
 
 
 # -- URLs: refused before connecting, secrets never shown ----------------------------
@@ -159,7 +146,7 @@ def _flushall(port: int) -> None:
     try:
         client.flushall()
     finally:
-        client.close()
+        client.close()  # type: ignore[no-untyped-call,unused-ignore]
 
 
 async def test_replicated_durability_fails_as_outcome_unknown_without_a_replica(
@@ -178,56 +165,3 @@ async def test_replicated_durability_fails_as_outcome_unknown_without_a_replica(
     assert caught.value.outcome_unknown
     assert "no replica to confirm" in str(caught.value)
     assert "may or may not" in str(caught.value)
-
-
-# -- failovers mid-run, producers and consumers in processes of their own --------------
-
-
-def _run_with_fault(setup: SentinelSetup, durability: str, fault: Callable[[], object]) -> str:
-    """Put ITEMS from one process, get from another, *fault* mid-run; return the figures."""
-    name = f"fault-{durability}-{os.urandom(4).hex()}"
-    url = setup.url(query=f"durability={durability}&{RETRY}")
-    producer = Worker("produce", url, name, "--count", str(ITEMS))
-    # The consumer stops on its own once idle, its acknowledgements written: what it
-    # got twice was delivered twice, not left unacknowledged by the test.
-    consumer = Worker(
-        "consume", url, name, "--lease", str(LEASE), "--work", "0.002", "--idle", str(LEASE * 3)
-    )
-    producer.wait_for(_at_least(ITEMS // 4, "put"))
-    consumer.wait_for(_at_least(10, "got"))
-    fault()
-    producer.finish(timeout=120)
-    consumer.finish(timeout=120)
-    drain = Worker("consume", url, name, "--lease", str(LEASE), "--idle", str(LEASE * 3))
-    drain.finish(timeout=120)
-    confirmed = set(producer.values("put"))
-    got = consumer.values("got") + drain.values("got")
-    lost = confirmed - set(got)
-    duplicated = len(got) - len(set(got))
-    figures = (
-        f"durability={durability}: {len(confirmed)} puts returned, {len(lost)} lost,"
-        f" {duplicated} got twice"
-    )
-    print(figures)
-    assert len(confirmed) == ITEMS
-    if durability == "replicated":
-        assert not lost, f"{figures}: {sorted(lost)[:10]}"
-    return figures
-
-
-@pytest.mark.parametrize("durability", ["primary", "replicated"])
-def test_sentinel_failover_mid_run(healthy_setup: SentinelSetup, durability: str) -> None:
-    _run_with_fault(healthy_setup, durability, healthy_setup.failover)
-
-
-@pytest.mark.parametrize("durability", ["primary", "replicated"])
-def test_primary_killed_mid_run(healthy_setup: SentinelSetup, durability: str) -> None:
-    def kill_primary() -> None:
-        old = healthy_setup.primary()
-        old.kill()
-        healthy_setup.wait_primary_other_than(old)
-        # As a supervisor would: the node comes back (with its AOF), and Sentinel makes it
-        # the new primary's replica; until then a replicated change has nothing to wait on.
-        old.start()
-
-    _run_with_fault(healthy_setup, durability, kill_primary)

@@ -123,7 +123,7 @@ class _NewestSentinel(Sentinel):
 
     async def discover_master(self, service_name: str) -> tuple[str, int]:
         answers = await asyncio.gather(
-            *(sentinel.sentinel_masters() for sentinel in self.sentinels),
+            *(sentinel.sentinel_masters() for sentinel in self.sentinels),  # type: ignore[no-untyped-call,unused-ignore]
             return_exceptions=True,
         )
         newest: tuple[int, tuple[str, int]] | None = None
@@ -185,7 +185,7 @@ class _SentinelRedis(aioredis.Redis):
                 except (rexc.ConnectionError, rexc.TimeoutError, OSError):
                     pass  # this sentinel is gone: the next one
                 finally:
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
                     await listener.aclose()
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 2.0)
@@ -221,7 +221,7 @@ def sentinel_client(
     """
     # conveyor's own budget decides, in RedisConnection.call (NoBackoff is untyped in 5.0).
     no_retry = Retry(NoBackoff(), 0)  # type: ignore[no-untyped-call,unused-ignore]
-    sentinel = _NewestSentinel(
+    sentinel = _NewestSentinel(  # type: ignore[no-untyped-call,unused-ignore]
         address.sentinels,
         sentinel_kwargs={
             "password": sentinel_password,
