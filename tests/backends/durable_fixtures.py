@@ -45,7 +45,7 @@ def _sentinel_url(request: pytest.FixtureRequest) -> str:
 DURABLE_BACKENDS: dict[str, UrlFactory] = {
     "sqlite": _sqlite_url,
     "redis": _redis_url,
-    "redis-sentinel": _sentinel_url,
+    "sentinel": _sentinel_url,
 }
 
 
