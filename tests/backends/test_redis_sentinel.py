@@ -16,9 +16,10 @@ import redis
 
 import conveyor
 from conveyor.backends.redis import open_store
+from tests.backends.redis_backend import RedisServer, redis_server
 from tests.backends.sentinel_backend import SentinelSetup, healthy_setup, sentinel_setup
 
-__all__ = ["healthy_setup", "sentinel_setup"]  # fixtures, used by name
+__all__ = ["healthy_setup", "redis_server", "sentinel_setup"]  # fixtures, used by name
 
 # Long enough to outlast a failover and Sentinel's reconfiguration of the old primary
 # (about 8 s after the switch), during which a replicated change has no replica to wait on.
@@ -119,6 +120,20 @@ async def test_receipts_and_the_incarnation_survive_a_failover(
     assert acked == [True]
     assert again == [False]
     assert (counts.ready, counts.leased) == (2, 0)
+
+
+async def test_replicated_durability_on_one_server_without_replicas_fails(
+    redis_server: RedisServer,
+) -> None:
+    # durability="replicated" holds for a plain redis:// URL too: nothing to wait for.
+    url = f"{redis_server.url}?durability=replicated&retry_timeout=0.5&socket_timeout=0.5"
+    store = await open_store(urllib.parse.urlsplit(url), "lonely")
+    try:
+        with pytest.raises(conveyor.BackendUnavailableError, match="no replica") as caught:
+            await store.put([b"x"])
+    finally:
+        await store.aclose()
+    assert caught.value.outcome_unknown
 
 
 async def test_a_wiped_primary_is_a_new_incarnation_not_a_failover(

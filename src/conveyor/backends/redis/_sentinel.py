@@ -182,8 +182,10 @@ class _SentinelRedis(aioredis.Redis):
                         pause = 0.1
                         if message["data"].split(b" ", 1)[0] == self.service.encode():
                             switched()
-                except (rexc.ConnectionError, rexc.TimeoutError, OSError):
-                    pass  # this sentinel is gone: the next one
+                except (rexc.RedisError, OSError):
+                    # Gone, or refusing (a password, a permission): the next one.  The
+                    # READONLY replies and lost connections still follow a failover.
+                    pause = 2.0
                 finally:
                     await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
                     await listener.aclose()
