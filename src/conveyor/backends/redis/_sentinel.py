@@ -35,9 +35,10 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
+import redis.asyncio.sentinel as rsentinel
 import redis.exceptions as rexc
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 
 from ..._exceptions import InvalidURLError
@@ -141,7 +142,7 @@ class _NewestSentinel(Sentinel):
                 if newest is None or epoch > newest[0]:
                     newest = (epoch, (state["ip"], int(state["port"])))
         if newest is None:
-            raise MasterNotFoundError(
+            raise rsentinel.MasterNotFoundError(
                 f"no sentinel names a primary for {service_name!r}"
                 + (f" ({'; '.join(errors)})" if errors else "")
             )
