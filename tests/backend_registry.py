@@ -44,6 +44,7 @@ BACKEND_MODULES = [
     "tests.backends.thread_backend",
     "tests.backends.sqlite_backend",
     "tests.backends.redis_backend",
+    "tests.backends.sentinel_backend",
 ]
 
 

@@ -113,7 +113,7 @@ async def test_the_exporter_serves_every_queue_and_follows_changes(
     expected = {"ready": 3, "delayed": 0, "leased": 1, "dead": 2, "maxsize": 10, "shutdown": 0}
     for name, value in expected.items():
         assert _value(samples, f"conveyor_queue_{name}", **mine) == value, name
-    backend = durable_url.split(":")[0]
+    backend = durable_url.split(":")[0].partition("+")[0]  # redis+sentinel: "redis"
     assert _value(samples, "conveyor_queue_ready", queue=queue_name, backend=backend) == 3
     assert _value(samples, "conveyor_queue_put_total", **mine) == 6
     assert _value(samples, "conveyor_queue_delivered_total", **mine) == 3
@@ -211,7 +211,7 @@ async def test_queue_collector_exports_a_running_programs_statistics(
     assert _value(samples, "conveyor_process_queue_put_total", **local) == 3
     assert _value(samples, "conveyor_process_queue_got_total", **local) == 1
     assert _value(samples, "conveyor_process_queue_shutdown", **local) == 0
-    shared = {"queue": "shared", "backend": durable_url.split(":")[0]}
+    shared = {"queue": "shared", "backend": durable_url.split(":")[0].partition("+")[0]}
     assert _value(samples, "conveyor_process_queue_size", **shared) == 2
     assert _value(samples, "conveyor_process_queue_maxsize", **shared) == 0
     assert _value(samples, "conveyor_process_queue_put_total", **shared) == 2

@@ -8,6 +8,9 @@ Accepted URLs:
   convention: what follows the third slash is the file path, so a fourth slash makes it
   absolute.  Many named queues share one file.
 * ``redis://host:port/db`` and ``rediss://`` (TLS) — needs ``pip install 'conveyor[redis]'``.
+* ``redis+sentinel://host:26379[,host:26380,...]/SERVICE[/db]`` and ``rediss+sentinel://``
+  — the primary that Redis Sentinel names for SERVICE, followed through a failover.
+  (``redis+cluster://`` is refused for now: Redis Cluster is not supported yet.)
 
 Backend modules live in ``conveyor.backends`` and are imported only when their scheme
 is used, so the core never imports a driver it does not need.
@@ -36,10 +39,19 @@ _BACKENDS: dict[str, tuple[str, str | None]] = {
     "sqlite": ("conveyor.backends.sqlite", None),
     "redis": ("conveyor.backends.redis", "redis"),
     "rediss": ("conveyor.backends.redis", "redis"),
+    "redis+sentinel": ("conveyor.backends.redis", "redis"),
+    "rediss+sentinel": ("conveyor.backends.redis", "redis"),
 }
 _ACCEPTED = (
-    "memory://, sqlite:///relative.db, sqlite:////absolute.db, redis://host:port/db, rediss://"
+    "memory://, sqlite:///relative.db, sqlite:////absolute.db, redis://host:port/db, rediss://,"
+    " redis+sentinel://host:26379[,host:26380,...]/SERVICE[/db], rediss+sentinel://"
 )
+
+# Schemes whose URL names several hosts, comma-separated: their backend reads the hosts.
+_MANY_HOSTS = ("redis+sentinel", "rediss+sentinel")
+
+# Known, and refused with a clear word rather than as an unknown scheme.
+_NOT_YET = ("redis+cluster", "rediss+cluster")
 
 # Options the shared durable layer takes; every other option goes to the backend.
 _QUEUE_OPTIONS = ("max_attempts", "renew_leases", "processing_timeout")
@@ -88,7 +100,9 @@ def open_queue(
 
     Args:
         url: Where the queue lives: ``memory://``, ``sqlite:///relative.db``,
-            ``sqlite:////absolute.db``, ``redis://host:port/db`` or ``rediss://...``.
+            ``sqlite:////absolute.db``, ``redis://host:port/db``, ``rediss://...``, or
+            ``redis+sentinel://host:26379[,host:26380,...]/SERVICE[/db]`` (and
+            ``rediss+sentinel://``) for the primary Redis Sentinel names.
         name: The queue's name; many named queues share one file or database.
         maxsize: Items allowed in the queue; ``<= 0`` means unbounded.  A durable queue
             stores its bound, shared by every process: ``None`` (the default) uses the
@@ -104,8 +118,9 @@ def open_queue(
         **options: ``max_attempts`` (deliveries before an item goes to the dead-letter
             list; default ``None``, no limit), ``renew_leases`` (default ``True``),
             ``processing_timeout`` (seconds a live holder keeps an item before it is
-            delivered again; default ``None``, no bound), and options of the backend, e.g. SQLite's
-            ``durability="process"|"power"`` and ``busy_timeout``.
+            delivered again; default ``None``, no bound), and options of the backend, e.g.
+            SQLite's ``durability="process"|"power"`` and ``busy_timeout``, Redis's
+            ``durability="primary"|"replicated"`` and ``retry_timeout``.
 
     Returns:
         An awaitable that is also an async context manager, giving the queue.
@@ -129,15 +144,30 @@ def open_queue(
 def _parse(url: object) -> urllib.parse.SplitResult:
     if not isinstance(url, str):
         raise TypeError(f"url must be a str such as 'sqlite:///jobs.db', not {url!r}")
+    scheme = url.partition(":")[0].lower()
+    if scheme in _NOT_YET:
+        raise InvalidURLError(
+            f"{redacted(url)!r}: Redis Cluster is not supported yet; give the URL of one"
+            f" server (redis://) or of a Sentinel service; accepted: {_ACCEPTED}"
+        )
+    several = False
     try:
         parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a malformed port
+        several = scheme in ("redis", "rediss") and "," in parts.netloc
+        if not several and scheme not in _MANY_HOSTS:
+            parts.port  # noqa: B018 - raises ValueError for a malformed port
     except ValueError as exc:
         # Not chained: urllib's message quotes the netloc, and with a password holding
         # an unencoded "/" or ":" what it takes for a port is part of the password.
         raise InvalidURLError(
             f"malformed queue URL {redacted(url)!r}: {_malformed(exc)}; accepted: {_ACCEPTED}"
         ) from None
+    if several:
+        raise InvalidURLError(
+            f"{redacted(url)!r} names several hosts: a {scheme}:// URL names one server;"
+            f" for a primary that Redis Sentinel watches, give"
+            f" {scheme}+sentinel://host:26379[,host:26380,...]/SERVICE[/db]"
+        )
     if not parts.scheme or "://" not in url:
         raise InvalidURLError(f"queue URL {redacted(url)!r} has no scheme; accepted: {_ACCEPTED}")
     if parts.netloc and "@" in parts.path + parts.query + parts.fragment:

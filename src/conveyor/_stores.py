@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from ._exceptions import InvalidURLError
-from ._open import _BACKENDS, _import_backend, _parse
+from ._open import _ACCEPTED, _BACKENDS, _import_backend, _parse
 from ._urls import redacted
 from .backends._base import Store, StoreCounts, StoreTotals
 
@@ -36,7 +36,7 @@ def _backend(url: str) -> tuple[ModuleType, Any]:
     if scheme not in _BACKENDS:
         raise InvalidURLError(
             f"unknown queue URL scheme {parts.scheme!r} in {redacted(url)!r}; accepted:"
-            " sqlite:///relative.db, sqlite:////absolute.db, redis://host:port/db, rediss://"
+            f" {_ACCEPTED.removeprefix('memory://, ')}"
         )
     module = _import_backend(scheme)
     return module, parts

@@ -64,12 +64,17 @@ def _port_hidden(url: str) -> str:
     end = start
     while end < len(url) and url[end] not in "/?#":
         end += 1
-    authority = url[start:end]
+    # A Sentinel URL names several hosts, comma-separated: each is checked alone.
+    hosts = [_host_port_hidden(host) for host in url[start:end].split(",")]
+    return f"{url[:start]}{','.join(hosts)}{url[end:]}"
+
+
+def _host_port_hidden(authority: str) -> str:
     if authority.startswith("[") and "]" not in authority:
-        return url  # an unclosed IPv6 host: all colons are its own
+        return authority  # an unclosed IPv6 host: all colons are its own
     bracket = authority.rfind("]")  # an IPv6 host holds colons of its own
     colon = authority.find(":", bracket + 1)
     port = authority[colon + 1 :]
     if colon < 0 or not port or port.isdigit():
-        return url
-    return f"{url[: start + colon + 1]}{_HIDDEN}{url[end:]}"
+        return authority
+    return f"{authority[: colon + 1]}{_HIDDEN}"

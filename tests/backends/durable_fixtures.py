@@ -35,7 +35,18 @@ def _redis_url(request: pytest.FixtureRequest) -> str:
     return shared_server(request.config).url
 
 
-DURABLE_BACKENDS: dict[str, UrlFactory] = {"sqlite": _sqlite_url, "redis": _redis_url}
+def _sentinel_url(request: pytest.FixtureRequest) -> str:
+    # The session's Sentinel setup, healthy (skips, or fails under CI=true, without Redis).
+    from tests.backends.sentinel_backend import shared_setup
+
+    return shared_setup(request.config).url()
+
+
+DURABLE_BACKENDS: dict[str, UrlFactory] = {
+    "sqlite": _sqlite_url,
+    "redis": _redis_url,
+    "sentinel": _sentinel_url,
+}
 
 
 @pytest.fixture(params=sorted(DURABLE_BACKENDS))

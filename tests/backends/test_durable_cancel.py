@@ -35,6 +35,10 @@ async def _commits_held(url: str) -> AsyncIterator[None]:
     holds scripts that write).  A cancellation inside the block therefore lands while
     the commit is surely under way.
     """
+    if url.startswith("redis+sentinel:"):
+        from tests.backends.sentinel_backend import primary_url
+
+        url = primary_url()  # the pause is the primary's own
     if url.startswith("redis:"):
         client: Any = aioredis.Redis.from_url(url)
         try:

@@ -14,9 +14,11 @@ its own:
   letters), reading replies with ``_replies.py``;
 * ``_scripts.py`` and ``lua/``: the Lua scripts, one a file, and the queue's key names;
 * ``_connection.py``: how the store reaches the server (connections, deadlines, retries,
-  outcome-unknown errors, batching of concurrent calls): a Sentinel or Cluster
-  connection would replace this part under the same store;
-* ``_url.py``: the URL, its options and the checks made when a queue is opened.
+  outcome-unknown errors, batching of concurrent calls, following a Sentinel failover,
+  ``WAIT`` for replicas): a Cluster connection would replace this part;
+* ``_url.py``: the URL, its options and the checks made when a queue is opened;
+* ``_sentinel.py``: ``redis+sentinel://`` URLs and the client whose connections go to
+  the primary the sentinels name.
 """
 
 from ._scripts import lua_script, queue_keys

@@ -10,6 +10,7 @@ import math
 import ssl
 import sys
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -30,8 +31,23 @@ _CUTOFF: contextvars.ContextVar[float] = contextvars.ContextVar(
 )
 
 
+# How many replicas must confirm the changes of the calling context's Redis call (0 for a
+# read, or with durability="primary"): set by call(), read by the eval that sends them.
+_REPLICAS: contextvars.ContextVar[int] = contextvars.ContextVar(
+    "conveyor_redis_replicas", default=0
+)
+
+
 class _SentError(rexc.ConnectionError):
     """The connection failed after a command was sent: it may have run, or may still."""
+
+
+class _UnreplicatedError(_SentError):
+    """The primary applied a change and no replica confirmed it (``WAIT``) in time.
+
+    Retried like a lost reply: the change is sent again and replays its stored reply
+    (see lua/head.lua), then waits for the replicas again.
+    """
 
 
 class _Script:
@@ -239,8 +255,11 @@ class RedisConnection:
     it, discards a connection whose reply was not read whole, and says when a change was
     sent and no reply came (``outcome_unknown``).  What a refusal by the server means (a
     wiped queue, a missing permission) the store decides: *reply_error* turns a Redis
-    error reply into the exception to raise.  Sentinel or Cluster would put another
-    connection layer under the same store.
+    error reply into the exception to raise.  Behind Sentinel (*follow_failover*), the
+    client's pool asks the sentinels for the primary as each connection is made, and a
+    ``READONLY`` reply (a primary since demoted) drops the connection like a lost one, so
+    the retry reaches the new primary.  With *replicas*, each change is followed by
+    ``WAIT`` on its connection.  A Cluster would need a layer that picks the node by slot.
 
     Args:
         client: The redis-py client whose connection pool makes the connections.
@@ -249,6 +268,10 @@ class RedisConnection:
         retry_timeout: Seconds a call may keep retrying.
         socket_timeout: Seconds to wait for one reply.
         reply_error: Turns an error reply into the exception the call raises.
+        replicas: How many replicas must confirm each change (``WAIT``) before the call
+            returns; 0 returns once the primary applied it.
+        follow_failover: Whether a primary demoted to a replica is a lost connection
+            (behind Sentinel), rather than an error to raise.
     """
 
     def __init__(
@@ -260,8 +283,12 @@ class RedisConnection:
         retry_timeout: float,
         socket_timeout: float,
         reply_error: Callable[[rexc.ResponseError], Awaitable[BaseException]],
+        replicas: int = 0,
+        follow_failover: bool = False,
     ) -> None:
         self._client = client
+        self._replicas = replicas
+        self._follow_failover = follow_failover
         self._name = name
         self._where = where
         self._retry_timeout = retry_timeout
@@ -270,10 +297,17 @@ class RedisConnection:
         self._idle: list[_Wire] = []  # connections of this store's own, not in use
         self._lanes: list[_Lane] = []
         self._closed = False
+        # Behind Sentinel: every connection made, to drop them all when the primary moves.
+        self._wires: weakref.WeakSet[_Wire] = weakref.WeakSet()
+        self._watch: asyncio.Task[None] | None = None
 
     async def aclose(self) -> None:
         """Refuse further calls and disconnect the idle connections.  Idempotent."""
         self._closed = True
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.wait([self._watch])
+            self._watch = None
         idle, self._idle = self._idle, []
         idle += [lane.wire for lane in self._lanes if lane.wire is not None]
         for wire in idle:
@@ -310,9 +344,11 @@ class RedisConnection:
         outer = _CUTOFF.get()
         deadline = min(now + self._retry_timeout, outer - self._socket_timeout)
         cutoff = _CUTOFF.set(min(now + self._retry_timeout + self._socket_timeout, outer))
+        replicas = _REPLICAS.set(self._replicas if doubt else 0)
         try:
             return await self._retrying(operation, doubt, deadline)
         finally:
+            _REPLICAS.reset(replicas)
             _CUTOFF.reset(cutoff)
 
     async def _retrying(
@@ -320,6 +356,7 @@ class RedisConnection:
     ) -> T:
         pause = 0.02
         in_doubt = False
+        unreplicated = False  # a change was applied and no replica confirmed it
         while True:
             try:
                 return await operation()
@@ -339,12 +376,16 @@ class RedisConnection:
                 # Once sent, a change may run even after this gives up: the server may
                 # be stopped rather than gone, and run it when it resumes.
                 in_doubt = in_doubt or isinstance(exc, _SentError)
+                unreplicated = unreplicated or isinstance(exc, _UnreplicatedError)
                 if now >= deadline:
                     outcome = ""
                     if doubt:
                         outcome = f"; {doubt}" if in_doubt else "; it never reached the server"
+                    what = "is unreachable"
+                    if unreplicated:
+                        what = 'has no replica to confirm the change (durability="replicated")'
                     error = BackendUnavailableError(
-                        f"Redis at {self._where} is unreachable: {exc or type(exc).__name__}"
+                        f"Redis at {self._where} {what}: {exc or type(exc).__name__}"
                         f" (gave up after retrying for {self._retry_timeout:g} s;"
                         f" the retry_timeout option sets this budget){outcome}"
                     )
@@ -392,6 +433,8 @@ class RedisConnection:
             except rexc.NoScriptError:  # a new or restarted server: load, then run
                 await wire.reply(_pack("SCRIPT", "LOAD", script.source), self.time_left())
                 reply = await wire.reply(command, self.time_left())
+            if _REPLICAS.get():
+                await self._replicated(wire)
         except rexc.ResponseError:
             assert wire is not None  # only a reply raises it
             self._idle.append(wire)  # the reply was read whole: the connection is sound
@@ -403,6 +446,7 @@ class RedisConnection:
             # can report it only once the first command is sent).
             if (
                 sent
+                and not isinstance(exc, _SentError)
                 and isinstance(exc, (rexc.ConnectionError, rexc.TimeoutError, OSError))
                 and not isinstance(exc, rexc.AuthenticationError)
             ):
@@ -446,7 +490,10 @@ class RedisConnection:
                 command = entry.encode(bool(older))
                 timeout = self.time_left()
                 try:
-                    return await wire.reply(command, timeout)
+                    reply = await wire.reply(command, timeout)
+                    if _REPLICAS.get():
+                        await self._replicated(wire)
+                    return reply
                 except rexc.NoScriptError:  # a new or restarted server: load, go again
                     await wire.reply(_pack("SCRIPT", "LOAD", script.source), self.time_left())
                 except rexc.ResponseError as exc:
@@ -461,11 +508,33 @@ class RedisConnection:
             entry.sent_on = None
             if wire is not None and sent:
                 await wire.disconnect()  # the batches after it fail, and go again in turn
-            if sent and isinstance(exc, (rexc.ConnectionError, rexc.TimeoutError, OSError)):
+            if (
+                sent
+                and isinstance(exc, (rexc.ConnectionError, rexc.TimeoutError, OSError))
+                and not isinstance(exc, _SentError)
+            ):
                 raise _SentError(str(exc) or type(exc).__name__) from exc
             if exc is not sys.exc_info()[1]:
                 raise exc from None
             raise
+
+    async def _replicated(self, wire: _Wire) -> None:
+        """Wait until the replicas asked for have every change sent on *wire* so far.
+
+        Raises:
+            _UnreplicatedError: Fewer replicas confirmed within the time left.
+        """
+        left = self.time_left()
+        # WAIT's own timeout ends before the read's, so that its reply (how many
+        # replicas have the changes) comes back, rather than a timeout: the server checks
+        # timeouts some 10 times a second.  0 would mean "wait forever".
+        wait_ms = max(int((left - max(left * 0.1, 0.2)) * 1000), 1)
+        acked = await wire.reply(_pack("WAIT", self._replicas, wait_ms), left)
+        if acked < self._replicas:
+            raise _UnreplicatedError(
+                f"{acked} of {self._replicas} replica(s) confirmed the change within"
+                f" {wait_ms / 1000:g} s"
+            )
 
     def time_left(self) -> float:
         """Seconds one more wait may take: socket_timeout, cut at the call's budget."""
@@ -474,10 +543,26 @@ class RedisConnection:
     async def subscription(self, heard: Callable[[Any], None]) -> _Subscription:
         """Open a connection of its own for pub/sub, its messages handed to *heard*."""
         conn = await self._handshake()
-        return _Subscription(conn, heard)
+        subscription = _Subscription(conn, heard)
+        if self._follow_failover:
+            self._wires.add(subscription)
+        return subscription
 
     async def _connect(self) -> _Wire:
-        return _Wire(await self._handshake())
+        wire = _Wire(await self._handshake(), demoted_is_lost=self._follow_failover)
+        if self._follow_failover:
+            self._wires.add(wire)
+            watch = getattr(self._client, "watch_failovers", None)
+            if self._watch is None and watch is not None and not self._closed:
+                self._watch = asyncio.get_running_loop().create_task(watch(self._switched))
+        return wire
+
+    def _switched(self) -> None:
+        # A sentinel announced a new primary: the old one may still run and take writes
+        # until Sentinel demotes it, seconds later, and those would be lost.  Every
+        # connection goes; what was in flight on one is retried, on the new primary.
+        for wire in list(self._wires):
+            wire.abort("the primary moved (Sentinel announced a failover)")
 
     async def _handshake(self) -> Any:
         # A stopped server accepts connections and never answers the handshake: bound the

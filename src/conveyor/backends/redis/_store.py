@@ -156,6 +156,8 @@ class RedisStore(Store):
         retry_timeout: float,
         socket_timeout: float = 5.0,
         user: str | None = None,
+        replicas: int = 0,
+        follow_failover: bool = False,
     ) -> None:
         self._client = client
         self._socket_timeout = socket_timeout
@@ -169,6 +171,8 @@ class RedisStore(Store):
             retry_timeout=retry_timeout,
             socket_timeout=socket_timeout,
             reply_error=self._reply_error,
+            replicas=replicas,
+            follow_failover=follow_failover,
         )
         self._identity = QueueIdentity(self._link, keys, name=name, where=where, user=user)
         self._listener = ChangeListener(

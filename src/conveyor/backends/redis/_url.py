@@ -19,6 +19,8 @@ from ..._urls import redacted
 from .._base import Store
 from ._connection import _CUTOFF
 from ._replies import denied_command
+from ._sentinel import SCHEMES as _SENTINEL_SCHEMES
+from ._sentinel import parse_sentinel_url, sentinel_client
 from ._store import RedisStore
 
 _DEFAULT_PORT = 6379
@@ -36,7 +38,14 @@ _TLS_OPTIONS = (
 )
 
 
-_OPTIONS = {"prefix", *_SECONDS_OPTIONS, *_TLS_OPTIONS}
+_OPTIONS = {"prefix", "durability", "sentinel_password", *_SECONDS_OPTIONS, *_TLS_OPTIONS}
+
+
+# durability -> the replicas that must have each change before it counts as done.
+_DURABILITY = {"primary": 0, "replicated": 1}
+
+
+_TLS_SCHEMES = ("rediss", "rediss+sentinel")
 
 
 _CERT_REQS = ("none", "optional", "required")
@@ -52,6 +61,9 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
         url: ``redis://[[user]:password@]host[:port][/db][?option=value&...]``, or
             ``rediss://`` for TLS.  The query may carry any option below, as redis-py's
             ``from_url`` accepts it, e.g. ``rediss://host:6380/0?ssl_ca_certs=/etc/ca.pem``.
+            ``redis+sentinel://[[user]:password@]host:26379[,host:26380,...]/SERVICE[/db]``
+            (``rediss+sentinel://`` for TLS) reaches the primary that the sentinels name
+            for SERVICE, and follows a failover (see ``_sentinel.py``).
         name: The queue's name; many queues share one database.
         options: ``prefix`` (key prefix, default ``"conveyor"``), ``retry_timeout``
             (seconds to keep retrying a lost connection, default 10), ``socket_timeout``
@@ -59,8 +71,13 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
             and for ``rediss://`` only: ``ssl_ca_certs`` (CA file to trust instead of the
             system's), ``ssl_certfile`` and ``ssl_keyfile`` (a client certificate),
             ``ssl_cert_reqs`` (``"required"``, the default, ``"optional"`` or ``"none"``),
-            ``ssl_check_hostname`` (default true).  An option may be given in the URL or
-            as a keyword, not both.
+            ``ssl_check_hostname`` (default true); ``durability``: ``"primary"`` (the
+            default: a change is done once the primary applied it) or ``"replicated"``
+            (once at least one replica has it too: each change is followed by ``WAIT``,
+            and one no replica confirmed within ``retry_timeout`` raises
+            ``BackendUnavailableError`` with ``outcome_unknown`` set); for a Sentinel URL,
+            ``sentinel_password`` (the sentinels' own, when they require one).  An
+            option may be given in the URL or as a keyword, not both.
 
     Returns:
         The open store; the server was reached and the queue's layout checked.
@@ -96,10 +113,8 @@ async def open_existing_store(url: urllib.parse.SplitResult, name: str, **option
     store, retry_timeout, socket_timeout = _new_store(url, name, options)
     try:
         if not await store.exists():
-            where = f"{url.hostname or 'localhost'}:{url.port or _DEFAULT_PORT}"
-            db = url.path.strip("/") or "0"
             raise QueueNotFoundError(
-                f"Redis at {where} (database {db}) has no queue {name!r}"
+                f"Redis at {_location(url)} has no queue {name!r}"
                 f" (`conveyor queues URL` lists the queues there)"
             )
     except BaseException:
@@ -136,25 +151,13 @@ def _new_store(
             f"unknown option(s) for a Redis queue: {', '.join(sorted(unknown))}"
             f" (known: {', '.join(sorted(_OPTIONS))})"
         )
-    if url.scheme not in ("redis", "rediss"):
+    if url.scheme not in ("redis", "rediss", *_SENTINEL_SCHEMES):
         raise InvalidURLError(f"not a Redis URL: {redacted(url.geturl())!r}")
     if not isinstance(name, str) or not name:
         raise ValueError(f"a queue name must be a non-empty string, not {name!r}")
-    try:
-        host = url.hostname or "localhost"
-        port = url.port or _DEFAULT_PORT
-    except ValueError:
-        # Not chained: urllib's message quotes what it took for the port.
-        raise InvalidURLError(
-            f"bad host or port in Redis URL {redacted(url.geturl())!r}: the port must be a"
-            " number from 0 to 65535"
-        ) from None
-    db_text = url.path.strip("/") or "0"
-    if not db_text.isdigit():
-        raise InvalidURLError(
-            f"the path of a Redis URL is the database number (e.g. redis://{host}:{port}/0),"
-            f" not that of {redacted(url.geturl())!r}"
-        )
+    sentinel = parse_sentinel_url(url) if url.scheme in _SENTINEL_SCHEMES else None
+    if sentinel is None:
+        host, port, db = _host_port_db(url)
     in_url = _url_options(url)
     twice = set(in_url) & set(options)
     if twice:
@@ -164,7 +167,7 @@ def _new_store(
     options = {**options, **in_url}
     retry_timeout = _seconds(options, "retry_timeout", 10.0)
     tls: dict[str, Any] = {}
-    if url.scheme == "rediss":
+    if url.scheme in _TLS_SCHEMES:
         tls["ssl"] = True
         for key in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs"):
             if key in options:
@@ -184,26 +187,51 @@ def _new_store(
         # would be worse than refusing.
         raise ValueError(
             f"TLS options ({', '.join(k for k in _TLS_OPTIONS if k in options)}) need a"
-            f" rediss:// URL, not {url.scheme}://"
+            f" {'rediss+sentinel' if sentinel else 'rediss'}:// URL, not {url.scheme}://"
         )
-    where = f"{host}:{port}"
+    durability = options.get("durability", "primary")
+    if durability not in _DURABILITY:
+        raise ValueError(
+            f"option durability must be one of {', '.join(_DURABILITY)}, not {durability!r}"
+        )
+    sentinel_password = options.get("sentinel_password")
+    if sentinel_password is not None and (
+        sentinel is None or not isinstance(sentinel_password, str)
+    ):
+        raise ValueError("option sentinel_password is a string, for a redis+sentinel:// URL only")
     socket_timeout = _seconds(options, "socket_timeout", 5.0)
     if socket_timeout <= 0:
         raise ValueError("option socket_timeout must be a positive number of seconds")
+    connect_timeout = _seconds(options, "connect_timeout", 5.0)
     user = urllib.parse.unquote(url.username) if url.username else None
-    client = aioredis.Redis(
-        host=host,
-        port=port,
-        db=int(db_text),
-        username=user,
-        password=urllib.parse.unquote(url.password) if url.password is not None else None,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=_seconds(options, "connect_timeout", 5.0),
-        # conveyor's own budget decides, in _call (NoBackoff is untyped in redis-py 5.0).
-        retry=Retry(NoBackoff(), 0),  # type: ignore[no-untyped-call,unused-ignore]
-        decode_responses=False,
-        **tls,
-    )
+    password = urllib.parse.unquote(url.password) if url.password is not None else None
+    client: aioredis.Redis
+    if sentinel is not None:
+        where = sentinel.where
+        client = sentinel_client(
+            sentinel,
+            username=user,
+            password=password,
+            sentinel_password=sentinel_password,
+            socket_timeout=socket_timeout,
+            connect_timeout=connect_timeout,
+            tls=tls,
+        )
+    else:
+        where = f"{host}:{port}"
+        client = aioredis.Redis(
+            host=host,
+            port=port,
+            db=db,
+            username=user,
+            password=password,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=connect_timeout,
+            # conveyor's own budget decides, in _call (NoBackoff is untyped in redis-py 5.0).
+            retry=Retry(NoBackoff(), 0),  # type: ignore[no-untyped-call,unused-ignore]
+            decode_responses=False,
+            **tls,
+        )
     store = RedisStore(
         client,
         name,
@@ -212,8 +240,43 @@ def _new_store(
         retry_timeout=retry_timeout,
         socket_timeout=socket_timeout,
         user=user,
+        replicas=_DURABILITY[durability],
+        follow_failover=sentinel is not None,
     )
     return store, retry_timeout, socket_timeout
+
+
+def _host_port_db(url: urllib.parse.SplitResult) -> tuple[str, int, int]:
+    """Return the host, port and database of a ``redis://`` or ``rediss://`` URL.
+
+    Raises:
+        InvalidURLError: A bad port, or a path that is not a database number.
+    """
+    try:
+        host = url.hostname or "localhost"
+        port = url.port or _DEFAULT_PORT
+    except ValueError:
+        # Not chained: urllib's message quotes what it took for the port.
+        raise InvalidURLError(
+            f"bad host or port in Redis URL {redacted(url.geturl())!r}: the port must be a"
+            " number from 0 to 65535"
+        ) from None
+    db_text = url.path.strip("/") or "0"
+    if not db_text.isdigit():
+        raise InvalidURLError(
+            f"the path of a Redis URL is the database number (e.g. redis://{host}:{port}/0),"
+            f" not that of {redacted(url.geturl())!r}"
+        )
+    return host, port, int(db_text)
+
+
+def _location(url: urllib.parse.SplitResult) -> str:
+    """Say where *url* points, for messages: server or service, and database."""
+    if url.scheme in _SENTINEL_SCHEMES:
+        address = parse_sentinel_url(url)
+        return f"{address.where} (database {address.db})"
+    host, port, db = _host_port_db(url)
+    return f"{host}:{port} (database {db})"
 
 
 async def _check_at_open(store: RedisStore, retry_timeout: float, socket_timeout: float) -> None:
@@ -272,6 +335,8 @@ def _url_options(url: urllib.parse.SplitResult) -> dict[str, Any]:
                 value = None
         elif key == "ssl_check_hostname":
             value = _BOOLS.get(text.lower())
+        elif key == "durability" and text not in _DURABILITY:
+            value = None
         if value is None:
             raise InvalidURLError(f"bad value {text!r} for option {key} in a Redis URL")
         found[key] = value

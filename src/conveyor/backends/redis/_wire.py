@@ -41,6 +41,12 @@ def _expire(future: asyncio.Future[Any], timeout: float) -> None:
         future.set_exception(rexc.TimeoutError(f"no reply within {timeout:g} s"))
 
 
+def _demoted(error: rexc.RedisError) -> bool:
+    """Whether *error* is the reply of a primary since demoted to a replica."""
+    # UNBLOCKED: what a demoted primary tells the clients it unblocks (WAIT among them).
+    return isinstance(error, rexc.ReadOnlyError) or str(error).startswith(("READONLY", "UNBLOCKED"))
+
+
 class _IncompleteError(Exception):
     """The buffer ends before the reply does."""
 
@@ -126,8 +132,9 @@ class _Wire(asyncio.Protocol):
     anyway (see ``RedisConnection.eval``).
     """
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, demoted_is_lost: bool = False) -> None:
         self.conn = conn
+        self._demoted_is_lost = demoted_is_lost
         self.transport: asyncio.Transport = conn._writer.transport
         self._buffer = bytearray()
         self._waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
@@ -166,6 +173,14 @@ class _Wire(asyncio.Protocol):
         # An error reply is the exception redis-py's parser makes of it: a ResponseError,
         # or (by redis-py version) an AuthenticationError for NOAUTH and the like.
         if isinstance(reply, rexc.RedisError):
+            if self._demoted_is_lost and _demoted(reply):
+                # Behind Sentinel: the primary became a replica in a failover.  Lost, like
+                # a dropped connection, so that the next one asks the sentinels again;
+                # nothing was written (a replica refuses every write).
+                lost = rexc.ConnectionError(f"the primary was demoted to a replica: {reply}")
+                self._fail(lost)
+                self.transport.abort()
+                raise lost from reply
             raise reply
         return reply
 
@@ -207,6 +222,11 @@ class _Wire(asyncio.Protocol):
         for future in waiting:
             if not future.done():
                 future.set_exception(exc)
+
+    def abort(self, why: str) -> None:
+        """Close the connection at once, from a callback; every reply still due fails."""
+        self._fail(rexc.ConnectionError(why))
+        self.transport.abort()
 
     async def disconnect(self) -> None:
         """Close the connection; every reply still due fails."""
