@@ -1,6 +1,6 @@
 """The layout of a queue file: its tables, its version, and how an older file is brought up.
 
-Schema (version 3): ``meta`` (key/value: ``application = conveyor``, ``schema_version``,
+Schema (version 5): ``meta`` (key/value: ``application = conveyor``, ``schema_version``,
 ``incarnation``: random, written with the file, or on first open of a file made before),
 ``queues`` (one row per queue name, with its shutdown flag and its stored ``maxsize``: NULL
 until an opener or ``set_maxsize`` records one, <= 0: none), ``counters`` (one row per
@@ -9,11 +9,15 @@ triggers on ``items`` keep exact in the transaction of every change) and ``items
 row per item, its id never given twice in the file; ``state`` 0 = ready, 1 = leased until
 ``lease_deadline`` under ``lease_token``, 2 = dead, 3 = delayed until ``available_at``,
 when a claim makes it ready; a ready item never claimed may keep there the token of the
-put that stored it, for ``SQLiteStore.retract()``).  A file that is not a conveyor database,
-or whose schema is newer, raises ``IncompatibleStoreError`` and is left untouched.
+put that stored it, for ``SQLiteStore.retract()``; the job options of version 5:
+``priority``, claims taking the lowest first, ``dedup_key``, unique among a queue's
+unfinished items, and ``expires_at``, when an item never claimed goes dead as "expired").
+A file that is not a conveyor database, or whose schema is newer, raises
+``IncompatibleStoreError`` and is left untouched.
 A file of an older schema is migrated when opened, in one transaction (version 1 to 2 adds
 ``queues.maxsize``, NULL for the queues it holds: no bound stored yet; 2 to 3 adds the
-counters, counted once, their triggers and the delayed state), and an items table
+counters, counted once, their triggers and the delayed state; 4 to 5 adds the job
+options' columns, NULL or 0 for the items it holds, and their indexes), and an items table
 made before ids were never reused (no ``AUTOINCREMENT``) is rebuilt once, likewise.
 
 Everything here runs on the store's worker thread, on its connection; the writes go
@@ -45,7 +49,7 @@ __all__ = [
 
 R = TypeVar("R")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 APPLICATION = "conveyor"
 
 # items.state
@@ -109,6 +113,23 @@ _ITEMS_COLUMNS = (
     "id, queue, state, available_at, attempts, lease_token, lease_deadline, error,"
     " failed_at, payload"
 )
+# Version 5, the job options.  Claims read the ready items by (priority, id): a partial
+# index of the ready items alone, so that leased, delayed and dead ones cost a claim
+# nothing.  A dedup key is unique among the queue's unfinished items (a put with a key
+# taken inserts nothing: INSERT OR IGNORE), and free again once its item is deleted or
+# dead.  The expiry index holds only the items put with a ttl and never claimed.
+_JOB_COLUMNS = (
+    ("priority", "INTEGER NOT NULL DEFAULT 0"),
+    ("dedup_key", "TEXT"),
+    ("expires_at", "REAL"),
+)
+_JOB_INDEXES = (
+    "CREATE INDEX items_ready ON items (queue, priority, id) WHERE state = 0",
+    "CREATE UNIQUE INDEX items_dedup ON items (queue, dedup_key)"
+    " WHERE dedup_key IS NOT NULL AND state <> 2",
+    "CREATE INDEX items_expiry ON items (queue, expires_at) WHERE expires_at IS NOT NULL",
+)
+
 _ITEMS_INDEXES = (
     "CREATE INDEX items_by_state ON items (queue, state, id)",
     "CREATE INDEX items_by_lease ON items (queue, lease_deadline) WHERE state = 1",
@@ -141,6 +162,12 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             for _, s in _COUNTERS
         )
         + " FROM queues",
+    ),
+    # Version 4 is another change's; a file at 3 takes both steps, in one transaction.
+    4: (),
+    5: (
+        *(f"ALTER TABLE items ADD COLUMN {name} {decl}" for name, decl in _JOB_COLUMNS),
+        *_JOB_INDEXES,
     ),
 }
 
@@ -311,8 +338,13 @@ def _upgrade(conn: sqlite3.Connection) -> None:
     # Ids already freed by acknowledged items are unknown: numbering goes on from
     # the largest id still stored, and never back from then on.
     conn.execute(_ITEMS_TABLE.format(table="items_rebuilt"))
-    conn.execute(f"INSERT INTO items_rebuilt ({_ITEMS_COLUMNS}) SELECT {_ITEMS_COLUMNS} FROM items")
+    # The columns migrations added (the file is at the current version by now) go along.
+    columns = _ITEMS_COLUMNS
+    for name, decl in _JOB_COLUMNS:
+        conn.execute(f"ALTER TABLE items_rebuilt ADD COLUMN {name} {decl}")
+        columns += f", {name}"
+    conn.execute(f"INSERT INTO items_rebuilt ({columns}) SELECT {columns} FROM items")
     conn.execute("DROP TABLE items")
     conn.execute("ALTER TABLE items_rebuilt RENAME TO items")
-    for statement in (*_ITEMS_INDEXES, _DELAYED_INDEX, *_ITEM_TRIGGERS):
+    for statement in (*_ITEMS_INDEXES, _DELAYED_INDEX, *_ITEM_TRIGGERS, *_JOB_INDEXES):
         conn.execute(statement)
