@@ -107,7 +107,16 @@ import redis.asyncio as aioredis
 import redis.exceptions as rexc
 
 from ..._exceptions import BackendError
-from .._base import DeadLetter, Delivery, PeekedItem, Purgeable, Store, StoreCounts, StoreTotals
+from .._base import (
+    DeadLetter,
+    Delivery,
+    PeekedItem,
+    Purgeable,
+    PutOptions,
+    Store,
+    StoreCounts,
+    StoreTotals,
+)
 from ._admin import QueueAdmin
 from ._claims import ItemClaims
 from ._connection import RedisConnection
@@ -215,6 +224,12 @@ class RedisStore(Store):
     async def put(self, payloads: Sequence[bytes]) -> bool:
         """Append *payloads* as ready items, all or none (``ItemPuts.put()``)."""
         return await self._puts.put(payloads)
+
+    async def put_jobs(
+        self, payloads: Sequence[bytes], options: Sequence[PutOptions]
+    ) -> list[str | None] | None:
+        """Store *payloads* with per-item job options (see ``ItemPuts.put_jobs``)."""
+        return await self._puts.put_jobs(payloads, options)
 
     async def put_returning_ids(self, payloads: Sequence[bytes]) -> tuple[bool, list[str] | None]:
         """Append *payloads* and name the items (``ItemPuts.put_returning_ids()``)."""
