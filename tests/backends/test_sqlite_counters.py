@@ -24,6 +24,7 @@ import pytest
 
 import conveyor
 from conveyor import DurableQueue
+from conveyor.backends.sqlite import SCHEMA_VERSION
 
 from ._processes import ROOT
 
@@ -231,7 +232,21 @@ async def test_a_schema_2_file_is_migrated_with_its_counts(tmp_path: Path) -> No
     with contextlib.closing(sqlite3.connect(path)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        assert version == ("3",)
+        assert version == (str(SCHEMA_VERSION),)
+    _assert_exact(path)
+
+
+async def test_a_migrated_file_takes_the_job_options(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    _make_schema_2_file(path)
+    async with conveyor.open_queue(_url(path), name="jobs") as q:
+        assert isinstance(q, DurableQueue)
+        assert await q.put("urgent", priority=-1, key="k") is True
+        assert await q.put("again", key="k") is False
+        # The items of before have priority 0, in their order, after the urgent one.
+        assert [await q.get(timeout=30) for _ in range(3)] == ["urgent", "ready-1", "due-3"]
+        for _ in range(3):
+            q.task_done()
     _assert_exact(path)
 
 
