@@ -113,18 +113,23 @@ _ITEMS_COLUMNS = (
     "id, queue, state, available_at, attempts, lease_token, lease_deadline, error,"
     " failed_at, payload"
 )
-# Version 5, the job options.  Claims read the ready items by (priority, id): a partial
-# index of the ready items alone, so that leased, delayed and dead ones cost a claim
-# nothing.  A dedup key is unique among the queue's unfinished items (a put with a key
-# taken inserts nothing: INSERT OR IGNORE), and free again once its item is deleted or
-# dead.  The expiry index holds only the items put with a ttl and never claimed.
+# Version 5, the job options.  Claims read the ready items by (priority, id): the index
+# of items by state gets the priority before the id, replacing the one by (queue, state,
+# id), so that a plain put still updates one index for it (a second index of the ready
+# items measured +25% per put and +50% per claim and ack in raw SQL); the dead letters,
+# listed by id, get a partial index of their own, which costs only an item's death.  A
+# dedup key is unique among the queue's unfinished items (a put with a key taken inserts
+# nothing: INSERT OR IGNORE), and free again once its item is deleted or dead.  The
+# expiry index holds only the items put with a ttl and never claimed.
 _JOB_COLUMNS = (
     ("priority", "INTEGER NOT NULL DEFAULT 0"),
     ("dedup_key", "TEXT"),
     ("expires_at", "REAL"),
 )
 _JOB_INDEXES = (
-    "CREATE INDEX items_ready ON items (queue, priority, id) WHERE state = 0",
+    "DROP INDEX IF EXISTS items_by_state",
+    "CREATE INDEX items_by_state ON items (queue, state, priority, id)",
+    "CREATE INDEX items_dead ON items (queue, id) WHERE state = 2",
     "CREATE UNIQUE INDEX items_dedup ON items (queue, dedup_key)"
     " WHERE dedup_key IS NOT NULL AND state <> 2",
     "CREATE INDEX items_expiry ON items (queue, expires_at) WHERE expires_at IS NOT NULL",
