@@ -243,6 +243,22 @@ async def test_a_dead_item_frees_its_key(open_durable: OpenDurable) -> None:
     assert sorted(await _take(queue, 2)) == ["first", "second"]
 
 
+async def test_purged_and_shut_down_items_free_their_keys(
+    durable_url: str, queue_name: str, open_durable: OpenDurable
+) -> None:
+    queue = await open_durable()
+    await queue.put("ready", key="a", priority=4)
+    await queue.put("delayed", key="b", delay=60)
+    done = await asyncio.to_thread(run_cli, "purge", durable_url, queue_name, "--ready", "-y")
+    assert done.returncode == 0, done.stderr
+    assert await queue.put("again", key="a", priority=4) is True
+    assert await queue.put("again", key="b") is True
+    await queue.ashutdown(immediate=True)
+    await queue.resume()
+    assert await queue.put("third", key="a") is True
+    assert (await queue.refresh()).unfinished_tasks == 1
+
+
 async def test_a_full_queue_refuses_a_duplicate_at_once(open_durable: OpenDurable) -> None:
     queue = await open_durable(maxsize=1)
     await queue.put("first", key="k")
