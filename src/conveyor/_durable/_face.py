@@ -218,6 +218,7 @@ class DurableQueue(ReceiptMethods[T], SharedStateMethods, AsyncQueue[T]):
             ValueError: A negative delay or ttl, or a priority out of range.
         """
         options = put_options(delay, priority, key, ttl)
+        self._writer.check_options(options is not None)
         state = self._state
         state.bind_loop()
         if state.is_shutdown:
@@ -289,10 +290,13 @@ class DurableQueue(ReceiptMethods[T], SharedStateMethods, AsyncQueue[T]):
             TypeError: A job option has the wrong type (a priority that is not an int,
                 a key that is not a str, a delay or ttl that is not a number).
             ValueError: A negative delay or ttl, or a priority beyond +-2**53.
+            NotImplementedError: Job options given to a store that has none (a backend
+                of another package); nothing is put.
             BackendError: The store failed; the item was not put, unless the message
                 says it may have been (the store lost touch with a commit under way).
         """
         options = put_options(delay, priority, key, ttl)
+        self._writer.check_options(options is not None)
         return await self._writer.put(item, timeout, options)
 
     async def put_many(
@@ -344,6 +348,7 @@ class DurableQueue(ReceiptMethods[T], SharedStateMethods, AsyncQueue[T]):
             return await self._writer.put_many(items, timeout)
         batch = list(items)
         options = many_options(batch, delay, priority, key, ttl)
+        self._writer.check_options(options is not None)
         return await self._writer.put_many(batch, timeout, options)
 
     async def flush(self) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 from .._abc import check_timeout
 from .._compat import QueueTimeoutError
 from .._exceptions import QueueShutDown
-from ..backends._base import DEFAULT_PUT, PutOptions
+from ..backends._base import DEFAULT_PUT, PutOptions, Store
 from ._retract import settle_cancelled
 from ._state import QueueState, monotonic
 from ._view import ViewReader
@@ -104,6 +104,20 @@ class Writer:
         return sum(1 for e in self._puts if e.future is not None)
 
     # -- putting -----------------------------------------------------------------------
+
+    def check_options(self, given: bool) -> None:
+        """Refuse job options at once when the store cannot take them.
+
+        Otherwise they would fail in a commit shared with plain puts, failing those too.
+
+        Raises:
+            NotImplementedError: Options were *given* and the store has no ``put_jobs()``.
+        """
+        store = self._state.store
+        if given and type(store).put_jobs is Store.put_jobs:
+            raise NotImplementedError(
+                f"the {store.backend} store does not support delay, priority, key or ttl"
+            )
 
     def put_nowait(self, payload: bytes, options: PutOptions | None = None) -> None:
         """Queue an accepted ``put_nowait()`` item for the next commit."""
