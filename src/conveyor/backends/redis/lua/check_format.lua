@@ -16,7 +16,7 @@ end
 local p = KEYS[3]
 local probes = {
   {'TIME'}, {'HSET', p, 'x', '1'}, {'EXPIRE', p, 60}, {'HSETNX', p, 'y', '1'},
-  {'HGET', p, 'x'}, {'HMGET', p, 'x'}, {'HEXISTS', p, 'x'}, {'EXISTS', p}, {'HGETALL', p}, {'HINCRBY', p, 'x', 0},
+  {'HGET', p, 'x'}, {'HMGET', p, 'x'}, {'HGETALL', p}, {'HINCRBY', p, 'x', 0},
   {'HDEL', p, 'x', 'y'}, {'ZADD', p, 1, 'm'}, {'ZCARD', p}, {'ZCOUNT', p, '-inf', '+inf'},
   {'ZRANGE', p, 0, 0}, {'ZRANGEBYSCORE', p, '-inf', '+inf'}, {'ZSCORE', p, 'm'},
   {'ZREM', p, 'm'}, {'DEL', p}, {'RPUSH', p, 'x'}, {'LLEN', p},

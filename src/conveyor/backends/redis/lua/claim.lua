@@ -72,7 +72,7 @@ changed = true
 if #backs > 0 then bulk('ZREM', KEYS[4], backs) end
 if #ranked > 0 then bulk('ZREM', PRIO, ranked) end
 -- Claimed: a ttl is over (see maintain).  Fresh items never have one.
-if #again > 0 and redis.call('EXISTS', EXPIRES) == 1 then bulk('ZREM', EXPIRES, again) end
+if #again > 0 and redis.call('ZCARD', EXPIRES) > 0 then bulk('ZREM', EXPIRES, again) end
 local deadline = now + tonumber(ARGV[6])
 -- Payloads and attempts of the items back from a lease (fresh ones: theirs, and none).
 local stored, before = {}, {}

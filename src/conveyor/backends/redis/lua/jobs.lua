@@ -30,14 +30,22 @@ local function free_key(id)
   end
 end
 -- Forget the options of the items `ids`, deleted (acknowledged, purged, retracted).
--- Two EXISTS when no item of the queue ever had options.
+-- Commands on absent keys when no item of the queue had options (each returns at
+-- once), and only commands a queue's ACL user already needed.
 local function forget_jobs(ids)
   if #ids == 0 then return end
-  if redis.call('EXISTS', KEYOF) == 1 then
-    for _, id in ipairs(ids) do free_key(id) end
+  for i = 1, #ids, 1000 do
+    local chunk = {unpack(ids, i, math.min(i + 999, #ids))}
+    local keys = redis.call('HMGET', KEYOF, unpack(chunk))
+    for j = 1, #chunk do
+      if keys[j] then
+        if redis.call('HGET', DEDUP, keys[j]) == chunk[j] then redis.call('HDEL', DEDUP, keys[j]) end
+        redis.call('HDEL', KEYOF, chunk[j])
+      end
+    end
   end
-  if redis.call('EXISTS', PRIORITY) == 1 then bulk('HDEL', PRIORITY, ids) end
-  if redis.call('EXISTS', EXPIRES) == 1 then bulk('ZREM', EXPIRES, ids) end
+  bulk('HDEL', PRIORITY, ids)
+  if redis.call('ZCARD', EXPIRES) > 0 then bulk('ZREM', EXPIRES, ids) end
 end
 -- Dead items free their keys (see prelude.lua's to_dead) and their ttl ends.
 on_dead = function(id)

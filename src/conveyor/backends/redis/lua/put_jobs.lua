@@ -20,7 +20,7 @@ for i = 1, count do
   local fresh_key = true
   if key ~= '-' then
     key = string.sub(key, 2)
-    fresh_key = not taken[key] and redis.call('HEXISTS', DEDUP, key) == 0
+    fresh_key = not taken[key] and not redis.call('HGET', DEDUP, key)
     taken[key] = true
   end
   keep[i] = fresh_key
