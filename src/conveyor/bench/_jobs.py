@@ -8,8 +8,8 @@ same items from an empty queue.  A ratio near 1 is the flat line.
 
 from __future__ import annotations
 
-import itertools
 import time
+import uuid
 from collections.abc import Callable
 
 import conveyor
@@ -21,7 +21,6 @@ __all__ = ["priority_scenario"]
 
 BACKLOG = 100_000
 _CHUNK = 5_000
-_counter = itertools.count()
 
 
 def _workload(
@@ -29,7 +28,8 @@ def _workload(
 ) -> Callable[[int], float]:
     def run(n: int) -> float:
         async def main() -> float:
-            url, name = url_for(), f"bench-priority-{next(_counter)}"
+            # A name never used: a server given with --redis-url keeps earlier runs' queues.
+            url, name = url_for(), f"bench-priority-{uuid.uuid4().hex[:12]}"
             # The backlog, made before the measured part: priorities 1..7, in chunks.  The
             # queue is closed after it, so that SQLite's checkpoint of its write-ahead log
             # happens then, not in the gets measured.
