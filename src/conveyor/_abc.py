@@ -87,12 +87,16 @@ class AsyncQueue(abc.ABC, Generic[T]):
         """Return ``True`` if there are ``maxsize`` items in the queue (never when unbounded)."""
 
     @abc.abstractmethod
-    async def put(self, item: T, timeout: float | None = None) -> None:
+    async def put(self, item: T, timeout: float | None = None) -> bool | None:
         """Put an item into the queue, waiting while it is full.
 
         Args:
             item: The item to add.
             timeout: Seconds to wait for room; ``None`` waits forever.
+
+        Returns:
+            ``None`` for the in-memory queues, as asyncio's; a durable queue returns
+            whether the item was stored (``False``: its dedup ``key`` was taken).
 
         Raises:
             TimeoutError: No room within *timeout*; the item was not put.
@@ -109,12 +113,16 @@ class AsyncQueue(abc.ABC, Generic[T]):
         """
 
     @abc.abstractmethod
-    async def put_many(self, items: Iterable[T], timeout: float | None = None) -> None:
+    async def put_many(self, items: Iterable[T], timeout: float | None = None) -> list[bool] | None:
         """Put every item of *items*, in order, waiting for room as ``put()`` does.
 
         Args:
             items: The items to add.
             timeout: Seconds to wait in all; ``None`` waits forever.
+
+        Returns:
+            ``None`` for the in-memory queues; a durable queue returns, per item,
+            whether it was stored (``False``: its dedup key was taken).
 
         Raises:
             TimeoutError: Not all items found room in time.  The items before the one

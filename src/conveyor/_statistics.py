@@ -29,6 +29,8 @@ class QueueStatistics:
         current_leased: Items delivered and not yet acknowledged (durable backends).
         current_dead: Items in the dead-letter list (durable backends).
         is_shutdown: Whether ``shutdown()`` has been called (by any process).
+        total_deduplicated: Puts of this process that stored nothing because an
+            unfinished item held their ``key`` (durable backends; see ``put()``).
         as_of: ``time.monotonic()`` of the shared counters, or ``None`` when exact.
     """
 
@@ -45,3 +47,4 @@ class QueueStatistics:
     current_dead: int = 0
     is_shutdown: bool = False
     as_of: float | None = None
+    total_deduplicated: int = 0

@@ -115,7 +115,7 @@ def _notes(exc: BaseException | None) -> str:
     return "\n".join(notes)
 
 
-async def _outcome(task: asyncio.Task[None]) -> bool:
+async def _outcome(task: asyncio.Task[Any]) -> bool:
     """Await a cancelled put's task: ``True`` if it returned (stored), ``False`` if not."""
     try:
         await task

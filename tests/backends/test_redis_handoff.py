@@ -22,6 +22,7 @@ import redis
 import redis.asyncio as aioredis
 
 from conveyor.backends.redis import lua_script, open_store, queue_keys
+from conveyor.backends.redis._scripts import job_keys
 from conveyor.backends.redis._wire import _IncompleteError, _parse
 from tests.backends.redis_backend import OpenStore, RedisServer, open_named, redis_server
 
@@ -159,7 +160,7 @@ async def test_batch_tokens_replay_chain_and_refuse_stale_copies(
 ) -> None:
     client: Any = aioredis.Redis(port=redis_server.port)  # stubs vary by version
     keys = queue_keys("conveyor", uuid.uuid4().hex, client="c")
-    await client.hset(keys["meta"], mapping={"format": "2", "epoch": "e"})
+    await client.hset(keys["meta"], mapping={"format": "3", "epoch": "e"})
     put_keys = [
         keys[role]
         for role in (
@@ -176,7 +177,7 @@ async def test_batch_tokens_replay_chain_and_refuse_stale_copies(
             "attempts",
             "putat",
         )
-    ]
+    ] + job_keys(keys)
     sha = await client.script_load(lua_script("put"))
 
     async def put(token: str, payload: bytes) -> Any:

@@ -1,4 +1,4 @@
-"""The Redis key layout (format 2): the fresh list, its holes, and queues of format 1.
+"""The Redis key layout (format 3): the fresh list, its holes, and queues of formats 1 and 2.
 
 Items never claimed live in one list, their ids implied by their places; items that come
 back (from a lease, a retry, the dead letters) live in the ready zset.  These tests hold
@@ -153,7 +153,7 @@ async def test_a_format_1_queue_is_migrated_on_open_and_keeps_every_item(
     keys = queue_keys("conveyor", name)
     await format_one_queue(client, keys)
     store = await open_named(name)
-    assert await client.hget(keys["meta"], "format") == b"2"
+    assert await client.hget(keys["meta"], "format") == b"3"
     counts = await store.counts()
     assert (counts.ready, counts.leased, counts.dead) == (4, 1, 1)
     # The old lease still holds: its receipt (epoch, id, delivery) acknowledges it.
@@ -171,21 +171,35 @@ async def test_a_format_1_queue_is_migrated_on_open_and_keeps_every_item(
     (letter,) = await store.dead_letters(5)
     assert (letter.item_id, letter.payload, letter.error) == ("5", b"p5", "boom")
     assert await store.ack([d.receipt for d in got]) == [True] * 5
-    # A second opener finds format 2 and changes nothing.
+    # A second opener finds format 3 and changes nothing.
     again = await open_named(name)
     assert (await again.counts()).unfinished == 0
-    assert await client.hget(keys["meta"], "format") == b"2"
+    assert await client.hget(keys["meta"], "format") == b"3"
+
+
+async def test_a_format_2_queue_is_marked_3_on_open_and_keeps_its_items(
+    open_named: OpenStore, client: Any
+) -> None:
+    # Format 3 only added the job options' keys: a format-2 queue is one without them.
+    name = uuid.uuid4().hex
+    keys = queue_keys("conveyor", name)
+    await client.hset(keys["meta"], mapping={"format": "2", "epoch": "0123abcd", "seq": 2})
+    await client.rpush(keys["fresh"], "p1", "p2")
+    store = await open_named(name)
+    assert await client.hget(keys["meta"], "format") == b"3"
+    got = await store.claim(10, 30.0, None)
+    assert [(d.item_id, d.payload) for d in got] == [("1", b"p1"), ("2", b"p2")]
 
 
 async def test_a_newer_format_is_refused_and_left_alone(open_named: OpenStore, client: Any) -> None:
     name = uuid.uuid4().hex
     keys = queue_keys("conveyor", name)
-    await client.hset(keys["meta"], mapping={"format": "3", "epoch": "e"})
+    await client.hset(keys["meta"], mapping={"format": "4", "epoch": "e"})
     await client.rpush(keys["fresh"], "kept")
     try:
         with pytest.raises(IncompatibleStoreError, match="layout"):
             await open_named(name)
-        assert await client.hget(keys["meta"], "format") == b"3"
+        assert await client.hget(keys["meta"], "format") == b"4"
         assert await client.lrange(keys["fresh"], 0, -1) == [b"kept"]
     finally:
         # A queue no conveyor here can read would break every test that lists the

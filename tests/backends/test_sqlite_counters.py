@@ -239,6 +239,20 @@ async def test_a_schema_2_file_is_migrated_with_its_counts(tmp_path: Path) -> No
     _assert_exact(path)
 
 
+async def test_a_migrated_file_takes_the_job_options(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    _make_schema_2_file(path)
+    async with conveyor.open_queue(_url(path), name="jobs") as q:
+        assert isinstance(q, DurableQueue)
+        assert await q.put("urgent", priority=-1, key="k") is True
+        assert await q.put("again", key="k") is False
+        # The items of before have priority 0, in their order, after the urgent one.
+        assert [await q.get(timeout=30) for _ in range(3)] == ["urgent", "ready-1", "due-3"]
+        for _ in range(3):
+            q.task_done()
+    _assert_exact(path)
+
+
 async def test_openers_of_a_schema_2_file_at_once_count_it_once(tmp_path: Path) -> None:
     path = tmp_path / "v2.db"
     _make_schema_2_file(path)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from .._abc import AsyncQueue, check_max_items, check_maxsize, check_timeout
@@ -23,6 +23,7 @@ from ..backends._base import Store
 from ._acknowledger import Acknowledger
 from ._claimer import Claimer
 from ._lifecycle import Lifecycle
+from ._options import many_options, put_options
 from ._receipts import ReceiptMethods
 from ._renewer import Renewer, check_renewal
 from ._shared_state import SharedStateMethods
@@ -210,7 +211,15 @@ class DurableQueue(ReceiptMethods[T], SharedStateMethods, AsyncQueue[T]):
 
     # -- put ------------------------------------------------------------------------
 
-    def put_nowait(self, item: T) -> None:
+    def put_nowait(
+        self,
+        item: T,
+        *,
+        delay: float | None = None,
+        priority: int | None = None,
+        key: str | None = None,
+        ttl: float | None = None,
+    ) -> None:
         """Put an item without blocking; it is committed by a background write.
 
         The decision uses the last known size (see ``qsize()``).  The item is written
@@ -219,11 +228,20 @@ class DurableQueue(ReceiptMethods[T], SharedStateMethods, AsyncQueue[T]):
         write, and raise its error if it failed).  Use ``await put()`` when the item must
         be durable before going on.
 
+        The job options are ``put()``'s.  With a *key*, whether the item was stored is
+        decided by the store at the write: this call cannot say, and returns ``None``;
+        after ``await flush()``, ``statistics().total_deduplicated`` counts the skipped
+        ones.  Use ``await put(..., key=...)`` to learn it per item.
+
         Raises:
             QueueFull: The queue is full, as last known.
             QueueShutDown: The queue is shut down, as last known.
             SerializationError: The serializer cannot encode *item*; nothing is put.
+            TypeError: A job option has the wrong type.
+            ValueError: A negative delay or ttl, or a priority out of range.
         """
+        options = put_options(delay, priority, key, ttl)
+        self._writer.check_options(options is not None)
         state = self._state
         state.bind_loop()
         if state.is_shutdown:
@@ -231,13 +249,40 @@ class DurableQueue(ReceiptMethods[T], SharedStateMethods, AsyncQueue[T]):
             raise put_shut_down()
         if 0 < state.maxsize <= state.qsize():
             raise QueueFull
-        self._writer.put_nowait(state.serializer.dumps(item))
+        self._writer.put_nowait(state.serializer.dumps(item), options)
 
-    async def put(self, item: T, timeout: float | None = None) -> None:
+    async def put(
+        self,
+        item: T,
+        timeout: float | None = None,
+        *,
+        delay: float | None = None,
+        priority: int | None = None,
+        key: str | None = None,
+        ttl: float | None = None,
+    ) -> bool:
         """Put an item into the shared queue, waiting while it is full.
 
         Returns once the item is committed to the store.  Concurrent ``put()`` calls of
         this process share one commit.
+
+        The job options (all default to a plain put; any mix may be given):
+
+        * *delay*: seconds before the item becomes ready.  Until then it is delayed: it
+          counts towards ``maxsize`` and ``join()`` waits for it, but no get takes it.
+          It lives in the store, so it survives restarts; the time is the store's
+          (the machine's clock for SQLite, the server's for Redis).
+        * *priority*: an int; among ready items, lower is got first, FIFO within one
+          priority (``asyncio.PriorityQueue``'s order); the default is 0.  A retried,
+          released or requeued item keeps it.
+        * *key*: a deduplication key.  While an unfinished item (waiting, delayed or
+          got and not yet acknowledged) holds the same key, in any process, the put
+          stores nothing and returns ``False`` at once, even when the queue is full
+          (``statistics().total_deduplicated`` counts it).  Acknowledged or dead, the
+          item frees the key.
+        * *ttl*: seconds within which the item must be got; one still waiting after
+          that goes to the dead letters with the error "expired" (never dropped
+          silently).  Once got, the ttl no longer applies.
 
         Cancelled (or timed out by ``asyncio.timeout()``/``wait_for()``), it always
         raises ``CancelledError``, as ``asyncio.Queue.put`` does.  Cancelled while
@@ -252,18 +297,47 @@ class DurableQueue(ReceiptMethods[T], SharedStateMethods, AsyncQueue[T]):
         Args:
             item: The item to add.
             timeout: Seconds to wait for room; ``None`` waits forever.
+            delay: Seconds before the item is ready (``>= 0``).
+            priority: Lower is got first (an int).
+            key: A deduplication key (a str).
+            ttl: Seconds within which it must be got, else it goes dead (``>= 0``).
+
+        Returns:
+            ``True`` if the item was stored; ``False`` if an unfinished item held its
+            *key* and nothing was stored (always ``True`` without a key).
 
         Raises:
             TimeoutError: No room within *timeout*; the item was not put.
             QueueShutDown: The queue is shut down (before or while waiting).
             SerializationError: The serializer cannot encode *item*; nothing is put.
+            TypeError: A job option has the wrong type (a priority that is not an int,
+                a key that is not a str, a delay or ttl that is not a number).
+            ValueError: A negative delay or ttl, or a priority beyond +-2**53.
+            NotImplementedError: Job options given to a store that has none (a backend
+                of another package); nothing is put.
             BackendError: The store failed; the item was not put, unless the message
                 says it may have been (the store lost touch with a commit under way).
         """
-        await self._writer.put(item, timeout)
+        options = put_options(delay, priority, key, ttl)
+        self._writer.check_options(options is not None)
+        return await self._writer.put(item, timeout, options)
 
-    async def put_many(self, items: Iterable[T], timeout: float | None = None) -> None:
+    async def put_many(
+        self,
+        items: Iterable[T],
+        timeout: float | None = None,
+        *,
+        delay: float | None = None,
+        priority: int | None = None,
+        key: Callable[[T], str | None] | None = None,
+        ttl: float | None = None,
+    ) -> list[bool]:
         """Put every item of *items*, in order.
+
+        The job options are ``put()``'s, for every item, except *key*: a function of
+        the item returning its dedup key or ``None`` (as ``sorted()``'s key), since
+        items of one batch rarely share one.  Two items of one batch with the same key
+        store the first.
 
         On an unbounded queue they are committed in one transaction: all or none, even
         if the process is killed meanwhile.  On a bounded queue each item waits for room
@@ -277,14 +351,28 @@ class DurableQueue(ReceiptMethods[T], SharedStateMethods, AsyncQueue[T]):
         Args:
             items: The items to add.
             timeout: Seconds to wait for room in all; ``None`` waits forever.
+            delay: As for ``put()``.
+            priority: As for ``put()``.
+            key: A function of an item returning its dedup key (a str) or ``None``.
+            ttl: As for ``put()``.
+
+        Returns:
+            Per item, in order, whether it was stored (``False``: its key was taken).
 
         Raises:
             TimeoutError: Not all items found room in time.
             QueueShutDown: The queue is shut down.
             SerializationError: An item cannot be encoded; nothing is put.
+            TypeError: As for ``put()``; also a *key* that is not callable.
+            ValueError: As for ``put()``.
             BackendError: The store failed.
         """
-        await self._writer.put_many(items, timeout)
+        if delay is None and priority is None and key is None and ttl is None:
+            return await self._writer.put_many(items, timeout)
+        batch = list(items)
+        options = many_options(batch, delay, priority, key, ttl)
+        self._writer.check_options(options is not None)
+        return await self._writer.put_many(batch, timeout, options)
 
     async def flush(self) -> None:
         """Wait until every item this process put (``put_nowait`` included) is committed.

@@ -87,6 +87,8 @@ async def _retract(state: QueueState, entries: list[PutEntry]) -> tuple[int, Bas
             return False  # get_nowait() of this process claimed one of them
         if entry.ids is None:  # the store did not name them: it cannot retract them
             raise NotImplementedError(f"the {state.store.backend} store cannot retract")
+        if not entry.ids:  # a duplicate key skipped them all: nothing was stored
+            return True
         return all(await state.store.retract(entry.ids))
 
     results = await asyncio.gather(*(one(entry) for entry in entries), return_exceptions=True)
@@ -94,10 +96,11 @@ async def _retract(state: QueueState, entries: list[PutEntry]) -> tuple[int, Bas
     error: BaseException | None = None
     count = 0
     for entry, result in zip(entries, results, strict=True):
+        stored = len(entry.payloads) if entry.added is None else sum(entry.added)
         if result is True:
-            count += len(entry.payloads)
+            count += stored
             continue
-        kept += len(entry.payloads)
+        kept += stored
         if isinstance(result, BaseException) and error is None:
             error = result
     if error is not None:

@@ -72,6 +72,7 @@ class QueueState:
         self.peak = 0
         self.total_put = 0
         self.total_got = 0
+        self.total_deduplicated = 0  # puts a dedup key skipped (see PutOptions.key)
         # Local figures the view adds to the shared counters.
         self.buffer: deque[Delivery] = deque()  # claimed, not yet taken (the claimer's)
         self.nowait_pending = 0  # put_nowait() items not yet committed (the writer's)
@@ -133,6 +134,7 @@ class QueueState:
             unfinished_tasks=self.unfinished(),
             total_put=self.total_put,
             total_got=self.total_got,
+            total_deduplicated=self.total_deduplicated,
             current_leased=max(0, self.leased) + len(self.buffer),
             current_dead=self.dead,
             is_shutdown=self.is_shutdown,

@@ -22,6 +22,7 @@ from typing import Any
 from .._abc import check_timeout
 from .._compat import QueueTimeoutError
 from .._exceptions import QueueShutDown
+from ..backends._base import DEFAULT_PUT, PutOptions, Store
 from ._retract import settle_cancelled
 from ._state import QueueState, monotonic
 from ._view import ViewReader
@@ -41,11 +42,13 @@ class PutEntry:
     """Payloads waiting for the group-commit writer; ``future`` is None for put_nowait."""
 
     __slots__ = (
+        "added",
         "deadline",
         "discarded",
         "future",
         "handed",
         "ids",
+        "options",
         "payloads",
         "stored",
         "taken",
@@ -58,8 +61,14 @@ class PutEntry:
         payloads: list[bytes],
         future: asyncio.Future[None] | None,
         deadline: float | None,
+        options: list[PutOptions] | None = None,
     ) -> None:
         self.payloads = payloads
+        # Job options, one per payload; None for a plain put (the fast path).
+        self.options = options
+        # After a commit with options: which payloads were stored (False: a duplicate
+        # key skipped them); None when all were.
+        self.added: list[bool] | None = None
         self.future = future
         self.deadline = deadline
         self.taken = False
@@ -96,16 +105,32 @@ class Writer:
 
     # -- putting -----------------------------------------------------------------------
 
-    def put_nowait(self, payload: bytes) -> None:
+    def check_options(self, given: bool) -> None:
+        """Refuse job options at once when the store cannot take them.
+
+        Otherwise they would fail in a commit shared with plain puts, failing those too.
+
+        Raises:
+            NotImplementedError: Options were *given* and the store has no ``put_jobs()``.
+        """
+        store = self._state.store
+        if given and type(store).put_jobs is Store.put_jobs:
+            raise NotImplementedError(
+                f"the {store.backend} store does not support delay, priority, key or ttl"
+            )
+
+    def put_nowait(self, payload: bytes, options: PutOptions | None = None) -> None:
         """Queue an accepted ``put_nowait()`` item for the next commit."""
         state = self._state
-        self._puts.append(PutEntry([payload], None, None))
+        self._puts.append(PutEntry([payload], None, None, None if options is None else [options]))
         state.nowait_pending += 1
         state.total_put += 1
         state.note_size()
         self._ensure_writer()
 
-    async def put(self, item: object, timeout: float | None) -> None:
+    async def put(
+        self, item: object, timeout: float | None, options: PutOptions | None = None
+    ) -> bool:
         """Put one item and return once it is committed (see ``DurableQueue.put``)."""
         state = self._state
         timeout = check_timeout(timeout)
@@ -115,7 +140,7 @@ class Writer:
         payload = state.serializer.dumps(item)
         deadline = None if timeout is None else monotonic() + timeout
         future: asyncio.Future[None] = loop.create_future()
-        entry = PutEntry([payload], future, deadline)
+        entry = PutEntry([payload], future, deadline, None if options is None else [options])
         self._puts.append(entry)
         if self._writer_task is None:
             self._ensure_writer()
@@ -128,8 +153,14 @@ class Writer:
             self.withdraw([entry])
             raise
         state.adopt(entry)
+        return entry.added is None or entry.added[0]
 
-    async def put_many(self, items: Iterable[object], timeout: float | None) -> None:
+    async def put_many(
+        self,
+        items: Iterable[object],
+        timeout: float | None,
+        options: list[PutOptions] | None = None,
+    ) -> list[bool]:
         """Put every item of *items*, in order (see ``DurableQueue.put_many``)."""
         state = self._state
         timeout = check_timeout(timeout)
@@ -138,12 +169,15 @@ class Writer:
             raise put_shut_down()
         payloads = [state.serializer.dumps(item) for item in items]
         if not payloads:
-            return
+            return []
         deadline = None if timeout is None else monotonic() + timeout
         if state.maxsize <= 0:
-            entries = [PutEntry(payloads, loop.create_future(), deadline)]
+            entries = [PutEntry(payloads, loop.create_future(), deadline, options)]
         else:
-            entries = [PutEntry([p], loop.create_future(), deadline) for p in payloads]
+            entries = [
+                PutEntry([p], loop.create_future(), deadline, None if options is None else [o])
+                for p, o in zip(payloads, options or [DEFAULT_PUT] * len(payloads), strict=True)
+            ]
         self._puts.extend(entries)
         self._ensure_writer()
         try:
@@ -157,6 +191,7 @@ class Writer:
             self.withdraw(entries)
             raise
         state.adopt(entries[-1])
+        return [flag for entry in entries for flag in (entry.added or [True] * len(entry.payloads))]
 
     def withdraw(self, entries: list[PutEntry]) -> None:
         """Withdraw the entries of a put that failed or was cancelled, if not yet sent."""
@@ -190,7 +225,10 @@ class Writer:
         if self._state.ready > 0 or self._state.inflight or not self._puts:
             return False
         head = self._puts[0]
-        return head.future is None and not head.taken and not head.undecodable
+        # An item with job options waits its turn in the store (a delay, a priority, a key).
+        return (
+            head.future is None and not head.taken and not head.undecodable and head.options is None
+        )
 
     def take_handoff(self, loads: Callable[[bytes], Any]) -> tuple[bool, Any]:
         """Decode and take the first uncommitted ``put_nowait()`` item (``handoff_possible()``).
@@ -290,8 +328,11 @@ class Writer:
                 self.inflight_entries = batch
                 self.inflight_done = asyncio.get_running_loop().create_future()
                 claims_mark, claim_busy = state.claims_started, state.claim_in_store
+                jobs = any(e.options is not None for e in batch)
                 try:
-                    if state.store.claims_by_id or any(e.future is not None for e in batch):
+                    if jobs:
+                        stored, ids = await self._put_jobs(batch, payloads)
+                    elif state.store.claims_by_id or any(e.future is not None for e in batch):
                         stored, ids = await state.store.put_returning_ids(payloads)
                     else:  # put_nowait() items only: nobody can cancel them, no ids needed
                         stored, ids = await state.store.put(payloads), None
@@ -301,6 +342,10 @@ class Writer:
                         n = len(entry.payloads)
                         if ids is not None and len(ids) == len(payloads):
                             entry.ids = ids[offset : offset + n]
+                            if entry.added is not None:  # only the stored are retracted
+                                entry.ids = [
+                                    i for i, a in zip(entry.ids, entry.added, strict=True) if a
+                                ]
                         offset += n
                 except QueueShutDown:
                     state.is_shutdown = True
@@ -328,6 +373,7 @@ class Writer:
                         claim_busy
                         or state.claim_in_store
                         or claims_mark != state.claims_started
+                        or jobs
                         or any(e.withdrawn or e.ids is None for e in batch)
                     ):
                         # A claim of this process ran with this commit (it may have taken
@@ -339,15 +385,19 @@ class Writer:
                         state.adopt()
                     for entry in batch:
                         n = len(entry.payloads)
+                        added = n if entry.added is None else sum(entry.added)
+                        state.total_deduplicated += n - added
                         if entry.future is not None:
-                            state.total_put += n
+                            state.total_put += added
                             if not entry.future.done():
                                 entry.future.set_result(None)
+                        else:
+                            state.total_put -= n - added
                         if entry.discarded:
                             continue  # an immediate shutdown deletes it right after
                         if entry.future is None:
                             state.nowait_pending -= n
-                        state.ready += n
+                        state.ready += added
                     state.note_size()
                     state.changed()
                     # The putters just woken may put again at once: one loop turn lets
@@ -389,6 +439,26 @@ class Writer:
             self._writer_task = None
             if self._puts and not state.closed:
                 self._ensure_writer()
+
+    async def _put_jobs(
+        self, batch: list[PutEntry], payloads: list[bytes]
+    ) -> tuple[bool, list[str] | None]:
+        # A commit with job options: each item's options go with it, plain items of the
+        # batch with the defaults; which items a duplicate key skipped lands in `added`.
+        options = [
+            option
+            for entry in batch
+            for option in (entry.options or [DEFAULT_PUT] * len(entry.payloads))
+        ]
+        names = await self._state.store.put_jobs(payloads, options)
+        if names is None:
+            return False, None
+        offset = 0
+        for entry in batch:
+            n = len(entry.payloads)
+            entry.added = [name is not None for name in names[offset : offset + n]]
+            offset += n
+        return True, [name or "" for name in names]
 
     def _nearest_put_deadline(self) -> float | None:
         deadlines = [e.deadline for e in self._puts if e.deadline is not None]

@@ -38,10 +38,12 @@ from collections.abc import Sequence
 from typing import Literal
 
 __all__ = [
+    "DEFAULT_PUT",
     "DeadLetter",
     "Delivery",
     "PURGEABLE",
     "PeekedItem",
+    "PutOptions",
     "Purgeable",
     "Store",
     "StoreCounts",
@@ -75,6 +77,34 @@ class Delivery:
     receipt: str
     attempts: int
     lease_deadline: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PutOptions:
+    """What a put asks of one item beyond being queued: the job options.
+
+    The defaults mean a plain put; ``Store.put_jobs()`` takes one of these per payload.
+
+    Attributes:
+        delay: Seconds, by the store's clock, before the item becomes ready; until then
+            it is delayed (counted in ``StoreCounts.delayed``, bounded by ``maxsize``).
+        priority: Among ready items, lower is claimed first; FIFO within one priority.
+            Kept by retries, releases and expired leases; a requeued dead letter keeps it.
+        key: A deduplication key: while an unfinished item (ready, delayed, leased) of the
+            queue holds it, a put with the same key stores nothing.  Acknowledged or dead,
+            the item frees it (a requeued dead letter does not take it back).
+        ttl: Seconds, by the store's clock, within which the item must be claimed; one
+            still waiting after that goes dead with the error "expired".
+    """
+
+    delay: float = 0.0
+    priority: int = 0
+    key: str | None = None
+    ttl: float | None = None
+
+
+DEFAULT_PUT = PutOptions()
+"""The options of a plain put."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -227,8 +257,37 @@ class Store(abc.ABC):
         """
         return await self.put(payloads), None
 
+    async def put_jobs(
+        self, payloads: Sequence[bytes], options: Sequence[PutOptions]
+    ) -> list[str | None] | None:
+        """Store *payloads* with per-item job options, all or none, if there is room.
+
+        One atomic step: the items whose ``key`` an unfinished item of the queue holds
+        (or an earlier payload of this call) are skipped; room for the others is judged
+        as ``put()`` does (delayed items count); then all of those are stored, or none.
+        A skipped item needs no room: a put whose key is taken returns at once, even
+        when the queue is full.
+
+        Args:
+            payloads: Serialized items, in order; never empty.
+            options: One ``PutOptions`` per payload (``DEFAULT_PUT`` for a plain one).
+
+        Returns:
+            ``None`` when there was no room and nothing was stored; otherwise, for each
+            payload, the name of its stored item (as ``put_returning_ids()`` names it,
+            for ``retract()``), or ``None`` if it was skipped as a duplicate.
+
+        Raises:
+            QueueShutDown: The queue is shut down; nothing was stored.
+            NotImplementedError: The backend has no job options (this default).
+            BackendError: As for ``put()``.
+        """
+        raise NotImplementedError(
+            f"the {self.backend} store does not support delay, priority, key or ttl"
+        )
+
     async def retract(self, item_ids: Sequence[str]) -> list[bool]:
-        """Delete items just put, if they are still ready and were never delivered.
+        """Delete items just put, if they are still waiting and were never delivered.
 
         The compensation for a put whose caller was cancelled while its commit ran.  It
         retracts all or none, atomically: the items of one put were stored all or none,
@@ -236,7 +295,8 @@ class Store(abc.ABC):
         for backends that cannot.
 
         Args:
-            item_ids: Ids from ``put_returning_ids()``.
+            item_ids: Ids from ``put_returning_ids()`` or ``put_jobs()``; a delayed item
+                is retracted too, and frees its dedup key.
 
         Returns:
             For each id, ``True`` if the item was deleted; ``False`` if it could not be
@@ -282,10 +342,12 @@ class Store(abc.ABC):
     async def claim(
         self, max_items: int, lease_timeout: float, max_attempts: int | None
     ) -> list[Delivery]:
-        """Lease up to *max_items* of the oldest ready items, in FIFO order.
+        """Lease up to *max_items* ready items: lowest priority first, FIFO within one.
 
         Leases that expired are made ready again first (or dead, when the item already
-        had *max_attempts* deliveries); delayed items whose delay passed become ready.
+        had *max_attempts* deliveries); delayed items whose delay passed become ready;
+        waiting items whose ttl passed go dead with the error "expired".  Finding the
+        items costs O(log n) at any backlog (an index or a sorted set, no scan).
 
         Args:
             max_items: The most items to lease, ``>= 1``.
@@ -293,7 +355,7 @@ class Store(abc.ABC):
             max_attempts: Deliveries before an item goes dead; ``None`` for no limit.
 
         Returns:
-            The leased items, oldest first; empty when none is ready.
+            The leased items, in claim order; empty when none is ready.
 
         Raises:
             QueueShutDown: The queue is shut down and no item is ready.
@@ -461,13 +523,15 @@ class Store(abc.ABC):
     async def requeue_dead(self, item_ids: Sequence[str] | None) -> int:
         """Make dead items ready again, with their attempts reset; ``None`` means all.
 
+        They keep their priority and lose their dedup key and ttl.
+
         Returns:
             How many items were requeued.
         """
 
     @abc.abstractmethod
     async def peek(self, limit: int) -> list[PeekedItem]:
-        """Return up to *limit* ready items in the order claims would take them.
+        """Return up to *limit* ready items in the order claims would take them (priority).
 
         Nothing is claimed, leased or changed; an item whose retry delay has passed
         counts as ready, as in ``counts()``.

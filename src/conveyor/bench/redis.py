@@ -34,6 +34,7 @@ from typing import Any
 import conveyor
 
 from ._common import get_workload, put_workload, scenario, split
+from ._jobs import priority_scenario
 from ._redis_scale import scale_scenarios
 from ._scenario import BenchOptions, Scenario
 
@@ -266,5 +267,6 @@ def scenarios(options: BenchOptions) -> list[Scenario]:
                 ("get + task_done (ack)", _get_workload),
             )
         ),
+        priority_scenario(options, "redis", lambda: url),
         *scale_scenarios(options),
     ]

@@ -48,6 +48,7 @@ from typing import Any
 import conveyor
 
 from ._common import get_workload, put_workload, run_in_loop, scenario, split
+from ._jobs import priority_scenario
 from ._scenario import BenchOptions, Scenario
 from ._sqlite_scale import scale_scenarios
 
@@ -244,6 +245,11 @@ def scenarios(options: BenchOptions) -> list[Scenario]:
         ):
             make = functools.partial(workload, options, tasks=tasks)
             result.append(scenario("sqlite", f"{who}: {name}", n, make, _OTHERS, goal))
+    result.append(
+        priority_scenario(
+            options, "sqlite", lambda: f"sqlite:///{_fresh_path(options, 'priority')}.db"
+        )
+    )
     result += _growth_scenarios(options) + _limit_scenarios(options)
     return result + scale_scenarios(options)
 

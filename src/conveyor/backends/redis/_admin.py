@@ -22,6 +22,7 @@ from ._scripts import (
     _RESUME,
     _SET_MAXSIZE,
     _SHUTDOWN,
+    job_keys,
 )
 
 
@@ -42,17 +43,21 @@ class QueueAdmin:
         self._dead_script = _Script(_DEAD_LETTERS)
         self._requeue_script = _Script(_REQUEUE)
         self._counts_keys = [
-            keys[role] for role in ("meta", "ready", "delayed", "leased", "dead", "fresh", "holes")
+            *(
+                keys[role]
+                for role in ("meta", "ready", "delayed", "leased", "dead", "fresh", "holes")
+            ),
+            *job_keys(keys),
         ]
         self._shutdown_keys = [
             keys[role]
             for role in ("meta", "ops", "items", "ready", "delayed", "attempts", "fresh", "holes")
-        ]
+        ] + job_keys(keys)
         self._meta_keys = [keys["meta"], keys["ops"]]
         self._dead_keys = [keys[role] for role in ("dead", "deadinfo", "items", "attempts")]
         self._requeue_keys = [
             keys[role] for role in ("meta", "ops", "ready", "dead", "deadinfo", "attempts")
-        ]
+        ] + job_keys(keys)
         self._bound_keys = [keys["meta"]]
         self._counts: _Coalescer[None, StoreCounts] = _Coalescer(self._flush_counts)
 

@@ -20,7 +20,7 @@ from .._base import Delivery
 from ._connection import _Coalescer, _Script
 from ._replies import read_deliveries
 from ._runner import OperationContext
-from ._scripts import _ACK, _CLAIM, _CLAIM_IDS
+from ._scripts import _ACK, _CLAIM, _CLAIM_IDS, job_keys
 
 _log = logging.getLogger("conveyor")
 
@@ -74,7 +74,7 @@ class ItemClaims:
                 "holes",
                 "waiters",
             )
-        ]
+        ] + job_keys(keys)
         self._inbox = keys["inbox"]
         self._claim_ids_keys = [
             keys[role]
@@ -95,7 +95,7 @@ class ItemClaims:
                 "holes",
                 "putat",
             )
-        ]
+        ] + job_keys(keys)
         self._claims: _Coalescer[_ClaimArgs, tuple[list[Delivery], bool]] = _Coalescer(
             self._flush_claims,
             same_kind=lambda a, b: (

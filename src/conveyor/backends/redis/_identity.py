@@ -29,7 +29,7 @@ from ._scripts import _CHECK_FORMAT
 _log = logging.getLogger("conveyor")
 
 
-FORMAT = 2
+FORMAT = 3
 
 
 """Version of the key layout (``_store.py``'s docstring); one of a newer layout is refused."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._connection import _Script
 from ._runner import OperationContext
-from ._scripts import _EXTEND, _EXTEND_MANY, _FAIL, _RELEASE, _RETRY
+from ._scripts import _EXTEND, _EXTEND_MANY, _FAIL, _RELEASE, _RETRY, job_keys
 
 
 class LeaseChanges:
@@ -32,13 +32,13 @@ class LeaseChanges:
         self._extend_many_script = _Script(_EXTEND_MANY)
         self._retry_keys = [
             keys[role] for role in ("meta", "ops", "ready", "delayed", "leased", "lease")
-        ]
+        ] + job_keys(keys)
         self._release_keys = [
             keys[role] for role in ("meta", "ops", "ready", "leased", "lease", "attempts")
-        ]
+        ] + job_keys(keys)
         self._fail_keys = [
             keys[role] for role in ("meta", "ops", "leased", "lease", "dead", "deadinfo")
-        ]
+        ] + job_keys(keys)
         self._extend_keys = [keys[role] for role in ("meta", "ops", "leased", "lease")]
 
     async def retry(self, receipt: str, delay: float) -> bool:

@@ -13,7 +13,7 @@ import re
 from .._base import PURGEABLE, PeekedItem, Purgeable, StoreTotals
 from ._connection import RedisConnection, _Script
 from ._runner import OperationContext
-from ._scripts import lua_script
+from ._scripts import job_keys, lua_script
 
 _KEY_UNESCAPES = {"%25": "%", "%7B": "{", "%7D": "}"}
 _ESCAPED = re.compile("%(?:25|7B|7D)")
@@ -44,9 +44,10 @@ class QueueOperations:
         self._peek_keys = [
             *(keys[role] for role in ("meta", "ready", "delayed", "items", "attempts")),
             *fresh,
+            *job_keys(keys),
         ]
         purged = ("meta", "ops", "items", "attempts", "ready", "delayed", "dead", "deadinfo")
-        self._purge_keys = [*(keys[role] for role in purged), *fresh]
+        self._purge_keys = [*(keys[role] for role in purged), *fresh, *job_keys(keys)]
         self._meta_keys = [keys["meta"]]
         self._oldest_keys = [
             keys["meta"],

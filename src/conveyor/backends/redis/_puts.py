@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..._exceptions import QueueShutDown
+from .._base import PutOptions
 from ._connection import _Coalescer, _Script
 from ._runner import OperationContext
-from ._scripts import _PUT, _RETRACT
+from ._scripts import _PUT, _PUT_JOBS, _RETRACT, job_keys
 from ._wire import _pack_args
 
 
@@ -28,7 +29,14 @@ class ItemPuts:
         self._runner, self._identity, self._listener, keys = context
         self._put_script = _Script(_PUT)
         self._retract_script = _Script(_RETRACT)
-        self._retract_keys = [keys[role] for role in ("meta", "ops", "fresh", "holes")]
+        self._retract_keys = [
+            keys[role]
+            for role in ("meta", "ops", "fresh", "holes", "items", "attempts", "ready", "delayed")
+        ] + job_keys(keys)
+        self._put_jobs_script = _Script(_PUT_JOBS)
+        self._put_jobs_keys = [
+            keys[role] for role in ("meta", "ops", "fresh", "holes", "ready", "delayed", "items")
+        ] + job_keys(keys)
         # The parts of a put's EVALSHA that never change, encoded once: before the batch
         # token (once per incarnation: see _command_before_token), and after it.
         self._put_keys = [
@@ -47,7 +55,7 @@ class ItemPuts:
                 "attempts",
                 "putat",
             )
-        ]
+        ] + job_keys(keys)
         self._put_epoch: str | None = None
         self._put_before = b""
         self._put_after = _pack_args(self._runner.after_token)
@@ -113,6 +121,48 @@ class ItemPuts:
         if first <= 0:
             return False, None
         return True, [str(item_id) for item_id in range(first, first + len(payloads))]
+
+    async def put_jobs(
+        self, payloads: Sequence[bytes], options: Sequence[PutOptions]
+    ) -> list[str | None] | None:
+        """Store *payloads* with per-item job options, all or none (see ``Store.put_jobs``).
+
+        One script run, one round trip, replayed (not run twice) if resent after a lost
+        reply; the dedup check and the writes are atomic on the server.
+
+        Args:
+            payloads: Serialized items, in order; never empty.
+            options: One ``PutOptions`` per payload.
+
+        Returns:
+            ``None`` when there was no room; else per payload its id, or ``None`` where
+            a duplicate key skipped it.
+
+        Raises:
+            QueueShutDown: The queue is shut down; nothing was stored.
+            BackendError: As for ``put()``.
+        """
+        self._listener.touch()
+        args: list[Any] = [*self._runner.head("put_jobs"), len(payloads)]
+        for payload, option in zip(payloads, options, strict=True):
+            args += [
+                repr(float(option.delay)),
+                str(option.priority),
+                "-" if option.key is None else "k" + option.key,
+                "" if option.ttl is None else repr(float(option.ttl)),
+                bytes(payload),
+            ]
+        reply = await self._runner.change(
+            self._put_jobs_script,
+            self._put_jobs_keys,
+            args,
+            "the put may or may not have been stored",
+        )
+        if reply[0] == b"shutdown":
+            raise QueueShutDown
+        if reply[0] == 0:
+            return None
+        return [str(item_id) if item_id else None for item_id in reply[1:]]
 
     async def retract(self, item_ids: Sequence[str]) -> list[bool]:
         """Delete items just put, all or none, if every one is still ready and unclaimed.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+from collections.abc import Mapping
 
 # The leased zset's pin.  A zset of up to 128 short members is kept by Redis as a listpack,
 # whose every insert scans the members, parsing each score: a claim of 50 items then costs
@@ -89,8 +90,22 @@ _DEAD_LETTERS = lua_script("dead_letters")
 _CHECK_FORMAT = lua_script("check_format")
 
 
+_PUT_JOBS = lua_script("put_jobs")
+
+
+# The keys of the job options (layout 3; see lua/jobs.lua), passed last, in this order,
+# to every script that includes jobs.lua (and to counts and peek).
+JOB_KEY_PARTS = ("prio", "priority", "dedup", "keyof", "expires")
+
 _KEY_PARTS = ("meta", "fresh", "holes", "items", "attempts", "ready", "delayed", "leased",
-              "lease", "dead", "deadinfo", "waiters", "changed", "probe", "putat")  # fmt: skip
+              "lease", "dead", "deadinfo", "waiters", "changed", "probe", "putat",
+              *JOB_KEY_PARTS)  # fmt: skip
+
+
+def job_keys(keys: Mapping[str, str]) -> list[str]:
+    """Return the job options' keys of a queue, from its keys by role (``queue_keys()``)."""
+    base = keys["meta"][: -len("meta")]
+    return [keys.get(role, base + role) for role in JOB_KEY_PARTS]
 
 
 # Braces decide a key's hash tag and "%" is the escape itself: with these three escaped, a

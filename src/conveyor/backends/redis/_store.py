@@ -8,8 +8,8 @@ would keep all of a queue's keys in one slot of a Redis Cluster.  In prefix and 
 that no two (prefix, name) pairs share a key and the hash tag is always the name; names
 and prefixes without those characters keep the keys they always had::
 
-    {prefix}:{name}:meta      hash: "format" (layout version, 2; a queue of format 1 is
-                              marked 2 on open, its items kept where they are: see
+    {prefix}:{name}:meta      hash: "format" (layout version, 3; a queue of format 1 or 2
+                              is marked 3 on open, its items kept where they are: see
                               lua/check_format.lua), "epoch" (random, written
                               with the keys: the queue's incarnation), "seq" (last item
                               id), "dseq" (last delivery number), "deadseq" (dead-letter
@@ -21,7 +21,9 @@ and prefixes without those characters keep the keys they always had::
                               "putnext" (when the next put-time checkpoint is due),
                               "snapat" and "snaps" (the totals' snapshots, for rates:
                               see lua/rates.lua)
-    {prefix}:{name}:fresh     list: the payload of every item never claimed, in put order;
+    {prefix}:{name}:fresh     list: the payload of every item never claimed and put with
+                              no job options, in put order (one put with options takes an
+                              id, an empty element and a hole here, its payload in items);
                               the last element is item "seq", so an element's id follows
                               from its place and costs no memory (a queued small item takes
                               about 7 bytes, not the 160 of a hash and zset entry each)
@@ -29,14 +31,17 @@ and prefixes without those characters keep the keys they always had::
                               by id), whose elements are left empty until a claim reaches
                               them and skips them
     {prefix}:{name}:items     hash: item id -> payload, for every item claimed at least once
-                              and not yet acknowledged (a claim moves it here from fresh)
+                              or put with job options, and not yet acknowledged (a claim
+                              moves it here from fresh)
     {prefix}:{name}:attempts  hash: item id -> deliveries so far, for the same items; "0"
                               after a claim given back or a requeue
-    {prefix}:{name}:ready     zset: the ready items that were claimed before (back from a
-                              lease, a retry, the dead letters), scored by id; claims merge
+    {prefix}:{name}:ready     zset: the ready items of priority 0 that were claimed before
+                              (back from a lease, a retry, the dead letters) or put with
+                              job options, scored by id; claims merge
                               them with the fresh list by id, so that claims are FIFO by put
                               order even for items that come back
-    {prefix}:{name}:delayed   zset: item id scored by the time its retry delay ends
+    {prefix}:{name}:delayed   zset: item id scored by the time its retry delay (or the
+                              delay it was put with) ends
     {prefix}:{name}:leased    zset: item id scored by its lease deadline, plus a pin (a
                               member of over 64 bytes scored +inf: see _LEASED_PIN)
     {prefix}:{name}:lease     hash: item id -> number of its current delivery; a receipt is
@@ -48,6 +53,19 @@ and prefixes without those characters keep the keys they always had::
                               and put.lua), for the oldest item's age
     {prefix}:{name}:dead      zset: dead item id scored by the order of death
     {prefix}:{name}:deadinfo  hash: dead item id -> "failed_at|reason"
+    {prefix}:{name}:prio      zset: the ready items put with a priority other than 0,
+                              scored by it, members their ids padded to 16 digits (equal
+                              scores order by member: FIFO within a priority); claims take
+                              those below 0 first, then the fresh list and ready (priority
+                              0), then those above 0
+    {prefix}:{name}:priority  hash: item id -> priority, for the items of a priority other
+                              than 0 (a retry, release or requeue puts them back in prio)
+    {prefix}:{name}:dedup     hash: dedup key -> id of the unfinished item holding it
+    {prefix}:{name}:keyof     hash: item id -> its dedup key (ack, death, retract and purge
+                              free the key through it)
+    {prefix}:{name}:expires   zset: ids of items put with a ttl and never claimed, scored by
+                              when they expire; a claim's maintenance moves those still
+                              waiting to the dead letters ("expired")
     {prefix}:{name}:ops:{client}  hash with a TTL: per client, the token and reply of its
                               last batched change, so that a batch resent after a lost reply
                               (a dropped connection, a restarted server) is not applied twice
@@ -114,7 +132,16 @@ import redis.asyncio as aioredis
 import redis.exceptions as rexc
 
 from ..._exceptions import BackendError
-from .._base import DeadLetter, Delivery, PeekedItem, Purgeable, Store, StoreCounts, StoreTotals
+from .._base import (
+    DeadLetter,
+    Delivery,
+    PeekedItem,
+    Purgeable,
+    PutOptions,
+    Store,
+    StoreCounts,
+    StoreTotals,
+)
 from ._admin import QueueAdmin
 from ._claims import ItemClaims
 from ._connection import RedisConnection
@@ -226,6 +253,12 @@ class RedisStore(Store):
     async def put(self, payloads: Sequence[bytes]) -> bool:
         """Append *payloads* as ready items, all or none (``ItemPuts.put()``)."""
         return await self._puts.put(payloads)
+
+    async def put_jobs(
+        self, payloads: Sequence[bytes], options: Sequence[PutOptions]
+    ) -> list[str | None] | None:
+        """Store *payloads* with per-item job options (see ``ItemPuts.put_jobs``)."""
+        return await self._puts.put_jobs(payloads, options)
 
     async def put_returning_ids(self, payloads: Sequence[bytes]) -> tuple[bool, list[str] | None]:
         """Append *payloads* and name the items (``ItemPuts.put_returning_ids()``)."""

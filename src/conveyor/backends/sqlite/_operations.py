@@ -22,7 +22,15 @@ import time
 from typing import Any
 
 from ..._exceptions import ForeignReceiptError, QueueShutDown
-from .._base import DeadLetter, Delivery, PeekedItem, Purgeable, StoreCounts, StoreTotals
+from .._base import (
+    DeadLetter,
+    Delivery,
+    PeekedItem,
+    Purgeable,
+    PutOptions,
+    StoreCounts,
+    StoreTotals,
+)
 from ._schema import DEAD, DELAYED, READY
 
 __all__ = [
@@ -36,10 +44,12 @@ __all__ = [
     "extend",
     "extend_many",
     "fail",
+    "next_due",
     "peek",
     "purge",
     "put",
     "put_ids",
+    "put_jobs",
     "release",
     "requeue_dead",
     "resume",
@@ -148,11 +158,78 @@ def put_ids(
     return ids or []
 
 
+def put_jobs(
+    conn: sqlite3.Connection,
+    qid: int,
+    payloads: list[bytes],
+    options: list[PutOptions],
+    token: str,
+) -> list[int | None] | None:
+    """Store *payloads* with their job options, as ``Store.put_jobs()`` says.
+
+    Returns:
+        ``None`` when there was no room and nothing was stored; otherwise per payload
+        its new id, or ``None`` where an unfinished item held its key.
+    """
+    # Keys held by unfinished items, read through the partial unique index; a key given
+    # twice in this call keeps the first.  Under the write lock, nobody else puts
+    # meanwhile: the unique index is the guard all the same (INSERT OR IGNORE below).
+    wanted = list({o.key for o in options if o.key is not None})
+    taken: set[str] = set()
+    for start in range(0, len(wanted), _DELETE_CHUNK):
+        chunk = wanted[start : start + _DELETE_CHUNK]
+        taken.update(
+            row[0]
+            for row in conn.execute(
+                "SELECT dedup_key FROM items WHERE queue = ? AND dedup_key IS NOT NULL"
+                f" AND state <> {DEAD} AND dedup_key IN ({','.join(['?'] * len(chunk))})",
+                (qid, *chunk),
+            )
+        )
+    keep: list[bool] = []
+    for option in options:
+        fresh = option.key is None or option.key not in taken
+        if fresh and option.key is not None:
+            taken.add(option.key)
+        keep.append(fresh)
+    count = sum(keep)
+    if count == 0:
+        _has_room(conn, qid, 1)  # only for its shutdown check: nothing needs room
+        return [None] * len(payloads)
+    if not _has_room(conn, qid, count):
+        return None
+    now = time.time()
+    ids: list[int | None] = []
+    for payload, option, fresh in zip(payloads, options, keep, strict=True):
+        if not fresh:
+            ids.append(None)
+            continue
+        delayed = option.delay > 0
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO items (queue, state, available_at, priority, dedup_key,"
+            " expires_at, payload, lease_token, put_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                qid,
+                DELAYED if delayed else READY,
+                now + option.delay if delayed else 0,
+                option.priority,
+                option.key,
+                None if option.ttl is None else now + option.ttl,
+                payload,
+                token,
+                now,
+            ),
+        )
+        ids.append(cursor.lastrowid if cursor.rowcount == 1 else None)
+    return ids
+
+
 def retract(conn: sqlite3.Connection, qid: int, items: list[tuple[int, str]]) -> list[bool]:
     """Delete the (item id, put token) *items*, all or none, if each is still unclaimed."""
     rows = [(qid, item_id, token) for item_id, token in items]
     # Still holding the put's token: no claim ever replaced it, so never delivered.
-    where = " WHERE queue = ? AND id = ? AND state = 0 AND lease_token = ?"
+    # Waiting, that is ready or delayed (a put with a delay).
+    where = " WHERE queue = ? AND id = ? AND state IN (0, 3) AND lease_token = ?"
     found = sum(
         conn.execute("SELECT COUNT(*) FROM items" + where, row).fetchone()[0] for row in rows
     )
@@ -212,10 +289,11 @@ def claim(
     lease_timeout: float,
     max_attempts: int | None,
 ) -> list[Delivery]:
-    """Expire past leases, make due delayed items ready, then lease up to *max_items*.
+    """Expire past leases and ttls, make due delayed items ready, lease up to *max_items*.
 
-    The ready items leased are the oldest.  The first two steps read the partial indexes
-    of leased and delayed items only, whatever the backlog of ready ones.
+    The ready items leased are the first by (priority, id).  The first steps read the
+    partial indexes of leased, expiring and delayed items only, whatever the backlog of
+    ready ones; the lease reads the ready items' index from its start.
 
     Raises:
         QueueShutDown: The queue is shut down and no item is ready.
@@ -233,6 +311,12 @@ def claim(
         " available_at = 0 WHERE queue = ? AND state = 1 AND lease_deadline <= ?",
         (qid, now),
     )
+    # Never claimed within its ttl: dead, saying so (a claim ends the ttl, see below).
+    conn.execute(
+        "UPDATE items SET state = 2, lease_token = NULL, failed_at = ?, error = 'expired',"
+        " expires_at = NULL WHERE queue = ? AND expires_at <= ? AND state IN (0, 3)",
+        (now, qid, now),
+    )
     conn.execute(
         "UPDATE items SET state = 0 WHERE queue = ? AND state = 3 AND available_at <= ?",
         (qid, now),
@@ -242,20 +326,20 @@ def claim(
     if _HAS_RETURNING:
         rows = conn.execute(
             "UPDATE items SET state = 1, attempts = attempts + 1, lease_token = ?,"
-            " lease_deadline = ? WHERE id IN (SELECT id FROM items WHERE queue = ?"
-            " AND state = 0 ORDER BY id LIMIT ?)"
-            " RETURNING id, payload, attempts",
+            " lease_deadline = ?, expires_at = NULL WHERE id IN (SELECT id FROM items"
+            " WHERE queue = ? AND state = 0 ORDER BY priority, id LIMIT ?)"
+            " RETURNING id, payload, attempts, priority",
             (token, deadline, qid, max_items),
         ).fetchall()
     else:  # SQLite before 3.35: the same in two statements, in the same transaction
         found = conn.execute(
-            "SELECT id, payload, attempts + 1 FROM items WHERE queue = ? AND state = 0"
-            " ORDER BY id LIMIT ?",
+            "SELECT id, payload, attempts + 1, priority FROM items WHERE queue = ?"
+            " AND state = 0 ORDER BY priority, id LIMIT ?",
             (qid, max_items),
         ).fetchall()
         conn.executemany(
             "UPDATE items SET state = 1, attempts = attempts + 1, lease_token = ?,"
-            " lease_deadline = ? WHERE id = ?",
+            " lease_deadline = ?, expires_at = NULL WHERE id = ?",
             [(token, deadline, row[0]) for row in found],
         )
         rows = found
@@ -264,11 +348,19 @@ def claim(
         if shutdown:
             raise QueueShutDown
         return []
-    rows.sort()
+    rows.sort(key=lambda row: (row[3], row[0]))
     return [
         Delivery(str(item_id), payload, receipts.make(item_id, token), attempts, deadline)
-        for item_id, payload, attempts in rows
+        for item_id, payload, attempts, _ in rows
     ]
+
+
+def next_due(conn: sqlite3.Connection, qid: int) -> float | None:
+    """Return when the first delayed item becomes ready (``time.time()``), if any."""
+    (due,) = conn.execute(
+        "SELECT MIN(available_at) FROM items WHERE queue = ? AND state = 3", (qid,)
+    ).fetchone()
+    return None if due is None else float(due)
 
 
 def claim_ids(
@@ -298,7 +390,7 @@ def claim_ids(
             continue
         conn.execute(
             "UPDATE items SET state = 1, attempts = attempts + 1, lease_token = ?,"
-            " lease_deadline = ? WHERE id = ?",
+            " lease_deadline = ?, expires_at = NULL WHERE id = ?",
             (token, deadline, item_id),
         )
         receipt = receipts.make(item_id, token)
@@ -482,9 +574,10 @@ def dead_letters(conn: sqlite3.Connection, qid: int, limit: int) -> list[DeadLet
 
 def requeue_dead(conn: sqlite3.Connection, qid: int, item_ids: list[int] | None) -> int:
     """Make the dead items *item_ids* (``None``: all) ready again; return how many."""
+    # The key was freed when the item died and may be another item's now: it stays free.
     sql = (
         "UPDATE items SET state = 0, attempts = 0, error = NULL, failed_at = NULL,"
-        " available_at = 0 WHERE queue = ? AND state = 2"
+        " available_at = 0, dedup_key = NULL, expires_at = NULL WHERE queue = ? AND state = 2"
     )
     if item_ids is None:
         return conn.execute(sql, (qid,)).rowcount
@@ -502,12 +595,20 @@ def peek(conn: sqlite3.Connection, qid: int, limit: int) -> list[PeekedItem]:
     """Return up to *limit* ready items (delay passed), in claim order; change nothing."""
     if limit <= 0:
         return []
+    # The ready items' index and the delayed items' index, each read from its start,
+    # merged here: one query over both states would sort the whole backlog.
     rows = conn.execute(
-        f"SELECT id, payload, attempts FROM items WHERE queue = ? AND {_WAITING}"
-        " AND available_at <= ? ORDER BY id LIMIT ?",
+        "SELECT priority, id, payload, attempts FROM items WHERE queue = ? AND state = 0"
+        " ORDER BY priority, id LIMIT ?",
+        (qid, limit),
+    ).fetchall()
+    rows += conn.execute(
+        "SELECT priority, id, payload, attempts FROM items WHERE queue = ? AND state = 3"
+        " AND available_at <= ? LIMIT ?",
         (qid, time.time(), limit),
     ).fetchall()
-    return [PeekedItem(str(i), p, a) for i, p, a in rows]
+    rows.sort(key=lambda row: (row[0], row[1]))
+    return [PeekedItem(str(i), p, a) for _, i, p, a in rows[:limit]]
 
 
 _PURGED = {
@@ -522,25 +623,42 @@ def purge(conn: sqlite3.Connection, qid: int, which: Purgeable) -> int:
     return conn.execute(f"DELETE FROM items WHERE queue = ? AND {_PURGED[which]}", (qid,)).rowcount
 
 
-def oldest_ready_age(conn: sqlite3.Connection, qid: int) -> float | None:
-    """Return the seconds since the put of the ready item a claim would take first.
+# How many priorities oldest_ready_age() looks into: one index lookup each.
+_AGE_PRIORITIES = 64
 
-    Two index lookups, whatever the backlog: the ready item of lowest id (index ``(queue,
-    state, id)``), and among delayed items whose time came (which count as ready) the one
-    of lowest id.  ``0.0`` when none is ready; ``None`` when that item was put before the
-    file recorded put times (schema 3).
+
+def oldest_ready_age(conn: sqlite3.Connection, qid: int) -> float | None:
+    """Return the seconds since the put of the ready item that has waited longest.
+
+    Index lookups, whatever the backlog: ids grow with put times, so that item is the
+    ready one of lowest id.  The index of ready items is by ``(queue, state, priority,
+    id)`` (claims' order), so the first item of each priority is looked up in turn, up
+    to ``_AGE_PRIORITIES`` priorities (with more, the age is the oldest among the items
+    of the lowest ones: a lower bound); among delayed items whose time came (which count
+    as ready) the one of lowest id.  ``0.0`` when none is ready; ``None`` when that item
+    was put before the file recorded put times (schema 3).
     """
     now = time.time()
-    first = conn.execute(
-        f"SELECT id, put_at FROM items WHERE queue = ? AND state = {READY} ORDER BY id LIMIT 1",
-        (qid,),
-    ).fetchone()
+    found: list[tuple[int, float | None]] = []
+    priority = None
+    for _ in range(_AGE_PRIORITIES):
+        row = conn.execute(
+            f"SELECT priority, id, put_at FROM items WHERE queue = ? AND state = {READY}"
+            + ("" if priority is None else " AND priority > ?")
+            + " ORDER BY priority, id LIMIT 1",
+            (qid,) if priority is None else (qid, priority),
+        ).fetchone()
+        if row is None:
+            break
+        priority = row[0]
+        found.append((row[1], row[2]))
     due = conn.execute(
         f"SELECT id, put_at FROM items WHERE queue = ? AND state = {DELAYED}"
         " AND available_at <= ? ORDER BY id LIMIT 1",
         (qid, now),
     ).fetchone()
-    found = [row for row in (first, due) if row is not None]
+    if due is not None:
+        found.append((due[0], due[1]))
     if not found:
         return 0.0
     _, put_at = min(found)

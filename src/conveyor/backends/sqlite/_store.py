@@ -24,6 +24,7 @@ from .._base import (
     Delivery,
     PeekedItem,
     Purgeable,
+    PutOptions,
     Store,
     StoreCounts,
     StoreTotals,
@@ -56,6 +57,9 @@ class SQLiteStore(Store):
         self._token_count = itertools.count()
         self._closed = False
         self._snapshot_due = 0.0
+        # When the first delayed item becomes ready, as the last claim that found
+        # nothing read it (time.time()); None: none known.
+        self._due: float | None = None
         self._worker = ThreadWorker(
             f"conveyor-sqlite:{name}",
             check=self._check_data_version,
@@ -159,6 +163,33 @@ class SQLiteStore(Store):
             return False, None
         return True, [f"{item_id}:{token}" for item_id in ids] if ids else None
 
+    async def put_jobs(
+        self, payloads: Sequence[bytes], options: Sequence[PutOptions]
+    ) -> list[str | None] | None:
+        """Store *payloads* with per-item job options (see ``Store.put_jobs``).
+
+        One transaction: the partial unique index on the unfinished items' keys makes a
+        duplicate atomic across processes.  Names are ``put_returning_ids()``'s.
+
+        Args:
+            payloads: Serialized items, in order; never empty.
+            options: One ``PutOptions`` per payload.
+
+        Returns:
+            ``None`` when there was no room; else per payload its name, or ``None``
+            where a duplicate key skipped it.
+
+        Raises:
+            QueueShutDown: The queue is shut down; nothing was stored.
+            BackendError: The store failed; nothing was stored.
+        """
+        token = f"{self._token_prefix}{next(self._token_count):x}"
+        db, stored, wanted = self._db, [bytes(p) for p in payloads], list(options)
+        ids = await self._run(lambda c: ops.put_jobs(c, db.qid, stored, wanted, token))
+        if ids is None:
+            return None
+        return [None if item_id is None else f"{item_id}:{token}" for item_id in ids]
+
     async def retract(self, item_ids: Sequence[str]) -> list[bool]:
         """Delete items just put, all or none, if every one is still ready and unclaimed.
 
@@ -234,10 +265,14 @@ class SQLiteStore(Store):
             BackendError: The store failed; nothing was leased.
         """
         db = self._db
-        return await self._run(
-            lambda c: ops.claim(c, db.qid, db.receipts, max_items, lease_timeout, max_attempts),
-            orphan=self._release_orphans,
-        )
+
+        def work(conn: sqlite3.Connection) -> list[Delivery]:
+            claimed = ops.claim(conn, db.qid, db.receipts, max_items, lease_timeout, max_attempts)
+            if not claimed:
+                self._due = ops.next_due(conn, db.qid)
+            return claimed
+
+        return await self._run(work, orphan=self._release_orphans)
 
     async def ack_and_claim(
         self,
@@ -267,6 +302,8 @@ class SQLiteStore(Store):
                 )
             except QueueShutDown:
                 return acked, None  # commit the acknowledgements, then raise
+            if not claimed:
+                self._due = ops.next_due(conn, db.qid)
             return acked, claimed
 
         acked, deliveries = await self._run(
@@ -495,6 +532,15 @@ class SQLiteStore(Store):
         ``PRAGMA data_version`` while someone waits).
         """
         if not self._closed:
+            due = self._due
+            if due is not None:
+                # A delayed item (a retry, a put with a delay) becomes ready then: the
+                # getters that found nothing claim again at that time, not a poll later.
+                # Once past, it wakes nobody again (the next empty claim reads the next).
+                left = due - time.time()
+                if left <= 0:
+                    self._due = None
+                timeout = min(timeout, max(0.0, left))
             await self._waiters.wait(self._worker, timeout)
 
     async def aclose(self) -> None:

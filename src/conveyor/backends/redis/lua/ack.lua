@@ -1,5 +1,6 @@
---! include prelude current fresh
--- KEYS: meta ops items leased lease attempts ready delayed fresh holes putat.
+--! include prelude jobs current fresh
+-- KEYS: meta ops items leased lease attempts ready delayed fresh holes putat, then the
+-- jobs keys (jobs.lua): an acknowledged item frees its dedup key.
 -- ARGV from 5: id, delivery pairs.
 -- Reply: {flags}, one character a receipt: "1" acknowledged, "0" not (a stale receipt).
 -- A receipt repeated in one batch is current each time: only its first flag says True.
@@ -20,12 +21,14 @@ if #done > 0 then
   bulk('HDEL', KEYS[5], done)
   bulk('HDEL', KEYS[3], done)
   bulk('HDEL', KEYS[6], done)
+  forget_jobs(done)
   -- Only join() waits for acknowledgements, and only for the last one.  The last lease
   -- gone, the pin goes too: an idle queue keeps no leased key.
   local idle = redis.call('ZCOUNT', KEYS[4], '-inf', '(inf') == 0
   if idle then redis.call('DEL', KEYS[4]) end
   changed = idle and redis.call('ZCARD', KEYS[7]) == 0
     and redis.call('ZCARD', KEYS[8]) == 0 and fresh_count(KEYS[9], KEYS[10]) == 0
+    and redis.call('ZCARD', PRIO) == 0
   -- Nothing unfinished: no item needs a put time, and an idle queue keeps no key of
   -- them (the next put records its own).
   if changed then

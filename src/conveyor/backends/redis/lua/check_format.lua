@@ -42,8 +42,10 @@ end
 -- them in the ready zset with their payloads in items, where format 2 keeps the items that
 -- come back, and claims merge both by id.  A format-1 queue is therefore a format-2 queue
 -- with an empty fresh list: its items stay where they are, in order, and only the mark
--- changes, here, atomically with the check.
-if stored == '1' and ARGV[1] == '2' then
+-- changes, here, atomically with the check.  Format 3 added the job options' keys (see
+-- jobs.lua), which an older conveyor would not read (it would claim no item of another
+-- priority, free no dedup key); a format-2 queue is a format-3 queue without them.
+if (stored == '1' or stored == '2') and ARGV[1] == '3' then
   redis.call('HSET', KEYS[1], 'format', ARGV[1])
   stored = ARGV[1]
 end

@@ -1,6 +1,6 @@
---! include prelude maintain fresh rates
+--! include prelude jobs maintain fresh rates
 -- KEYS: meta ops items ready delayed leased lease attempts dead deadinfo fresh holes
--- waiters.  ARGV[5] max items, ARGV[6] lease timeout, ARGV[7] max attempts (0: none),
+-- waiters, then the jobs keys (jobs.lua).  ARGV[5] max items, ARGV[6] lease timeout, ARGV[7] max attempts (0: none),
 -- ARGV[8] the client's own channel ("": none).  A claim that finds nothing names that
 -- channel in waiters, for 3 seconds, so that the next put hands its first item over there
 -- (see put.lua); a claim that finds items takes the name back.
@@ -17,9 +17,23 @@ local want = tonumber(ARGV[5])
 local fresh, holes = KEYS[11], KEYS[12]
 local head, len = fresh_head(fresh)
 local gaps = len > 0 and redis.call('SCARD', holes) > 0
--- The oldest items of both kinds, merged by id: ids[k], and payloads[k] for fresh ones.
-local back = redis.call('ZRANGE', KEYS[4], 0, want - 1)
-local ids, payloads, again = {}, {}, {}
+-- The items claims take first: those of a priority below 0, lowest first (prio zset);
+-- then those of priority 0, the oldest of both kinds merged by id; then those of a
+-- priority above 0.  ids[k], and payloads[k] for fresh ones; again: the ids whose
+-- payloads are in items; backs and ranked: the members to take out of ready and prio.
+local ids, payloads, again, backs, ranked = {}, {}, {}, {}, {}
+local function take_ranked(low, high)
+  local members = redis.call('ZRANGEBYSCORE', PRIO, low, high, 'LIMIT', 0, want - #ids)
+  for _, member in ipairs(members) do
+    local id = tostring(tonumber(member))
+    ids[#ids + 1] = id
+    again[#again + 1] = id
+    ranked[#ranked + 1] = member
+  end
+end
+take_ranked('-inf', '(0')
+local back = {}
+if #ids < want then back = redis.call('ZRANGE', KEYS[4], 0, want - #ids - 1) end
 local b = 1
 while #ids < want do
   local older = back[b] and tonumber(back[b])
@@ -27,6 +41,7 @@ while #ids < want do
   if older and (len == 0 or older <= head) then
     ids[#ids + 1] = back[b]
     again[#again + 1] = back[b]
+    backs[#backs + 1] = back[b]
     b = b + 1
   else
     local count = want - #ids
@@ -43,6 +58,7 @@ while #ids < want do
     len = len - #popped
   end
 end
+if #ids < want then take_ranked('(0', '+inf') end
 local n = #ids
 local inbox = ARGV[8]
 if n == 0 then
@@ -54,7 +70,10 @@ if n == 0 then
 end
 if inbox ~= '' then redis.call('HDEL', KEYS[13], inbox) end
 changed = true
-if #again > 0 then bulk('ZREM', KEYS[4], again) end
+if #backs > 0 then bulk('ZREM', KEYS[4], backs) end
+if #ranked > 0 then bulk('ZREM', PRIO, ranked) end
+-- Claimed: a ttl is over (see maintain).  Fresh items never have one.
+if #again > 0 and redis.call('ZCARD', EXPIRES) > 0 then bulk('ZREM', EXPIRES, again) end
 local deadline = now + tonumber(ARGV[6])
 -- Payloads and attempts of the items back from a lease (fresh ones: theirs, and none).
 local stored, before = {}, {}

@@ -1,5 +1,6 @@
---! include prelude
--- KEYS: meta ops items attempts ready delayed dead deadinfo fresh holes.  ARGV[5] "ready"
+--! include prelude jobs
+-- KEYS: meta ops items attempts ready delayed dead deadinfo fresh holes, then the jobs
+-- keys (jobs.lua).  ARGV[5] "ready"
 -- (the items waiting: ready and delayed), "dead" (the dead letters) or "all" (both).
 -- Reply: {items deleted}.  Leased items stay: the consumers holding them settle them.
 -- A layout that keeps never-claimed items in the fresh list (payloads in the list, ids
@@ -9,11 +10,16 @@ local which = ARGV[5]
 local zsets = {}
 if which ~= 'dead' then zsets = {KEYS[5], KEYS[6]} end
 if which ~= 'ready' then zsets[#zsets + 1] = KEYS[7] end
+if which ~= 'dead' then zsets[#zsets + 1] = PRIO end
 local deleted = 0
 for _, key in ipairs(zsets) do
   local ids = redis.call('ZRANGE', key, 0, -1)
+  if key == PRIO then
+    for i, member in ipairs(ids) do ids[i] = tostring(tonumber(member)) end
+  end
   bulk('HDEL', KEYS[3], ids)
   bulk('HDEL', KEYS[4], ids)
+  forget_jobs(ids)
   deleted = deleted + #ids
   redis.call('DEL', key)
 end

@@ -1,5 +1,6 @@
 --! include head fresh rates
--- KEYS: meta ops fresh holes ready delayed waiters items leased lease attempts putat.
+-- KEYS: meta ops fresh holes ready delayed waiters items leased lease attempts putat, then
+-- the jobs keys (jobs.lua; only the first, prio, KEYS[13], is read here).
 -- ARGV[5] the number of groups, then each group's size, then every payload; or, when
 -- every group holds one item (each put() is one), minus the number of groups and then the
 -- payloads alone.  The bound is the one stored in meta, read here, so that a bound
@@ -33,7 +34,9 @@ end
 local len = redis.call('LLEN', KEYS[3])
 local ready = len
 if len > 0 then ready = len - redis.call('SCARD', KEYS[4]) end
-if ready == 0 or maxsize > 0 then ready = ready + redis.call('ZCARD', KEYS[5]) end
+if ready == 0 or maxsize > 0 then
+  ready = ready + redis.call('ZCARD', KEYS[5]) + redis.call('ZCARD', KEYS[13])
+end
 local size = ready
 if maxsize > 0 then size = size + redis.call('ZCARD', KEYS[6]) end
 local flags, stored = {}, {}

@@ -1,12 +1,16 @@
---! include prelude
--- KEYS: meta ops items ready delayed attempts fresh holes.  ARGV[5] "1" for immediate.
+--! include prelude jobs
+-- KEYS: meta ops items ready delayed attempts fresh holes, then the jobs keys (jobs.lua).  ARGV[5] "1" for immediate.
 -- Reply: {items deleted}.
 redis.call('HSET', meta, 'shutdown', '1')
 changed = true
 local deleted = 0
 if ARGV[5] == '1' then
-  for _, key in ipairs({KEYS[4], KEYS[5]}) do
+  for _, key in ipairs({KEYS[4], KEYS[5], PRIO}) do
     local ids = redis.call('ZRANGE', key, 0, -1)
+    if key == PRIO then
+      for i, member in ipairs(ids) do ids[i] = tostring(tonumber(member)) end
+    end
+    forget_jobs(ids)
     for _, id in ipairs(ids) do
       redis.call('HDEL', KEYS[3], id)
       redis.call('HDEL', KEYS[6], id)
