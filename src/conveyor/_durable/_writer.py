@@ -76,19 +76,96 @@ class PutEntry:
         self.undecodable = False
 
 
+_STORED, _NO_ROOM, _FAILED, _SHUT_DOWN = (object() for _ in range(4))
+
+
+class _Commit:
+    """One batch handed to ``Store.put``: what it carries and how it went."""
+
+    __slots__ = (
+        "batch",
+        "claim_busy",
+        "claims_mark",
+        "done",
+        "error",
+        "payloads",
+        "state",
+        "stored",
+        "task",
+        "version",
+    )
+
+    def __init__(self, state: QueueState, batch: list[PutEntry]) -> None:
+        self.state = state
+        self.batch = batch
+        self.payloads = [p for entry in batch for p in entry.payloads]
+        self.version = state.version
+        # What a claim of this process did meanwhile tells whether the items may join own.
+        self.claims_mark, self.claim_busy = state.claims_started, state.claim_in_store
+        self.stored = False
+        self.error: BaseException | None = None
+        # Set once the writer settled it (a cancelled putter waits for that: _retract.py).
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.task: asyncio.Task[None] | None = None  # when it runs beside the writer
+        state.inflight += len(self.payloads)
+
+    async def run(self) -> None:
+        store = self.state.store
+        batch, payloads = self.batch, self.payloads
+        try:
+            if store.claims_by_id or any(e.future is not None for e in batch):
+                stored, ids = await store.put_returning_ids(payloads)
+            else:  # put_nowait() items only: nobody can cancel them, no ids needed
+                stored, ids = await store.put(payloads), None
+        except Exception as exc:
+            self.error = exc
+            return
+        self.stored = stored
+        offset = 0
+        for entry in batch:
+            entry.stored = stored
+            n = len(entry.payloads)
+            if ids is not None and len(ids) == len(payloads):
+                entry.ids = ids[offset : offset + n]
+            offset += n
+
+
 class Writer:
-    """This process's puts: the list waiting, the writer task, the commit under way."""
+    """This process's puts: the list waiting, the writer task, the commits under way.
+
+    Up to ``Store.put_depth`` commits are in flight at once (one with a bound), sent
+    in order and settled in order: a store that declares more applies them in the
+    order they were called.
+    """
 
     def __init__(self, state: QueueState, reader: ViewReader) -> None:
         self._state = state
         self._reader = reader
         self._puts: deque[PutEntry] = deque()
         self._writer_task: asyncio.Task[None] | None = None
-        # The commit under way (tests synchronise on it).
-        self.inflight_entries: list[PutEntry] = []
-        self.inflight_done: asyncio.Future[None] | None = None
+        # The commits under way, oldest first, and what wakes the writer waiting on them.
+        self._flights: deque[_Commit] = deque()
+        self._wake: asyncio.Future[None] | None = None
         # The first error a write of put_nowait() items met since flush() last raised.
         self._write_error: BaseException | None = None
+
+    @property
+    def inflight_entries(self) -> list[PutEntry]:
+        """The entries of the commits under way (tests synchronise on them)."""
+        return [entry for flight in self._flights for entry in flight.batch]
+
+    @property
+    def inflight_done(self) -> asyncio.Future[None] | None:
+        """Done once the oldest commit under way is settled; None when none is."""
+        return self._flights[0].done if self._flights else None
+
+    def commit_of(self, entries: list[PutEntry]) -> asyncio.Future[None] | None:
+        """Return the ``done`` of the oldest commit under way carrying one of *entries*."""
+        mine = {id(entry) for entry in entries}
+        for flight in self._flights:
+            if any(id(entry) in mine for entry in flight.batch):
+                return flight.done
+        return None
 
     def putters(self) -> int:
         """Return how many put() calls wait."""
@@ -103,6 +180,8 @@ class Writer:
         state.nowait_pending += 1
         state.total_put += 1
         state.note_size()
+        if self._wake is not None:
+            self._poke()
         self._ensure_writer()
 
     async def put(self, item: object, timeout: float | None) -> None:
@@ -119,6 +198,8 @@ class Writer:
         self._puts.append(entry)
         if self._writer_task is None:
             self._ensure_writer()
+        elif self._wake is not None:
+            self._poke()
         try:
             await future
         except asyncio.CancelledError as exc:
@@ -145,6 +226,8 @@ class Writer:
         else:
             entries = [PutEntry([p], loop.create_future(), deadline) for p in payloads]
         self._puts.extend(entries)
+        if self._wake is not None:
+            self._poke()
         self._ensure_writer()
         try:
             for entry in entries:
@@ -276,91 +359,74 @@ class Writer:
                 outcome = "were not stored"
             _log.error("conveyor: %d items put with put_nowait() %s: %r", lost, outcome, exc)
 
+    def _depth(self) -> int:
+        # With a bound, one commit at a time: a batch refused for room must not be
+        # overtaken by a later, smaller one.
+        if 0 < self._state.maxsize < math.inf:
+            return 1
+        return self._state.store.put_depth
+
+    def _poke(self) -> None:
+        wake, self._wake = self._wake, None
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
     async def _write(self) -> None:
         state = self._state
         limit = _PUT_BATCH
+        flights = self._flights
         try:
-            while self._puts:
-                batch = self._take_batch(limit)
-                if not batch:
+            while True:
+                depth = self._depth()
+                while self._puts and len(flights) < depth:
+                    batch = self._take_batch(limit)
+                    if not batch:
+                        break
+                    flight = _Commit(state, batch)
+                    flights.append(flight)
+                    if depth > 1:  # in a task of its own, so that the next one may go
+                        flight.task = asyncio.ensure_future(flight.run())
+                        flight.task.add_done_callback(lambda _: self._poke())
+                if not flights:
                     break
-                payloads = [p for entry in batch for p in entry.payloads]
-                version = state.version
-                state.inflight += len(payloads)
-                self.inflight_entries = batch
-                self.inflight_done = asyncio.get_running_loop().create_future()
-                claims_mark, claim_busy = state.claims_started, state.claim_in_store
-                try:
-                    if state.store.claims_by_id or any(e.future is not None for e in batch):
-                        stored, ids = await state.store.put_returning_ids(payloads)
-                    else:  # put_nowait() items only: nobody can cancel them, no ids needed
-                        stored, ids = await state.store.put(payloads), None
-                    offset = 0
-                    for entry in batch:
-                        entry.stored = stored
-                        n = len(entry.payloads)
-                        if ids is not None and len(ids) == len(payloads):
-                            entry.ids = ids[offset : offset + n]
-                        offset += n
-                except QueueShutDown:
-                    state.is_shutdown = True
-                    pending = list(self._puts)
-                    self._puts.clear()
-                    self._fail_entries(batch + pending, put_shut_down())
-                    state.changed()
+                oldest = flights[0]
+                if oldest.task is None:
+                    await oldest.run()
+                elif not oldest.task.done():
+                    # Until the oldest commit lands, or a put comes while there is room
+                    # for one more commit in flight.
+                    self._wake = asyncio.get_running_loop().create_future()
+                    await self._wake
+                # Commits land in the order they were sent: settle them in that order,
+                # before any new one goes, so that none is sent behind a refused one.
+                refused: list[_Commit] = []
+                stop = False
+                while flights and (flights[0].task is None or flights[0].task.done()):
+                    flight = flights.popleft()
+                    outcome = self._settle(flight)
+                    if outcome is _STORED or outcome is _FAILED:
+                        continue  # a failed commit fails its putters alone, as before
+                    if outcome is _NO_ROOM:
+                        refused.append(flight)
+                    else:
+                        stop = True
+                    if flights:  # the ones sent behind it land, then are settled too
+                        await asyncio.gather(*(f.task for f in flights if f.task is not None))
+                if stop:
                     break
-                except Exception as exc:
-                    self._fail_entries(batch, exc)
-                    state.forget_own()  # the items may be stored all the same
-                    continue
-                finally:
-                    state.commits_done += 1
-                    state.inflight -= len(payloads)
-                    self.inflight_entries = []
-                    done, self.inflight_done = self.inflight_done, None
-                    for entry in batch:
-                        entry.taken = entry.stored
-                    if done is not None and not done.done():
-                        done.set_result(None)
-                if stored:
-                    limit = _PUT_BATCH
-                    if (
-                        claim_busy
-                        or state.claim_in_store
-                        or claims_mark != state.claims_started
-                        or any(e.withdrawn or e.ids is None for e in batch)
-                    ):
-                        # A claim of this process ran with this commit (it may have taken
-                        # these items, or left older ones ready), or items of this commit
-                        # are ready and cannot join own.
-                        state.forget_own()
-                    elif state.own_exact:
-                        state.adopting.extend(e for e in batch if not e.discarded)
-                        state.adopt()
-                    for entry in batch:
-                        n = len(entry.payloads)
-                        if entry.future is not None:
-                            state.total_put += n
-                            if not entry.future.done():
-                                entry.future.set_result(None)
-                        if entry.discarded:
-                            continue  # an immediate shutdown deletes it right after
-                        if entry.future is None:
-                            state.nowait_pending -= n
-                        state.ready += n
-                    state.note_size()
-                    state.changed()
-                    # The putters just woken may put again at once: one loop turn lets
-                    # them, so that the next commit carries all of them, and this task
-                    # lives on instead of being started again for each commit.
-                    await asyncio.sleep(0)
+                if not refused:
+                    if not flights:
+                        # The putters just woken may put again at once: one loop turn
+                        # lets them, so that the next commit carries all of them, and
+                        # this task lives on instead of being started again each time.
+                        await asyncio.sleep(0)
                     continue
                 # No room for the whole batch: put it back and try fewer, then wait.
-                self._puts.extendleft(reversed(batch))
-                for entry in batch:
-                    entry.taken = False
-                if len(payloads) > 1 and len(batch) > 1:
-                    limit = max(1, len(payloads) // 2)
+                batches = [entry for flight in refused for entry in flight.batch]
+                self._puts.extendleft(reversed(batches))
+                count = sum(len(flight.payloads) for flight in refused)
+                if count > 1 and len(batches) > 1:
+                    limit = max(1, count // 2)
                     continue
                 limit = 1
                 # No room by the stored bound, which another process may have changed
@@ -383,12 +449,66 @@ class Writer:
                         ),
                     )
                     break
-                await state.wait_for_change(version, self._nearest_put_deadline())
+                await state.wait_for_change(refused[0].version, self._nearest_put_deadline())
                 self._expire_puts()
         finally:
             self._writer_task = None
             if self._puts and not state.closed:
                 self._ensure_writer()
+
+    def _settle(self, flight: _Commit) -> object:
+        """Wake the putters of a commit that landed; say how it went."""
+        state = self._state
+        batch = flight.batch
+        state.commits_done += 1
+        state.inflight -= len(flight.payloads)
+        for entry in batch:
+            entry.taken = entry.stored
+        if not flight.done.done():
+            flight.done.set_result(None)
+        error = flight.error
+        if isinstance(error, QueueShutDown):
+            state.is_shutdown = True
+            pending = list(self._puts)
+            self._puts.clear()
+            self._fail_entries(batch + pending, put_shut_down())
+            state.changed()
+            return _SHUT_DOWN
+        if error is not None:
+            self._fail_entries(batch, error)
+            state.forget_own()  # the items may be stored all the same
+            return _FAILED
+        if not flight.stored:
+            for entry in batch:
+                entry.taken = False
+            return _NO_ROOM
+        if (
+            flight.claim_busy
+            or state.claim_in_store
+            or flight.claims_mark != state.claims_started
+            or any(e.withdrawn or e.ids is None for e in batch)
+        ):
+            # A claim of this process ran with this commit (it may have taken these
+            # items, or left older ones ready), or items of this commit are ready and
+            # cannot join own.
+            state.forget_own()
+        elif state.own_exact:
+            state.adopting.extend(e for e in batch if not e.discarded)
+            state.adopt()
+        for entry in batch:
+            n = len(entry.payloads)
+            if entry.future is not None:
+                state.total_put += n
+                if not entry.future.done():
+                    entry.future.set_result(None)
+            if entry.discarded:
+                continue  # an immediate shutdown deletes it right after
+            if entry.future is None:
+                state.nowait_pending -= n
+            state.ready += n
+        state.note_size()
+        state.changed()
+        return _STORED
 
     def _nearest_put_deadline(self) -> float | None:
         deadlines = [e.deadline for e in self._puts if e.deadline is not None]

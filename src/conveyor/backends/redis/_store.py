@@ -234,6 +234,8 @@ class RedisStore(Store):
 
     claims_by_id = True
 
+    put_depth = 4  # applied in order, a refused one overtaken by none (ItemPuts)
+
     async def claim_ids(
         self, item_ids: Sequence[str], lease_timeout: float
     ) -> list[Delivery | None]:
