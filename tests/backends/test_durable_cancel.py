@@ -473,10 +473,11 @@ async def test_a_put_cancelled_while_another_commit_is_under_way_is_retracted_al
 
 
 async def test_puts_of_many_tasks_keep_each_tasks_order_with_commits_in_flight_together(
-    open_durable: OpenDurable, monkeypatch: pytest.MonkeyPatch
+    durable_url: str, open_durable: OpenDurable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Tasks that put one at a time, and one that streams put_nowait() items: a commit
-    # goes whenever puts wait and fewer than put_depth are under way, so commits overlap.
+    # Tasks that put one at a time, and one that streams put_nowait() items.  Puts that
+    # pile up while a commit is held go as the next commits at once (relays), up to
+    # put_depth, and more relays follow while those are under way.
     queue = await open_durable()
     observer = await open_durable()
     store = queue._store
@@ -499,24 +500,33 @@ async def test_puts_of_many_tasks_keep_each_tasks_order_with_commits_in_flight_t
     async def putter(name: str, count: int) -> None:
         for i in range(count):
             await queue.put((name, i))
+            for _ in range(int(name[1:])):  # each task at a pace of its own
+                await asyncio.sleep(0)
 
     async def streamer(count: int) -> None:
         for i in range(count):
             queue.put_nowait(("nowait", i))
             await asyncio.sleep(0)
 
-    await asyncio.gather(*(putter(f"t{t}", 150) for t in range(4)), streamer(600))
+    async with _commits_held(durable_url):
+        first = asyncio.create_task(queue.put(("first", 0)))
+        await wait_until(lambda: bool(queue._inflight_entries), "the put is in flight")
+        tasks = [asyncio.create_task(putter(f"t{t}", 150)) for t in range(4)]
+        tasks.append(asyncio.create_task(streamer(600)))
+        if store.put_depth > 1:
+            await wait_until(lambda: peak >= 2, "a second commit is under way")
+    await asyncio.gather(first, *tasks)
     await queue.flush()
     got = await observer.get_many(2000)
-    while len(got) < 1200:
+    while len(got) < 1201:
         got += await observer.get_many(2000, timeout=5)
     seen: dict[str, list[int]] = {}
     for name, i in got:
         seen.setdefault(name, []).append(i)
     assert seen == {
+        "first": [0],
         **{f"t{t}": list(range(150)) for t in range(4)},
         "nowait": list(range(600)),
     }
+    assert list(got[0]) == ["first", 0]
     assert peak <= store.put_depth
-    if store.put_depth > 1:
-        assert peak >= 2

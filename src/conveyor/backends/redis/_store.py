@@ -236,6 +236,10 @@ class RedisStore(Store):
 
     put_depth = 4  # applied in order, a refused one overtaken by none (ItemPuts)
 
+    # get_many(100) in one claim, not two (64 + 36): a claim's round trip costs the client
+    # more than its items do (12 -> 9 us of client CPU an item with put_many + get_many(100)).
+    max_claim = 1000
+
     async def claim_ids(
         self, item_ids: Sequence[str], lease_timeout: float
     ) -> list[Delivery | None]:
