@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 
@@ -38,7 +39,10 @@ def test_the_redis_scenarios_at_scale_print_their_rows(
         "cross-process put -> get: 1 / p50 latency",
         "16 processes x 1 task: get + ack, one at a time",
         "backlog 2,000: get + ack, join() waiting",
+        "put_many(100) + get_many(100) + ack, 1 task each",
     ):
         assert scenario in out
-    for contender in ("redis-py list", "redis-py streams", "redis-py BLMOVE"):
+    contenders = ["redis-py list", "redis-py streams", "redis-py BLMOVE"]
+    contenders += ["redis-benchmark -P 50 LPUSH"] if shutil.which("redis-benchmark") else []
+    for contender in contenders:
         assert re.search(rf"{re.escape(contender)}\s+[\d,]+\s+[\d.]+x", out), contender

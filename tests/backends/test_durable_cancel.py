@@ -418,3 +418,119 @@ async def test_an_item_once_claimed_is_never_retracted(open_durable: OpenDurable
     assert again.item_id == delivery.item_id
     assert again.attempts == 1  # the release uncounted the first delivery
     assert await store.ack([again.receipt]) == [True]
+
+
+# -- several commits under way at once (Store.put_depth) ------------------------------
+
+
+async def _started_in_flight(queue: Any, put: Any, entries: int) -> asyncio.Task[None]:
+    """Start *put* in a task; on a store with ``put_depth > 1`` wait until it is sent.
+
+    ``entries`` is how many put entries are then in flight, this one's included; with
+    one commit at a time the put waits behind the one under way instead.
+    """
+    task = asyncio.create_task(put)
+    if queue._store.put_depth > 1:
+        await wait_until(lambda: len(queue._inflight_entries) == entries, "the put is sent")
+    else:
+        await asyncio.sleep(0)
+    return task
+
+
+async def test_puts_made_while_a_commit_is_under_way_are_stored_after_it_in_order(
+    durable_url: str, open_durable: OpenDurable
+) -> None:
+    queue = await open_durable()
+    observer = await open_durable()
+    async with _commits_held(durable_url):
+        first = asyncio.create_task(queue.put("a"))
+        await wait_until(lambda: bool(queue._inflight_entries), "the put is in flight")
+        second = await _started_in_flight(queue, queue.put_many(["b", "c"]), 2)
+        third = await _started_in_flight(queue, queue.put("d"), 3)
+        assert [task.done() for task in (first, second, third)] == [False] * 3
+    await asyncio.gather(first, second, third)
+    assert [await observer.get(timeout=5) for _ in range(4)] == ["a", "b", "c", "d"]
+    assert queue.statistics().total_put == 4
+
+
+@pytest.mark.parametrize("cancelled", ["older", "newer"])
+async def test_a_put_cancelled_while_another_commit_is_under_way_is_retracted_alone(
+    durable_url: str, open_durable: OpenDurable, cancelled: str
+) -> None:
+    queue = await open_durable()
+    observer = await open_durable()
+    async with _commits_held(durable_url):
+        older = asyncio.create_task(queue.put("older"))
+        await wait_until(lambda: bool(queue._inflight_entries), "the put is in flight")
+        newer = await _started_in_flight(queue, queue.put_many(["newer", "newest"]), 2)
+        (older if cancelled == "older" else newer).cancel()
+        await asyncio.sleep(0)
+    kept = newer if cancelled == "older" else older
+    assert not await _outcome(older if cancelled == "older" else newer)
+    await kept
+    expected = ["newer", "newest"] if cancelled == "older" else ["older"]
+    assert await observer.aqsize() == len(expected)
+    assert [await observer.get(timeout=5) for _ in expected] == expected
+    with pytest.raises(TimeoutError):
+        await observer.get(timeout=0.2)
+    assert queue.statistics().total_put == len(expected)
+
+
+async def test_puts_of_many_tasks_keep_each_tasks_order_with_commits_in_flight_together(
+    durable_url: str, open_durable: OpenDurable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tasks that put one at a time, and one that streams put_nowait() items.  Puts that
+    # pile up while a commit is held go as the next commits at once (relays), up to
+    # put_depth, and more relays follow while those are under way.
+    queue = await open_durable()
+    observer = await open_durable()
+    store = queue._store
+    under_way = peak = 0
+    put_returning_ids = store.put_returning_ids
+    put = store.put
+
+    async def counted(call: Any, payloads: Any) -> Any:
+        nonlocal under_way, peak
+        under_way += 1
+        peak = max(peak, under_way)
+        try:
+            return await call(payloads)
+        finally:
+            under_way -= 1
+
+    monkeypatch.setattr(store, "put_returning_ids", lambda p: counted(put_returning_ids, p))
+    monkeypatch.setattr(store, "put", lambda p: counted(put, p))
+
+    async def putter(name: str, count: int) -> None:
+        for i in range(count):
+            await queue.put((name, i))
+            for _ in range(int(name[1:])):  # each task at a pace of its own
+                await asyncio.sleep(0)
+
+    async def streamer(count: int) -> None:
+        for i in range(count):
+            queue.put_nowait(("nowait", i))
+            await asyncio.sleep(0)
+
+    async with _commits_held(durable_url):
+        first = asyncio.create_task(queue.put(("first", 0)))
+        await wait_until(lambda: bool(queue._inflight_entries), "the put is in flight")
+        tasks = [asyncio.create_task(putter(f"t{t}", 150)) for t in range(4)]
+        tasks.append(asyncio.create_task(streamer(600)))
+        if store.put_depth > 1:
+            await wait_until(lambda: peak >= 2, "a second commit is under way")
+    await asyncio.gather(first, *tasks)
+    await queue.flush()
+    got = await observer.get_many(2000)
+    while len(got) < 1201:
+        got += await observer.get_many(2000, timeout=5)
+    seen: dict[str, list[int]] = {}
+    for name, i in got:
+        seen.setdefault(name, []).append(i)
+    assert seen == {
+        "first": [0],
+        **{f"t{t}": list(range(150)) for t in range(4)},
+        "nowait": list(range(600)),
+    }
+    assert list(got[0]) == ["first", 0]
+    assert peak <= store.put_depth

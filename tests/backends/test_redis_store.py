@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -212,6 +213,37 @@ async def test_concurrent_puts_respect_maxsize_in_order(store: Store) -> None:
     await store.set_maxsize(5)
     results = await asyncio.gather(*(store.put([str(i).encode()]) for i in range(10)))
     assert results == [True] * 5 + [False] * 5
+
+
+async def test_a_put_sent_behind_one_refused_for_room_is_refused_too(
+    store: Store, redis_server: RedisServer
+) -> None:
+    # Puts go several at once on one connection (put_depth): one that fits must never be
+    # stored ahead of an older one refused for room (put.lua refuses a batch chained
+    # behind a refused one).
+    await store.set_maxsize(2)
+    assert await store.put([b"old"])
+    admin: Any = aioredis.Redis(port=redis_server.port)
+    lane = store._puts._lane  # type: ignore[attr-defined]
+    try:
+        await admin.client_pause(10_000, all=False)
+        try:
+            first = asyncio.ensure_future(store.put([b"a", b"b"]))
+            await until(lambda: _true(len(lane.entries) == 1 and lane.entries[0].sent_on))
+            second = asyncio.ensure_future(store.put([b"c"]))
+            await until(lambda: _true(len(lane.entries) == 2 and lane.entries[1].sent_on))
+        finally:
+            await admin.client_unpause()
+        assert await first is False
+        assert await second is False  # it fits, yet must not pass "a" and "b"
+        assert (await store.counts()).ready == 1
+        assert await store.put([b"c"])  # made after the refusal: stored
+    finally:
+        await admin.aclose()
+
+
+async def _true(value: object) -> bool:
+    return bool(value)
 
 
 async def test_put_returning_ids_names_the_items_of_each_put(store: Store) -> None:

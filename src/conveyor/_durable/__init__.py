@@ -8,7 +8,9 @@ How the pieces fit:
 
 * **Puts share commits.**  Every ``put()`` appends its encoded item to a local list and
   waits; one writer task at a time hands everything waiting to ``Store.put`` in a single
-  transaction (group commit).  ``put()`` returns once its item is committed.
+  transaction (group commit).  ``put()`` returns once its item is committed.  A store
+  that applies concurrent puts in order (``Store.put_depth`` above 1: Redis) may have
+  several commits under way: puts that pile up while one is awaited go as the next.
 * **Gets claim in batches, for the getters that wait.**  One claimer task leases, in one
   ``Store.claim``, as many items as this process's getters want (at least as many as were
   taken since the previous claim, plus one when more are known to wait) and wakes those

@@ -39,11 +39,9 @@ async def settle_cancelled(
         # get_nowait() must not hand out what may be retracted now, and what stays
         # of them is ready yet not in own.
         state.forget_own()
-    while writer.inflight_done is not None and any(
-        entry.taken and not entry.stored for entry in entries
-    ):
+    while (landed := writer.commit_of(entries)) is not None:
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(writer.inflight_done)
+            await asyncio.shield(landed)
     writer.withdraw(entries)
     # Items an immediate shutdown deleted right after their commit are gone already.
     stored = [entry for entry in entries if entry.stored and not entry.discarded]

@@ -310,6 +310,14 @@ class Store(abc.ABC):
     max_claim = 64
     """Most items the shared layer asks one ``claim()`` for."""
 
+    put_depth = 1
+    """How many ``put()`` calls the shared layer may have under way at once.
+
+    Above 1 only for a store that applies concurrent calls in the order they were
+    made, and that refuses (no room) a call made while an older one is under way once
+    the older one was refused, so that no put overtakes another.
+    """
+
     claims_by_id = False
     """Whether ``claim_ids()`` can lease the items ``put_returning_ids()`` names."""
 

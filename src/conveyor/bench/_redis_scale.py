@@ -15,6 +15,9 @@
   second at that latency"), p50 and p99, against redis-py's BLMOVE.
 * Memory of queued 5-byte items, shown as items per MB of ``used_memory`` (1e6 / bytes a
   item), against a list and a stream.
+* Batches: one task ``put_many()`` 100 at a time while another ``get_many(100)`` and
+  acknowledges each item, against the server's own pipelined limit measured in the
+  same run (``redis-benchmark -P 50`` LPUSH; goal: 10% of it).
 """
 
 from __future__ import annotations
@@ -24,7 +27,11 @@ import atexit
 import contextlib
 import functools
 import multiprocessing
+import re
+import shutil
+import subprocess
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -526,10 +533,84 @@ def _memory_scenarios(options: BenchOptions) -> list[Scenario]:
     ]
 
 
+# -- batches against the server's pipelined limit -------------------------------------
+
+
+def _batches(options: BenchOptions) -> Callable[[int], float]:
+    url = options.redis_url or ""
+
+    async def main(n: int) -> float:
+        name = _name("batches")
+        queue: Any = await conveyor.open_queue(url, name=name)
+        try:
+
+            async def produce() -> None:
+                for start in range(0, n, 100):
+                    await queue.put_many(range(start, min(n, start + 100)))
+
+            async def consume() -> None:
+                left = n
+                while left:
+                    for _ in await queue.get_many(100):
+                        queue.task_done()
+                        left -= 1
+
+            start = time.perf_counter()
+            await asyncio.gather(produce(), consume())
+            await queue.join()  # every acknowledgement written
+            return time.perf_counter() - start
+        finally:
+            await queue.aclose()
+            _made.append((url, f"conveyor:{{{name}}}:*"))
+
+    return lambda n: float(_run(options, lambda: main(n)))
+
+
+def _pipelined_limit(options: BenchOptions) -> Callable[[int], float]:
+    parts = urllib.parse.urlsplit(options.redis_url or "")
+
+    def run(n: int) -> float:
+        # Ten times the items: the tool needs a longer run than conveyor for a steady rate.
+        command = ["redis-benchmark", "-h", parts.hostname or "127.0.0.1"]
+        command += ["-p", str(parts.port or 6379), "-t", "lpush", "-P", "50", "-q"]
+        command += ["-n", str(n * 10)]
+        out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=300)
+        rates = re.findall(r"([\d.]+) requests per second", out.stdout.replace("\r", "\n"))
+        if not rates:
+            raise RuntimeError(f"redis-benchmark printed no rate: {out.stdout[-200:]!r}")
+        return n / float(rates[-1])
+
+    return run
+
+
+def _batch_scenarios(options: BenchOptions) -> list[Scenario]:
+    parts = urllib.parse.urlsplit(options.redis_url or "")
+    missing = {}
+    limit = "redis-benchmark -P 50 LPUSH"
+    if shutil.which("redis-benchmark") is None:
+        missing[limit] = "not installed (it comes with redis-server)"
+    elif parts.scheme != "redis" or parts.password or parts.username:
+        missing[limit] = "runs here on plain, password-less URLs only"
+    contenders = [Contender("conveyor", _batches(options))]
+    if not missing:
+        contenders.append(Contender(limit, _pipelined_limit(options)))
+    return [
+        Scenario(
+            "redis",
+            "put_many(100) + get_many(100) + ack, 1 task each",
+            40_000,
+            contenders,
+            goals={limit: 0.1},
+            missing=missing,
+        )
+    ]
+
+
 def scale_scenarios(options: BenchOptions) -> list[Scenario]:
     """Return the scenarios at scale (see the module docstring)."""
     if options.redis_url is None:
         return []
-    found = _memory_scenarios(options) + _latency_scenarios(options)
+    found = _memory_scenarios(options) + _batch_scenarios(options)
+    found += _latency_scenarios(options)
     found += _process_scenarios(options) + _backlog_scenarios(options)
     return found

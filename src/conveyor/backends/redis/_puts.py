@@ -60,14 +60,20 @@ class ItemPuts:
         self._put_before = b""
         self._put_after = _pack_args(self._runner.after_token)
         # A put's result: the id of its first item (stored), 0 (no room) or None (shut down).
-        # The durable layer's writer is the only caller of put(), one batch at a time, and
-        # is never cancelled mid-commit: its round trips run in it, with no runner task.
-        # Up to four batches in flight on the put lane's connection, applied in order.
+        # The durable layer's writer is the only caller of put(), with up to put_depth
+        # calls under way, and is never cancelled mid-commit: the first call's round trip
+        # runs in its caller, with no runner task.  Up to four batches in flight on the
+        # put lane's connection, applied in order.
         self._lane = self._runner.lane()
         self._puts: _Coalescer[Sequence[bytes], int | None] = _Coalescer(
             self._flush_puts, inline=True, depth=4
         )
         self._retracts: _Coalescer[list[str], bool] = _Coalescer(self._flush_retracts)
+        # Calls under way, and whether one of them was refused for room: a call under way
+        # meanwhile was made before its caller knew, and must not overtake it (put.lua
+        # refuses those sent before the refusal, chained; this, those sent after it).
+        self._open = 0
+        self._refused = False
 
     async def put(self, payloads: Sequence[bytes]) -> bool:
         """Append *payloads* as ready items, all or none, if the queue has room for all.
@@ -93,7 +99,7 @@ class ItemPuts:
                 that the put may have been stored (it was sent and no reply came).
         """
         self._listener.touch()
-        first = await self._puts.submit(payloads)
+        first = await self._submit(payloads)
         if first is None:
             raise QueueShutDown
         return first > 0
@@ -115,7 +121,7 @@ class ItemPuts:
             BackendError: As for ``put()``.
         """
         self._listener.touch()
-        first = await self._puts.submit(payloads)
+        first = await self._submit(payloads)
         if first is None:
             raise QueueShutDown
         if first <= 0:
@@ -163,6 +169,15 @@ class ItemPuts:
         if reply[0] == 0:
             return None
         return [str(item_id) if item_id else None for item_id in reply[1:]]
+
+    async def _submit(self, payloads: Sequence[bytes]) -> int | None:
+        self._open += 1
+        try:
+            return await self._puts.submit(payloads)
+        finally:
+            self._open -= 1
+            if not self._open:
+                self._refused = False
 
     async def retract(self, item_ids: Sequence[str]) -> list[bool]:
         """Delete items just put, all or none, if every one is still ready and unclaimed.
@@ -214,9 +229,11 @@ class ItemPuts:
         return self._put_before
 
     async def _flush_puts(self, groups: list[Sequence[bytes]]) -> list[int | None]:
+        if self._refused:  # behind a put refused for room: refused too, unsent
+            return [0] * len(groups)
         # Encoded here rather than by _pack, as the hot path: only the token, the shape
         # and the payloads vary.
-        token = self._runner.token().encode()
+        token = self._runner.token("put").encode()
         before = self._command_before_token()
         parts = [b"", before, b"", self._put_after]
         count = sum(len(group) for group in groups)
@@ -251,4 +268,5 @@ class ItemPuts:
                 next_id += len(group)
             else:
                 results.append(0)
+                self._refused = True
         return results

@@ -11,7 +11,7 @@ layer's retries with the words that say what may have happened when no reply cam
 from __future__ import annotations
 
 import itertools
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from ._connection import RedisConnection, _Lane, _Script
@@ -44,7 +44,9 @@ class ScriptRunner:
         self._listener = listener
         self.after_token = (str(int(retry_timeout) + 120), channel)
         """The head's arguments after the token: the ops key's TTL and the channel."""
-        self._tokens = itertools.count(1)
+        # One count a kind: a field's tokens follow one another, as chaining needs (see
+        # lua/head.lua), however the batches of other kinds interleave.
+        self._tokens: dict[str, Iterator[int]] = {}
         self._used_ops = False  # whether a batch may have written the ops key
 
     @property
@@ -56,10 +58,16 @@ class ScriptRunner:
         """Return a new lane of the connection layer (see ``_Lane``)."""
         return self._link.lane()
 
-    def token(self) -> str:
-        """Return a new batch token: unique within this client's ops key, all a replay needs."""
+    def token(self, kind: str) -> str:
+        """Return a new token for a batch of *kind*: unique within its field of the ops key.
+
+        Tokens of a kind follow one another (1, 2, 3...), all a replay needs.
+        """
         self._used_ops = True
-        return str(next(self._tokens))
+        counter = self._tokens.get(kind)
+        if counter is None:
+            counter = self._tokens[kind] = itertools.count(1)
+        return str(next(counter))
 
     def head(self, kind: str = "", epoch: str = "") -> list[str]:
         """Return the arguments a change starts with: a batch of *kind* draws a token.
@@ -68,7 +76,7 @@ class ScriptRunner:
             kind: The batch kind its reply is recorded under; "" records none.
             epoch: The incarnation the change expects; "" for the current one.
         """
-        token = self.token() if kind else ""
+        token = self.token(kind) if kind else ""
         return [f"{kind}@{epoch or self._identity.epoch}", token, *self.after_token]
 
     def read(self, script: _Script, keys: Sequence[str], args: Sequence[Any]) -> Awaitable[Any]:

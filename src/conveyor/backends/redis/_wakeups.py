@@ -186,6 +186,11 @@ class ChangeListener:
             refused = False
             try:
                 self._subscription = await self._subscribe(self._heard)
+                if self._closed:
+                    # aclose() cancelled the connect, which may swallow a cancellation
+                    # (asyncio.wait_for before 3.12 does when the connection comes at
+                    # the same time): listening on would keep aclose() waiting forever.
+                    break
                 self._subscription.subscribe(*(c for c in (self._channel, self._inbox) if c))
                 await self._subscription.lost
                 refused = self._refused is not None

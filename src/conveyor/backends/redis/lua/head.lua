@@ -20,6 +20,8 @@ local meta, ops = KEYS[1], KEYS[2]
 local field, tok, ttl, channel = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local changed = false
 local slot = ''
+-- Whether this batch is chained to the one before it (its token ended in "+").
+local chained = false
 -- Reply for a batch that must not run (an error, or the reply stored for its token), or
 -- nil when it may run.  `epoch` is meta's.
 local function admit(epoch)
@@ -27,7 +29,7 @@ local function admit(epoch)
     return redis.error_reply('EPOCH ' .. (epoch or ''))
   end
   if tok == '' then return nil end
-  local chained = string.sub(tok, -1) == '+'
+  chained = string.sub(tok, -1) == '+'
   if chained then tok = string.sub(tok, 1, -2) end
   local this = tonumber(tok)
   slot = field .. '#' .. (this % 8)

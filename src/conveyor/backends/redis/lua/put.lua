@@ -41,6 +41,12 @@ local size = ready
 if maxsize > 0 then size = size + redis.call('ZCARD', KEYS[6]) end
 local flags, stored = {}, {}
 local blocked = false
+if maxsize > 0 and chained then
+  -- Chained, it runs right after the batch before it: a group that batch left out for
+  -- room blocks this whole batch too, so that no put overtakes a refused one.
+  local kept = redis.call('HGET', ops, field .. '#' .. ((tonumber(tok) - 1) % 8))
+  blocked = kept and string.find(kept, '|s%d+ [01]*0') ~= nil or false
+end
 for g = 1, groups do
   local n = sizes and sizes[g] or 1
   if blocked or (maxsize > 0 and size + n > maxsize) then
