@@ -78,6 +78,30 @@ async def test_the_age_grows_while_an_item_waits_and_moves_on_when_claimed(
         assert await store.ack([other.receipt]) == [True]
 
 
+async def test_items_with_job_options_have_their_age(
+    open_durable: Any, durable_url: str, queue_name: str
+) -> None:
+    # Only puts with options (put_jobs): they record put times too, and an item of a
+    # priority other than 0 that waits longest gives the age, though a claim takes
+    # lower priorities first.
+    from conveyor.backends._base import PutOptions
+
+    await open_durable()
+    async with open_existing_store(durable_url, queue_name) as store:
+        before = time.time()
+        assert await store.put_jobs([b'"late"'], [PutOptions(priority=5)])
+        first = (before, time.time())
+        await _age_within(store, first)
+        await asyncio.sleep(RESOLUTION[store.backend] + 0.2)
+        assert await store.put_jobs([b'"urgent"'], [PutOptions(priority=-1, key="k")])
+        grown = await _age_within(store, first)
+        assert grown >= RESOLUTION[store.backend] + 0.2 - SLACK
+        [urgent] = await store.claim(1, 60, None)
+        assert json.loads(urgent.payload) == "urgent"
+        await _age_within(store, first)
+        assert await store.ack([urgent.receipt]) == [True]
+
+
 _PUT_IN_ANOTHER_PROCESS = """
 import asyncio, sys, conveyor
 

@@ -55,6 +55,7 @@ class QueueOperations:
             keys["ready"],
             keys["delayed"],
             keys.get("putat", base + "putat"),
+            job_keys(keys)[0],  # prio
         ]
         # "<prefix>:{<name>}:meta": the prefix is what comes before the hash tag, whose
         # escaped name holds no brace.

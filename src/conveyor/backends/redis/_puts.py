@@ -35,7 +35,8 @@ class ItemPuts:
         ] + job_keys(keys)
         self._put_jobs_script = _Script(_PUT_JOBS)
         self._put_jobs_keys = [
-            keys[role] for role in ("meta", "ops", "fresh", "holes", "ready", "delayed", "items")
+            keys[role]
+            for role in ("meta", "ops", "fresh", "holes", "ready", "delayed", "items", "putat")
         ] + job_keys(keys)
         # The parts of a put's EVALSHA that never change, encoded once: before the batch
         # token (once per incarnation: see _command_before_token), and after it.

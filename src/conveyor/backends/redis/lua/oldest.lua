@@ -1,5 +1,5 @@
--- Read-only.  KEYS: meta fresh holes ready delayed putat.
--- Reply: {seconds since the put of the ready item a claim would take first ("0": none
+-- Read-only.  KEYS: meta fresh holes ready delayed putat prio.
+-- Reply: {seconds since the put of the ready item that waited longest ("0": none
 -- ready; "": unknown, as no put time is recorded), "1" when that age is only a lower
 -- bound (see below), epoch ("": no queue)}.
 -- putat (a zset written by put.lua): checkpoints, each the id of the first item of a put
@@ -28,6 +28,12 @@ for _, first in ipairs({redis.call('ZRANGE', KEYS[4], 0, 0),
     redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, 1)}) do
   local id = first[1] and tonumber(first[1])
   if id and (low == nil or id < low) then low = id end
+end
+-- Items of a priority other than 0 (prio, jobs.lua: scored by priority, members their
+-- zero-padded ids): the oldest of the 64 a claim would take first, not of all of them.
+for _, member in ipairs(redis.call('ZRANGE', KEYS[7], 0, 63)) do
+  local id = tonumber(member)
+  if low == nil or id < low then low = id end
 end
 if low == nil then return {'0', '0', epoch} end
 local at = redis.call('ZRANGE', KEYS[6], low, '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, 1)

@@ -1,4 +1,4 @@
---! include head fresh rates
+--! include head fresh rates putat
 -- KEYS: meta ops fresh holes ready delayed waiters items leased lease attempts putat, then
 -- the jobs keys (jobs.lua; only the first, prio, KEYS[13], is read here).
 -- ARGV[5] the number of groups, then each group's size, then every payload; or, when
@@ -94,30 +94,6 @@ local function hand_over(id, payload)
   end
   return false
 end
--- Record the put's time as a checkpoint of putat (see oldest.lua): the first id of this
--- put, its member the time.  Then drop the checkpoints no item waiting needs: those whose
--- range (up to the next checkpoint) ends at or before the oldest ready item, once they are
--- ten minutes old (an item back from a lease or a retry within that finds its own).  The
--- next one is due in a second, or in 1% of the oldest waiting item's age if that is more:
--- a slow queue with a long backlog keeps about 100 checkpoints per doubling of its age,
--- not one per item (issue #13: a queued small item costs about 7 bytes).
-local function checkpoint(now, first, head)
-  redis.call('ZADD', KEYS[12], first, fmt(now))
-  local low = head
-  local back = redis.call('ZRANGE', KEYS[5], 0, 0)
-  if back[1] and tonumber(back[1]) < low then low = tonumber(back[1]) end
-  local oldest = redis.call('ZRANGE', KEYS[12], 0, 8, 'WITHSCORES')
-  local drop = {}
-  for i = 1, #oldest - 2, 2 do
-    if tonumber(oldest[i + 3]) > low or tonumber(oldest[i]) >= now - 600 then break end
-    drop[#drop + 1] = oldest[i]
-  end
-  if #drop > 0 then redis.call('ZREM', KEYS[12], unpack(drop)) end
-  local spacing = 1
-  local at = redis.call('ZRANGE', KEYS[12], low, '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, 1)
-  if at[1] then spacing = math.max(1, (now - tonumber(at[1])) / 100) end
-  redis.call('HSET', meta, 'putnext', fmt(now + spacing))
-end
 local first = 0
 if #stored > 0 then
   -- One TIME a put; a snapshot of the totals before it every 15 s, a checkpoint when due
@@ -127,7 +103,7 @@ if #stored > 0 then
   snapshot(clock, state[5])
   first = redis.call('HINCRBY', meta, 'seq', #stored) - #stored + 1
   if not state[4] or clock >= tonumber(state[4]) then
-    checkpoint(clock, first, len > 0 and first - len or first)
+    checkpoint(KEYS[12], KEYS[5], clock, first, len > 0 and first - len or first)
   end
   local from = 1
   -- Only into an empty fresh list (holes included): the ids of its elements follow from

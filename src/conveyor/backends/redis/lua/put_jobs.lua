@@ -1,5 +1,5 @@
---! include prelude jobs fresh
--- KEYS: meta ops fresh holes ready delayed items, then the jobs keys (jobs.lua).
+--! include prelude jobs fresh putat
+-- KEYS: meta ops fresh holes ready delayed items putat, then the jobs keys (jobs.lua).
 -- ARGV[5] the number of items, then five arguments an item: delay (seconds, "0": none),
 -- priority, key ("-" none, else "k" and the key), ttl (seconds, "": none), payload.
 -- Puts items with job options, all or none: items whose key an unfinished item holds
@@ -37,7 +37,12 @@ if maxsize > 0 then
   if size + stored > maxsize then return finish({0}) end
 end
 local first = redis.call('HINCRBY', meta, 'seq', stored) - stored + 1
-if redis.call('LLEN', KEYS[3]) > 0 then
+local len = redis.call('LLEN', KEYS[3])
+local due = redis.call('HGET', meta, 'putnext')
+if not due or now >= tonumber(due) then
+  checkpoint(KEYS[8], KEYS[5], now, first, len > 0 and first - len or first)
+end
+if len > 0 then
   local blanks, holes = {}, {}
   for i = 1, stored do
     blanks[i] = ''
