@@ -336,7 +336,7 @@ def _process_scenarios(options: BenchOptions) -> list[Scenario]:
             scenarios.append(
                 Scenario(
                     "redis",
-                    f"{procs} processes x 1 task: {label}, one at a time",
+                    f"{procs} process{'' if procs == 1 else 'es'} x 1 task: {label}, one at a time",
                     3_000,
                     [
                         Contender("conveyor", _processes(options, "conveyor", work, procs)),
