@@ -58,9 +58,11 @@ def _fixed_run() -> Report:
             _row("redis", name, "redis-py list", plain),
             _row("redis", name, "redis-py streams", streams),
         ]
-    rows.append(
-        Result("asyncio", "redis", "backlog 0: 8 tasks put", "saq", None, error="boom: it broke")
-    )
+    rows += [
+        Result("asyncio", "redis", "backlog 0: 8 tasks put", "saq", None, error="boom: it broke"),
+        Result("asyncio", "redis", "p50 latency", "conveyor", 1 / 150e-6, unit="latency"),
+        Result("asyncio", "redis", "5-byte item", "redis-py list", 1e6 / 7.1, 0.99, unit="memory"),
+    ]
     return Report(
         command="conveyor bench --loop both --markdown benchmarks/RESULTS.md",
         started="2026-12-05 01:02 UTC",
@@ -150,6 +152,9 @@ def test_from_json_writes_the_markdown_and_the_plots_of_that_run(
     assert "Load average (1 minute) 2.5 to 3 at the start and the end of the run" in text
     assert "| backlog 0: bounded put (8 tasks) | conveyor | 44,000 |  |  |  |  |" in text
     assert "| backlog 0: 8 tasks put | saq | - (boom: it broke) |  |  |  |  |" in text
+    # A latency and a memory footprint are shown in their own units.
+    assert "| p50 latency | conveyor | 0.150 ms |" in text
+    assert "| 5-byte item | redis-py list | 7.1 B/item | 0.99x |" in text
 
 
 def test_without_matplotlib_the_bench_runs_and_says_the_plots_were_skipped(

@@ -27,7 +27,7 @@ from types import ModuleType
 from typing import TextIO
 
 from . import _plot
-from ._report import Report, Result, read_json, times, to_markdown, write_json
+from ._report import Report, Result, read_json, shown, times, to_markdown, write_json
 from ._scenario import BenchOptions, Contender, Scenario
 
 __all__ = [
@@ -96,7 +96,17 @@ def measure(scenario: Scenario, n: int, rounds: int, loop: str = "asyncio") -> l
         goal = scenario.goals.get(name)
         if name in failed:
             rows.append(
-                Result(loop, scenario.group, scenario.name, name, None, None, goal, failed[name])
+                Result(
+                    loop,
+                    scenario.group,
+                    scenario.name,
+                    name,
+                    None,
+                    None,
+                    goal,
+                    failed[name],
+                    unit=scenario.unit,
+                )
             )
             continue
         rates = tuple(n / t for t in times[name])
@@ -116,10 +126,15 @@ def measure(scenario: Scenario, n: int, rounds: int, loop: str = "asyncio") -> l
                 goal,
                 rates=rates,
                 ratios=ratios,
+                unit=scenario.unit,
             )
         )
     for name, why in scenario.missing.items():
-        rows.append(Result(loop, scenario.group, scenario.name, name, None, None, None, why))
+        rows.append(
+            Result(
+                loop, scenario.group, scenario.name, name, None, None, None, why, unit=scenario.unit
+            )
+        )
     return rows
 
 
@@ -130,9 +145,7 @@ _WIDTHS = (7, 46, 21, 14, 8, 8, 4)
 
 
 def _console_cells(row: Result) -> tuple[str, ...]:
-    rate = "-" if row.items_per_s is None else f"{row.items_per_s:,.0f}"
-    if row.error is not None:
-        rate = f"- ({row.error})"
+    rate = shown(row)
     ratio = "" if row.ratio is None else times(row.ratio)
     goal = "" if row.goal is None else f">= {row.goal:g}x"
     met = {None: "", True: "yes", False: "NO"}[row.met]

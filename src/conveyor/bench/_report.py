@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Report", "Result", "read_json", "to_markdown", "write_json"]
+__all__ = ["Report", "Result", "read_json", "shown", "times", "to_markdown", "write_json"]
 
 _FORMAT = 1  # of the JSON file; bumped when a field changes meaning
 
@@ -40,6 +40,7 @@ class Result:
         error: Why the contender has no numbers, if it failed.
         rates: The throughput of each timed round, in the order they ran.
         ratios: The per-round ratios the median *ratio* is taken from.
+        unit: How *items_per_s* is shown (see ``Scenario.unit``).
     """
 
     loop: str
@@ -52,6 +53,7 @@ class Result:
     error: str | None = None
     rates: tuple[float, ...] = ()
     ratios: tuple[float, ...] = ()
+    unit: str = "items/s"
 
     @property
     def met(self) -> bool | None:
@@ -232,10 +234,21 @@ def _noise(report: Report) -> list[str]:
     return lines
 
 
-def _cells(row: Result) -> tuple[str, ...]:
-    rate = "-" if row.items_per_s is None else f"{row.items_per_s:,.0f}"
+def shown(row: Result) -> str:
+    """Return *row*'s rate as the tables show it, in its scenario's unit."""
     if row.error is not None:
-        rate = f"- ({row.error})"
+        return f"- ({row.error})"
+    if row.items_per_s is None:
+        return "-"
+    if row.unit == "latency":
+        return f"{1000 / row.items_per_s:.3f} ms"
+    if row.unit == "memory":
+        return f"{1e6 / row.items_per_s:.1f} B/item"
+    return f"{row.items_per_s:,.0f}"
+
+
+def _cells(row: Result) -> tuple[str, ...]:
+    rate = shown(row)
     ratio = "" if row.ratio is None else times(row.ratio)
     goal = "" if row.goal is None else f">= {row.goal:g}x"
     met = {None: "", True: "yes", False: "NO"}[row.met]
