@@ -147,7 +147,7 @@ _WIDTHS = (7, 46, 21, 14, 8, 8, 4)
 def _console_cells(row: Result) -> tuple[str, ...]:
     rate = shown(row)
     ratio = "" if row.ratio is None else times(row.ratio)
-    goal = "" if row.goal is None else f">= {row.goal:g}x"
+    goal = "" if row.goal is None else f">= {row.goal:.3g}x"
     met = {None: "", True: "yes", False: "NO"}[row.met]
     return (row.loop, row.scenario, row.contender, rate, ratio, goal, met)
 

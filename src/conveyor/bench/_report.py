@@ -250,7 +250,7 @@ def shown(row: Result) -> str:
 def _cells(row: Result) -> tuple[str, ...]:
     rate = shown(row)
     ratio = "" if row.ratio is None else times(row.ratio)
-    goal = "" if row.goal is None else f">= {row.goal:g}x"
+    goal = "" if row.goal is None else f">= {row.goal:.3g}x"
     met = {None: "", True: "yes", False: "NO"}[row.met]
     return (row.scenario, row.contender, rate, ratio, _ratio_range(row), goal, met)
 
@@ -300,7 +300,7 @@ def to_markdown(report: Report, plots: Sequence[Path] = (), relative_to: Path | 
                     verdict = "met" if found[0].met else "**missed**"
                     verdicts.append(f"{times(found[0].ratio)} {verdict}")
             lines.append(
-                f"| {scenario} | {contender} | >= {goal:g}x | " + " | ".join(verdicts) + " |"
+                f"| {scenario} | {contender} | >= {goal:.3g}x | " + " | ".join(verdicts) + " |"
             )
         lines.append("")
     if plots:
