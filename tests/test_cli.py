@@ -205,7 +205,9 @@ def test_bench_quick_prints_the_table_and_writes_markdown(
     assert re.search(r"asyncio\.Queue\s+[\d,]+\s+[\d.]+x\s+>= 2.5x\s+(yes|NO)", out)
     text = target.read_text()
     assert text.startswith("# Benchmark results")
-    assert "| scenario | contender | items/s | ratio | goal | met? |" in text
+    assert "| scenario | contender | items/s | ratio | ratio range | goal | met? |" in text
+    assert re.search(r"\| asyncio\.Queue \| [\d,]+ \| [\d.]+x \|  \| >= 2\.5x \| (yes|NO) \|", text)
+    assert "## Noise" in text
 
 
 def test_bench_refuses_an_unknown_group(capsys: pytest.CaptureFixture[str]) -> None:

@@ -106,15 +106,15 @@ def test_backends_never_import_the_layers_above_them(store_module: str) -> None:
 
 def test_the_library_never_imports_optional_drivers_at_import_time() -> None:
     # ``import conveyor`` must work with the standard library alone: the Redis driver,
-    # the terminal library, the dashboard's web stack and the benchmark contenders are
-    # extras, imported lazily.
+    # the terminal library, the dashboard's web stack, the benchmark contenders and its
+    # plotting library are extras, imported lazily.
     import subprocess
     import sys
 
     code = (
         "import sys, conveyor, conveyor.backends.sqlite\n"
         "extras = {'redis', 'rich', 'uvloop', 'janus', 'culsans', 'aiologic', 'saq',"
-        " 'prometheus_client'}\n"
+        " 'prometheus_client', 'matplotlib', 'numpy'}\n"
         "print(sorted(extras & {m.split('.')[0] for m in sys.modules}))\n"
     )
     result = subprocess.run(

@@ -10,14 +10,10 @@ every other contender, the median over rounds of the per-round ratio conveyor/ot
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import datetime
 import gc
 import importlib
 import importlib.util
-import math
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -30,57 +26,29 @@ from pathlib import Path
 from types import ModuleType
 from typing import TextIO
 
+from . import _plot
+from ._report import Report, Result, read_json, shown, times, to_markdown, write_json
 from ._scenario import BenchOptions, Contender, Scenario
 
 __all__ = [
     "GROUPS",
     "BenchOptions",
     "Contender",
+    "Report",
     "Result",
     "Scenario",
     "measure",
     "private_redis",
+    "read_json",
     "run_benchmarks",
     "to_markdown",
+    "write_json",
 ]
 
 GROUPS = ("memory", "thread", "sqlite", "redis")
 ROUNDS = 7
 QUICK_ROUNDS = 3
 QUICK_SCALE = 0.1
-
-
-@dataclasses.dataclass(frozen=True)
-class Result:
-    """One row of the table: a contender's throughput in one scenario.
-
-    Attributes:
-        loop: The event loop the scenario ran on.
-        group: The scenario's group.
-        scenario: The scenario's name.
-        contender: The contender's name.
-        items_per_s: Median throughput over the rounds.
-        ratio: Median over rounds of conveyor's throughput divided by this contender's
-            (``None`` on conveyor's own row, or when this contender failed).
-        goal: The ratio conveyor aims for against this contender, if any.
-        error: Why the contender has no numbers, if it failed.
-    """
-
-    loop: str
-    group: str
-    scenario: str
-    contender: str
-    items_per_s: float | None
-    ratio: float | None = None
-    goal: float | None = None
-    error: str | None = None
-
-    @property
-    def met(self) -> bool | None:
-        """Whether the goal is met (``None`` when there is no goal or no ratio)."""
-        if self.goal is None or self.ratio is None:
-            return None
-        return self.ratio >= self.goal
 
 
 def measure(scenario: Scenario, n: int, rounds: int, loop: str = "asyncio") -> list[Result]:
@@ -128,42 +96,60 @@ def measure(scenario: Scenario, n: int, rounds: int, loop: str = "asyncio") -> l
         goal = scenario.goals.get(name)
         if name in failed:
             rows.append(
-                Result(loop, scenario.group, scenario.name, name, None, None, goal, failed[name])
+                Result(
+                    loop,
+                    scenario.group,
+                    scenario.name,
+                    name,
+                    None,
+                    None,
+                    goal,
+                    failed[name],
+                    unit=scenario.unit,
+                )
             )
             continue
-        rate = statistics.median(n / t for t in times[name])
-        ratio = None
+        rates = tuple(n / t for t in times[name])
+        ratios: tuple[float, ...] = ()
         if name != ours and ours not in failed:
-            ratio = statistics.median(
+            ratios = tuple(
                 other / mine for mine, other in zip(times[ours], times[name], strict=False)
             )
-        rows.append(Result(loop, scenario.group, scenario.name, name, rate, ratio, goal))
+        rows.append(
+            Result(
+                loop,
+                scenario.group,
+                scenario.name,
+                name,
+                statistics.median(rates),
+                statistics.median(ratios) if ratios else None,
+                goal,
+                rates=rates,
+                ratios=ratios,
+                unit=scenario.unit,
+            )
+        )
     for name, why in scenario.missing.items():
-        rows.append(Result(loop, scenario.group, scenario.name, name, None, None, None, why))
+        rows.append(
+            Result(
+                loop, scenario.group, scenario.name, name, None, None, None, why, unit=scenario.unit
+            )
+        )
     return rows
 
 
 # -- output -----------------------------------------------------------------------------
 
 _COLUMNS = ("loop", "scenario", "contender", "items/s", "ratio", "goal", "met?")
+_WIDTHS = (7, 46, 21, 14, 8, 8, 4)
 
 
-def _times(ratio: float) -> str:
-    # Rounded down, so that a ratio shown as reaching its goal really reaches it.
-    return f"{math.floor(ratio * 100) / 100:.2f}x"
-
-
-def _cells(row: Result) -> tuple[str, ...]:
-    rate = "-" if row.items_per_s is None else f"{row.items_per_s:,.0f}"
-    if row.error is not None:
-        rate = f"- ({row.error})"
-    ratio = "" if row.ratio is None else _times(row.ratio)
-    goal = "" if row.goal is None else f">= {row.goal:g}x"
+def _console_cells(row: Result) -> tuple[str, ...]:
+    rate = shown(row)
+    ratio = "" if row.ratio is None else times(row.ratio)
+    goal = "" if row.goal is None else f">= {row.goal:.3g}x"
     met = {None: "", True: "yes", False: "NO"}[row.met]
     return (row.loop, row.scenario, row.contender, rate, ratio, goal, met)
-
-
-_WIDTHS = (7, 46, 21, 14, 8, 8, 4)
 
 
 def _print_header(out: TextIO) -> None:
@@ -173,73 +159,12 @@ def _print_header(out: TextIO) -> None:
 
 def _print_rows(rows: Sequence[Result], out: TextIO) -> None:
     for row in rows:
-        cells = _cells(row)
+        cells = _console_cells(row)
         line = "  ".join(
             cell.rjust(w) if i in (3, 4) else cell.ljust(w)
             for i, (cell, w) in enumerate(zip(cells, _WIDTHS, strict=True))
         )
         print(line.rstrip(), file=out, flush=True)
-
-
-def to_markdown(rows: Sequence[Result], notes: Sequence[str], command: str) -> str:
-    """Return the results as a Markdown document (what ``--markdown FILE`` writes).
-
-    Args:
-        rows: Every row, in the order measured.
-        notes: Remarks to list under the table (groups left out, and why).
-        command: The command that produced the results.
-    """
-    import conveyor
-
-    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [
-        "# Benchmark results",
-        "",
-        f"Produced by `{command}` on {when}: conveyor {conveyor.__version__},"
-        f" Python {platform.python_version()} ({platform.python_implementation()}),"
-        f" {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs.",
-        "",
-        "Contenders run in alternating rounds in one process; *items/s* is the median"
-        " throughput over the rounds, *ratio* the median of the per-round ratios"
-        " conveyor / contender (above 1: conveyor is faster).",
-        "",
-    ]
-    loops = list(dict.fromkeys(row.loop for row in rows))
-    goals = {(r.group, r.scenario, r.contender): r.goal for r in rows if r.goal is not None}
-    if goals:
-        lines += ["## Goals", ""]
-        lines.append("| scenario | against | goal | " + " | ".join(loops) + " |")
-        lines.append("|---|---|---|" + "---:|" * len(loops))
-        for (group, scenario, contender), goal in goals.items():
-            verdicts: list[str] = []
-            for loop in loops:
-                found = [
-                    r
-                    for r in rows
-                    if (r.loop, r.group, r.scenario, r.contender)
-                    == (loop, group, scenario, contender)
-                ]
-                if not found or found[0].ratio is None:
-                    verdicts.append("-")
-                else:
-                    verdict = "met" if found[0].met else "**missed**"
-                    verdicts.append(f"{_times(found[0].ratio)} {verdict}")
-            lines.append(
-                f"| {scenario} | {contender} | >= {goal:g}x | " + " | ".join(verdicts) + " |"
-            )
-        lines.append("")
-    for loop in loops:
-        lines += [f"## Event loop: {loop}", ""]
-        lines.append("| scenario | contender | items/s | ratio | goal | met? |")
-        lines.append("|---|---|---:|---:|---|---|")
-        for row in rows:
-            if row.loop == loop:
-                cells = _cells(row)[1:]
-                lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-        lines.append("")
-    if notes:
-        lines += ["## Notes", ""] + [f"- {note}" for note in notes] + [""]
-    return "\n".join(lines)
 
 
 # -- Redis --------------------------------------------------------------------------------
@@ -337,6 +262,9 @@ def run_benchmarks(
     scale: float = 1.0,
     out: TextIO | None = None,
     command: str = "conveyor bench",
+    json_file: str | os.PathLike[str] | None = None,
+    plot_dir: str | os.PathLike[str] | None = None,
+    from_json: str | os.PathLike[str] | None = None,
 ) -> int:
     """Run the benchmark and print the table (what ``conveyor bench`` does).
 
@@ -351,36 +279,87 @@ def run_benchmarks(
         scale: Multiplies every scenario's item count (on top of *quick*).
         out: Where to print; ``sys.stdout`` by default.
         command: The command line to quote in the Markdown file.
+        json_file: A file to also write every row to, as JSON (rewritten after each
+            scenario, so that a run stopped half-way keeps what it measured).
+        plot_dir: A directory to draw the growth curves into, as PNG files (needs
+            matplotlib; without it the run goes on and says the plots were skipped).
+        from_json: Run nothing: read the rows of an earlier run from this file (written
+            by *json_file*) and print and write them as that run would have.
 
     Returns:
-        The exit status: 0, or 2 for an unknown group or loop.
+        The exit status: 0, or 2 for bad usage (an unknown group or loop, a results
+        file that cannot be read).
     """
     out = out if out is not None else sys.stdout
-    unknown = [g for g in groups if g not in GROUPS]
-    if unknown:
-        print(
-            f"conveyor bench: unknown group {', '.join(unknown)}; choose from {', '.join(GROUPS)}",
-            file=sys.stderr,
+    for option, path in (("--markdown", markdown), ("--json", json_file)):
+        # Refused now, not after a run that may take an hour.
+        if path is not None and not Path(path).absolute().parent.is_dir():
+            print(
+                f"conveyor bench: cannot write {option} {path}: no such directory",
+                file=sys.stderr,
+            )
+            return 2
+    if from_json is not None:
+        try:
+            report = read_json(from_json)
+        except (OSError, ValueError) as exc:
+            print(f"conveyor bench: cannot read the results: {exc}", file=sys.stderr)
+            return 2
+        print(f"\nconveyor bench: the results of `{report.command}`, {report.started}\n", file=out)
+        _print_header(out)
+        _print_rows(report.rows, out)
+    else:
+        unknown = [g for g in groups if g not in GROUPS]
+        if unknown:
+            print(
+                f"conveyor bench: unknown group {', '.join(unknown)};"
+                f" choose from {', '.join(GROUPS)}",
+                file=sys.stderr,
+            )
+            return 2
+        bad_loops = [name for name in loops if name not in ("asyncio", "uvloop")]
+        if bad_loops or not loops:
+            print(f"conveyor bench: unknown loop {', '.join(bad_loops)}", file=sys.stderr)
+            return 2
+        rounds = rounds if rounds is not None else (QUICK_ROUNDS if quick else ROUNDS)
+        if rounds < 1:
+            print("conveyor bench: --rounds must be at least 1", file=sys.stderr)
+            return 2
+        if plot_dir is not None and (why := _plot.unavailable()) is not None:
+            # Said before a run that may take an hour, not only after it.
+            print(f"note: plots will be skipped: {why}", file=out)
+        report = Report.begin(command, rounds)
+        _run(
+            report,
+            groups=groups,
+            loops=loops,
+            scale=scale * (QUICK_SCALE if quick else 1.0),
+            redis_url=redis_url,
+            out=out,
+            json_file=json_file,
         )
-        return 2
-    bad_loops = [name for name in loops if name not in ("asyncio", "uvloop")]
-    if bad_loops or not loops:
-        print(f"conveyor bench: unknown loop {', '.join(bad_loops)}", file=sys.stderr)
-        return 2
-    rounds = rounds if rounds is not None else (QUICK_ROUNDS if quick else ROUNDS)
-    if rounds < 1:
-        print("conveyor bench: --rounds must be at least 1", file=sys.stderr)
-        return 2
-    scale = scale * (QUICK_SCALE if quick else 1.0)
-    notes: list[str] = []
+        report.finish()
+    return _write(report, out, markdown=markdown, json_file=json_file, plot_dir=plot_dir)
+
+
+def _run(
+    report: Report,
+    *,
+    groups: Sequence[str],
+    loops: Sequence[str],
+    scale: float,
+    redis_url: str | None,
+    out: TextIO,
+    json_file: str | os.PathLike[str] | None,
+) -> None:
+    # Measures every scenario of every group on every loop into the report.
+    notes = report.notes
     usable_loops = []
     for name in loops:
         if name == "uvloop" and importlib.util.find_spec("uvloop") is None:
             notes.append("uvloop left out: not installed (pip install uvloop)")
         else:
             usable_loops.append(name)
-
-    rows: list[Result] = []
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="conveyor-bench-")))
         modules: dict[str, ModuleType] = {}
@@ -397,7 +376,8 @@ def run_benchmarks(
                 notes.append("redis: a private redis-server was started for this run")
         for loop in usable_loops:
             print(
-                f"\nconveyor bench: event loop {loop}, {rounds} rounds, scale {scale:g}\n", file=out
+                f"\nconveyor bench: event loop {loop}, {report.rounds} rounds, scale {scale:g}\n",
+                file=out,
             )
             _print_header(out)
             for group, module in modules.items():
@@ -413,14 +393,47 @@ def run_benchmarks(
                     continue
                 for scenario in found:
                     n = max(1, round(scenario.n * scale))
-                    result = measure(scenario, n, rounds, loop)
+                    result = measure(scenario, n, report.rounds, loop)
                     _print_rows(result, out)
-                    rows.extend(result)
-    for note in notes:
+                    report.rows.extend(result)
+                    if json_file is not None:
+                        write_json(report, json_file)
+
+
+def _write(
+    report: Report,
+    out: TextIO,
+    *,
+    markdown: str | os.PathLike[str] | None,
+    json_file: str | os.PathLike[str] | None,
+    plot_dir: str | os.PathLike[str] | None,
+) -> int:
+    # The summary, then every file asked for.
+    for note in report.notes:
         print(f"note: {note}", file=out)
+    rows = report.rows
     missed = [r for r in rows if r.met is False]
     print(f"\n{sum(r.met is True for r in rows)} goals met, {len(missed)} missed.", file=out)
+    if json_file is not None:
+        write_json(report, json_file)
+        print(f"wrote {json_file}", file=out)
+    plots: list[Path] = []
+    if plot_dir is not None:
+        why = _plot.unavailable()
+        if why is not None:
+            print(f"note: plots skipped: {why}", file=out)
+        elif not _plot.figures(rows):
+            print(
+                "note: no plot drawn: no scenario of this run is a point of a growth curve"
+                " ('backlog N: ...' or 'N processes ...')",
+                file=out,
+            )
+        else:
+            plots = _plot.draw(report, plot_dir)
+            for path in plots:
+                print(f"wrote {path}", file=out)
     if markdown is not None:
-        Path(markdown).write_text(to_markdown(rows, notes, command), encoding="utf-8")
+        document = to_markdown(report, plots, relative_to=Path(markdown).absolute().parent)
+        Path(markdown).write_text(document, encoding="utf-8")
         print(f"wrote {markdown}", file=out)
     return 0

@@ -58,6 +58,11 @@ class Scenario:
         contenders: conveyor first, then the alternatives that are installed.
         goals: Contender name -> the throughput ratio conveyor aims for against it.
         missing: Contender name -> why it is left out (e.g. "not installed").
+        unit: How the tables show a contender's rate (``n`` / the seconds its ``run``
+            returned; higher is better, so ratios read the same way everywhere):
+            ``"items/s"`` as it is; ``"latency"``, whose ``run`` returns a latency times
+            ``n``, as milliseconds; ``"memory"``, whose ``run`` returns ``n`` times the
+            bytes per item / 1e6, as bytes per item.
     """
 
     group: str
@@ -66,3 +71,4 @@ class Scenario:
     contenders: Sequence[Contender]
     goals: Mapping[str, float] = dataclasses.field(default_factory=dict)
     missing: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    unit: str = "items/s"

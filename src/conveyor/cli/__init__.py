@@ -122,6 +122,27 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--markdown", metavar="FILE", default=None, help="also write the table as Markdown"
     )
+    bench.add_argument(
+        "--json",
+        metavar="FILE",
+        default=None,
+        help="also write every row, with each round's figures, as JSON (rewritten after"
+        " each scenario)",
+    )
+    bench.add_argument(
+        "--plot",
+        metavar="DIR",
+        default=None,
+        help="draw the growth curves (items/s against backlog and against processes) into"
+        " DIR as PNG files; needs matplotlib (the bench extra)",
+    )
+    bench.add_argument(
+        "--from-json",
+        metavar="FILE",
+        default=None,
+        help="run nothing: print the results that --json wrote to FILE, and write"
+        " --markdown / --plot from them",
+    )
     bench.add_argument("--rounds", type=int, default=None, help=argparse.SUPPRESS)
     bench.add_argument("--scale", type=positive_float, default=1.0, help=argparse.SUPPRESS)
 
@@ -333,6 +354,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             quick=args.quick,
             redis_url=args.redis_url,
             markdown=args.markdown,
+            json_file=args.json,
+            plot_dir=args.plot,
+            from_json=args.from_json,
             rounds=args.rounds,
             scale=args.scale,
             # Quoted in the Markdown file: --redis-url may carry a password.
