@@ -9,6 +9,7 @@ SIGKILLed is removed by the next commit that finds it dead.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 import urllib.parse
 from pathlib import Path
@@ -136,3 +137,37 @@ async def test_a_write_that_changes_nothing_wakes_nobody(
     finally:
         await other.aclose()
         await mine.aclose()
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="abstract socket names are Linux's"
+)
+async def test_a_file_too_deep_for_a_socket_path_still_wakes_its_waiters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A socket's path holds about 100 bytes: deeper, the socket takes an abstract name
+    # derived from its path, and the file there marks it.  The safety net (data_version,
+    # every 20 ms) is put out of the way: only a datagram can wake the waiter.
+    monkeypatch.setattr(sqlite_store, "WATCH_INTERVAL", 600.0)
+    path = tmp_path / ("deep" * 20) / "q.db"
+    path.parent.mkdir()
+    assert len(str(path)) > 100
+    consumer = Worker("consume", _url(path), "jobs", "--idle", "60")
+    consumer.wait_for(lambda lines: "ready" in lines)
+    await _until(lambda: len(_sockets(path)) == 1)
+    (mark,) = _sockets(path)
+    assert mark.is_file()  # a mark, not a socket
+    store = await open_store(urllib.parse.urlsplit(_url(path)), "jobs")
+    try:
+        waiting = asyncio.ensure_future(store.wait_changed(300))
+        await _until(lambda: len(_sockets(path)) == 2)
+        Worker("produce", _url(path), "jobs", "--count", "1").finish()
+        await asyncio.wait_for(waiting, 30)
+    finally:
+        await store.aclose()
+    # The killed consumer's name is gone with it: the next commit finds it so and
+    # removes its mark.
+    consumer.kill()
+    async with conveyor.open_queue(_url(path), name="jobs") as q:
+        await q.put("after the kill")
+        await _until(lambda: mark not in _sockets(path))

@@ -9,8 +9,13 @@ queue wake (a datagram that names no queue, as earlier conveyors send, wakes any
 store).  When every commit woke every waiting store of the file, eight processes
 waiting on other queues made one task's puts 1.5-1.8 ms each instead of 0.4 ms, the
 cores busy with their needless claims.  A socket whose process died refuses the
-datagram and is removed.  The safety net for what that misses (another machine on a
-network file system, a path too long for a socket, a full socket buffer): while a task
+datagram and is removed.  Where the directory is too deep for a socket's path (a
+``sockaddr_un`` holds about 100 bytes), Linux binds the socket to an abstract name
+derived from its path instead, and the file at the path only marks it: a queue file in
+a deep folder was woken only by the safety net, 11 ms p50 instead of 0.5 ms.  The safety
+net for what that misses (another machine on a network file system, a deep path where
+there are no abstract names, processes in other network namespaces, a full socket
+buffer): while a task
 waits, the worker thread checks ``PRAGMA data_version`` (which changes when another
 connection commits) every 20 ms; with nobody waiting it sleeps.  Changes made through
 stores of this process wake the waiters of the same queue here at once.
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import secrets
 import socket
@@ -34,6 +40,21 @@ __all__ = ["WATCH_INTERVAL", "Channel", "Waiters"]
 # sockaddr_un holds 108 bytes on Linux, 104 on macOS.
 _MAX_SOCKET_PATH = 100
 _HAS_CHANNEL = hasattr(socket, "AF_UNIX") and sys.platform != "win32"
+_HAS_ABSTRACT = sys.platform.startswith("linux")
+
+
+def _address(path: str) -> str | bytes | None:
+    """Return where the socket named *path* in a ``-wake`` directory listens.
+
+    The path itself when it fits in a socket address; else, on Linux, an abstract name
+    derived from it (the same in every process), the file at the path then only marking
+    that it exists; else None: there can be none.
+    """
+    if len(os.fsencode(path)) <= _MAX_SOCKET_PATH:
+        return path
+    if _HAS_ABSTRACT:
+        return b"\0conveyor-wake-" + hashlib.sha256(os.fsencode(path)).hexdigest()[:48].encode()
+    return None
 
 
 class Channel:
@@ -54,13 +75,18 @@ class Channel:
         if not _HAS_CHANNEL or self._listener is not None:
             return None
         own = os.path.join(self._dir, f"{os.getpid()}-{secrets.token_hex(4)}")
-        if len(os.fsencode(own)) > _MAX_SOCKET_PATH:
+        address = _address(own)
+        if address is None:
             return None  # data_version alone, then
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
             listener.setblocking(False)
             os.makedirs(self._dir, exist_ok=True)
-            listener.bind(own)
+            listener.bind(address)
+            if isinstance(address, bytes):
+                # The mark that senders list, made once the name is bound.
+                with open(own, "x"):
+                    pass
         except OSError:
             listener.close()
             return None
@@ -87,8 +113,11 @@ class Channel:
             self._sender.setblocking(False)
         message = b"%d" % queue
         for peer in self._listing[1]:
+            address = _address(peer)
+            if address is None:
+                continue
             try:
-                self._sender.sendto(message, peer)
+                self._sender.sendto(message, address)
             except (ConnectionRefusedError, FileNotFoundError):
                 # Its process died without removing it: nobody will ever read it.
                 with contextlib.suppress(OSError):
