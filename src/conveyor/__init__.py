@@ -48,6 +48,8 @@ README.md says what each scale promises, and what it does not.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._abc import AsyncQueue
 from ._durable import DeadItem, DurableQueue, Receipt
 from ._exceptions import (
@@ -74,7 +76,9 @@ from ._queue import LifoQueue, PriorityQueue, Queue
 from ._serializers import JSONSerializer, PickleSerializer, Serializer
 from ._statistics import QueueStatistics
 from ._thread import LifoThreadQueue, PriorityThreadQueue, ThreadQueue
-from ._work import WorkStats, work
+
+if TYPE_CHECKING:
+    from ._work import WorkStats, work
 
 __all__ = [
     "AsyncQueue",
@@ -120,12 +124,31 @@ def _publish() -> None:
     # Show the names users import, not the private modules that define them, in reprs,
     # tracebacks and help(): conveyor.Queue, not conveyor._queue.Queue.
     for name in __all__:
+        if name in _LAZY:
+            continue
         obj = globals()[name]
         if getattr(obj, "__module__", "").startswith(f"{__name__}._"):
             try:
                 obj.__module__ = __name__
             except (AttributeError, TypeError):  # a type defined in C keeps its own
                 continue
+
+
+# The job runner is loaded on first use: it and what it imports (signal, traceback,
+# random, dataclasses) were 5 ms of `import conveyor`'s 94 (python -X importtime).
+_LAZY = ("WorkStats", "work")
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from . import _work
+
+        for lazy in _LAZY:
+            obj = getattr(_work, lazy)
+            obj.__module__ = __name__
+            globals()[lazy] = obj
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _publish()
