@@ -27,7 +27,6 @@ import asyncio
 import atexit
 import contextlib
 import functools
-import multiprocessing
 import re
 import shutil
 import subprocess
@@ -39,7 +38,7 @@ from typing import Any
 
 import conveyor
 
-from ._common import new_loop, split
+from ._common import new_loop, process_context, split, time_processes
 from ._scenario import BenchOptions, Contender, Scenario
 
 __all__ = ["scale_scenarios"]
@@ -225,12 +224,6 @@ def _backlog_scenarios(options: BenchOptions) -> list[Scenario]:
 # -- processes ---------------------------------------------------------------------------
 
 
-def _context() -> Any:
-    """Fork where there is fork: 16 children start in milliseconds, not seconds."""
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-
-
 def _process_main(kind: str, url: str, name: str, work: str, n: int, go: Any, out: Any) -> None:
     import redis.asyncio as aioredis
 
@@ -311,28 +304,9 @@ def _processes(options: BenchOptions, kind: str, work: str, procs: int) -> Calla
         each = max(1, n // procs)
         if work == "get":
             _run(options, lambda: _prefill(kind, url, name, each * procs))
-        context: Any = _context()
-        go, out = context.Event(), context.Queue()
-        children = [
-            context.Process(target=_process_main, args=(kind, url, name, work, each, go, out))
-            for _ in range(procs)
-        ]
-        for child in children:
-            child.start()
-        try:
-            for _ in children:
-                out.get(timeout=60)
-            go.set()
-            spans = [out.get(timeout=300) for _ in children]
-        finally:
-            for child in children:
-                child.join(timeout=30)
-                if child.is_alive():
-                    child.kill()
-        first = min(start for _, start, _ in spans)
-        last = max(end for _, _, end in spans)
+        span = time_processes(_process_main, (kind, url, name, work, each), procs)
         # Whole items only: what the processes did, scaled to the n the runner divides by.
-        return float(last - first) * n / (each * procs)
+        return span * n / (each * procs)
 
     return run
 
@@ -417,7 +391,7 @@ def _latency_putter(kind: str, url: str, name: str, n: int, ready: Any, out: Any
 def _latencies(url: str, kind: str, n: int) -> list[float]:
     name = _name(f"latency-{kind}")
     _made.append((url, f"*{name}*"))
-    context: Any = _context()
+    context: Any = process_context()
     ready, got, put = context.Event(), context.Queue(), context.Queue()
     getter = context.Process(target=_latency_getter, args=(kind, url, name, n, ready, got))
     putter = context.Process(target=_latency_putter, args=(kind, url, name, n, ready, put))

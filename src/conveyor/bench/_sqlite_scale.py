@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import functools
 import itertools
-import multiprocessing
 import os
 import time
 from collections.abc import Callable
@@ -35,19 +34,13 @@ from typing import Any
 
 import conveyor
 
-from ._common import installed
+from ._common import installed, process_context, time_processes
 from ._scenario import BenchOptions, Contender, Scenario
 
 __all__ = ["scale_scenarios"]
 
 _MODULES = {"litequeue": "litequeue", "persist-queue": "persistqueue"}
 _counter = itertools.count()
-
-
-def _context() -> Any:
-    """Fork where there is fork: 16 children start in milliseconds, not seconds."""
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
 def _path(options: BenchOptions, kind: str) -> str:
@@ -157,30 +150,11 @@ def _processes(options: BenchOptions, kind: str, work: str, procs: int) -> Calla
             # The file made (and, for getting, filled) before the processes start, so
             # that they do not race to create it.
             _prefill(kind, path, each * procs if work == "get" else 0)
-            context: Any = _context()
-            go, out = context.Event(), context.Queue()
-            children = [
-                context.Process(target=_process_main, args=(kind, path, work, each, go, out))
-                for _ in range(procs)
-            ]
-            for child in children:
-                child.start()
-            try:
-                for _ in children:
-                    out.get(timeout=60)
-                go.set()
-                spans = [out.get(timeout=300) for _ in children]
-            finally:
-                for child in children:
-                    child.join(timeout=30)
-                    if child.is_alive():
-                        child.kill()
+            span = time_processes(_process_main, (kind, path, work, each), procs)
         finally:
             _remove(path)
-        first = min(start for _, start, _ in spans)
-        last = max(end for _, _, end in spans)
         # Whole items only: what the processes did, scaled to the n the runner divides by.
-        return float(last - first) * n / (each * procs)
+        return span * n / (each * procs)
 
     return run
 
@@ -255,7 +229,7 @@ def _latencies(options: BenchOptions, kind: str, n: int) -> list[float]:
     path = _path(options, f"latency-{kind}")
     try:
         _prefill(kind, path, 0)
-        context: Any = _context()
+        context: Any = process_context()
         ready, got, put = context.Event(), context.Queue(), context.Queue()
         getter = context.Process(target=_latency_getter, args=(kind, path, n, ready, got))
         putter = context.Process(target=_latency_putter, args=(kind, path, n, ready, put))
