@@ -88,7 +88,11 @@ def _backoff(base: float, cap: float, attempt: int) -> float:
 
 
 def _dead_letter_text(exc: BaseException) -> str:
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+    # The exception's line first, then its traceback: tables of dead letters (conveyor
+    # dead, the dashboard) show the start of the text, which then says what went wrong.
+    summary = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+    return f"{summary}\n\n{trace}"
 
 
 def _check(
