@@ -130,3 +130,33 @@ async def test_the_password_is_never_printed(password_server: RedisServer, queue
     assert done.returncode == 1
     assert "wrong-pw" not in done.stdout + done.stderr
     assert "password" in done.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    # `conveyor peek ... | head -1`: the pipe closed before the table is written.
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+
+    async def fill() -> None:
+        async with conveyor.open_queue(url, name="jobs") as q:
+            await q.put_many([f"item {i}" for i in range(50)])
+
+    asyncio.run(fill())
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "conveyor", "peek", url, "jobs", "-n", "50"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141  # as a command killed by SIGPIPE
+    assert done.stderr == ""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -99,6 +100,11 @@ def run_operation(args: argparse.Namespace) -> int:
     except _RefusedError as exc:
         print(f"conveyor {args.command}: {exc}", file=sys.stderr, flush=True)
         return exc.status
+    except BrokenPipeError:
+        # The reader went away (`conveyor dead ... | head`): stop quietly, as a command
+        # killed by SIGPIPE does, with nothing left for the interpreter to flush there.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (ConveyorError, ValueError, TypeError, ImportError, OSError) as exc:
         print(f"conveyor {args.command}: error: {one_line(exc)}", file=sys.stderr, flush=True)
         return 1
