@@ -12,6 +12,7 @@ import asyncio
 import importlib.util
 import itertools
 import multiprocessing
+import queue
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
@@ -235,12 +236,42 @@ def time_processes(target: Callable[..., None], args: tuple[Any, ...], count: in
         child.start()
     try:
         for _ in children:
-            out.get(timeout=60)
+            _receive(out, children, 60)
         go.set()
-        spans = [out.get(timeout=300) for _ in children]
+        spans = [_receive(out, children, 300) for _ in children]
     finally:
         for child in children:
             child.join(timeout=30)
             if child.is_alive():
                 child.kill()
     return float(max(end for _, _, end in spans) - min(start for _, start, _ in spans))
+
+
+def _receive(out: Any, children: list[Any], timeout: float) -> Any:
+    # A child that failed (its traceback is on standard error) never sends: say so at
+    # once instead of waiting out the timeout.
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return out.get(timeout=0.5)
+        except queue.Empty:
+            failed = [c.exitcode for c in children if c.exitcode not in (None, 0)]
+            if failed:
+                raise RuntimeError(
+                    f"a benchmark process failed (exit code {failed[0]}): see its traceback"
+                ) from None
+            if time.monotonic() >= deadline:
+                raise
+
+
+def litequeue_done(queue: Any, message: Any) -> None:
+    """Mark litequeue *message*, popped from *queue*, done, with whichever API it has.
+
+    litequeue 0.14 (the lock's version on Python 3.12+) fences a delivery with a claim
+    id that ``done()`` requires; 0.9 (before 3.12) knows the message id alone.
+    """
+    claim = getattr(message, "claim_id", None)
+    if claim is None:
+        queue.done(message.message_id)
+    else:
+        queue.done(message.message_id, claim_id=claim)

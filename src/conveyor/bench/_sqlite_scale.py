@@ -34,7 +34,7 @@ from typing import Any
 
 import conveyor
 
-from ._common import installed, process_context, time_processes
+from ._common import installed, litequeue_done, process_context, time_processes
 from ._scenario import BenchOptions, Contender, Scenario
 
 __all__ = ["scale_scenarios"]
@@ -87,7 +87,7 @@ class _Queue:
             await self.queue.get()
             self.queue.task_done()
         elif self.kind == "litequeue":
-            self.queue.done((await self.pop()).message_id)
+            litequeue_done(self.queue, await self.pop())
         else:
             raise NotImplementedError("persist-queue is measured putting only")
 
@@ -201,7 +201,7 @@ def _latency_getter(kind: str, path: str, n: int, ready: Any, out: Any) -> None:
             else:
                 message = await queue.pop()
                 stamps.append(time.time())
-                queue.queue.done(message.message_id)
+                litequeue_done(queue.queue, message)
         await queue.close()
         out.put(stamps)
 

@@ -47,7 +47,7 @@ from typing import Any
 
 import conveyor
 
-from ._common import get_workload, put_workload, run_in_loop, scenario, split
+from ._common import get_workload, litequeue_done, put_workload, run_in_loop, scenario, split
 from ._jobs import priority_scenario
 from ._scenario import BenchOptions, Scenario
 from ._sqlite_scale import scale_scenarios
@@ -175,7 +175,7 @@ class _LiteQueue(_Adapter):
         with self.lock:
             message = self.queue.pop()
         with self.lock:
-            self.queue.done(message.message_id)
+            litequeue_done(self.queue, message)
 
     async def put(self, item: int) -> None:
         await asyncio.to_thread(self._put, item)
