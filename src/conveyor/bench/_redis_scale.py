@@ -547,10 +547,12 @@ def _pipelined_limit(options: BenchOptions) -> Callable[[int], float]:
     parts = urllib.parse.urlsplit(options.redis_url or "")
 
     def run(n: int) -> float:
-        # Ten times the items: the tool needs a longer run than conveyor for a steady rate.
+        # Ten times the items, and never under 100,000: the tool needs a longer run than
+        # conveyor for a steady rate (a few thousand requests end within its clock's
+        # resolution, and it prints "inf requests per second").
         command = ["redis-benchmark", "-h", parts.hostname or "127.0.0.1"]
         command += ["-p", str(parts.port or 6379), "-t", "lpush", "-P", "50", "-q"]
-        command += ["-n", str(n * 10)]
+        command += ["-n", str(max(n * 10, 100_000))]
         out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=300)
         rates = re.findall(r"([\d.]+) requests per second", out.stdout.replace("\r", "\n"))
         if not rates:
