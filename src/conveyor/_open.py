@@ -10,7 +10,8 @@ Accepted URLs:
 * ``redis://host:port/db`` and ``rediss://`` (TLS) — needs ``pip install 'conveyor[redis]'``.
 * ``redis+sentinel://host:26379[,host:26380,...]/SERVICE[/db]`` and ``rediss+sentinel://``
   — the primary that Redis Sentinel names for SERVICE, followed through a failover.
-  (``redis+cluster://`` is refused for now: Redis Cluster is not supported yet.)
+* ``redis+cluster://host:port[,host:port,...]`` and ``rediss+cluster://`` — seed nodes of
+  a Redis Cluster (7 or newer); each queue lives on the primary of its slot.
 
 Backend modules live in ``conveyor.backends`` and are imported only when their scheme
 is used, so the core never imports a driver it does not need.
@@ -41,17 +42,17 @@ _BACKENDS: dict[str, tuple[str, str | None]] = {
     "rediss": ("conveyor.backends.redis", "redis"),
     "redis+sentinel": ("conveyor.backends.redis", "redis"),
     "rediss+sentinel": ("conveyor.backends.redis", "redis"),
+    "redis+cluster": ("conveyor.backends.redis", "redis"),
+    "rediss+cluster": ("conveyor.backends.redis", "redis"),
 }
 _ACCEPTED = (
     "memory://, sqlite:///relative.db, sqlite:////absolute.db, redis://host:port/db, rediss://,"
-    " redis+sentinel://host:26379[,host:26380,...]/SERVICE[/db], rediss+sentinel://"
+    " redis+sentinel://host:26379[,host:26380,...]/SERVICE[/db], rediss+sentinel://,"
+    " redis+cluster://host:port[,host:port,...], rediss+cluster://"
 )
 
 # Schemes whose URL names several hosts, comma-separated: their backend reads the hosts.
-_MANY_HOSTS = ("redis+sentinel", "rediss+sentinel")
-
-# Known, and refused with a clear word rather than as an unknown scheme.
-_NOT_YET = ("redis+cluster", "rediss+cluster")
+_MANY_HOSTS = ("redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster")
 
 # Options the shared durable layer takes; every other option goes to the backend.
 _QUEUE_OPTIONS = ("max_attempts", "renew_leases", "processing_timeout")
@@ -102,7 +103,9 @@ def open_queue(
         url: Where the queue lives: ``memory://``, ``sqlite:///relative.db``,
             ``sqlite:////absolute.db``, ``redis://host:port/db``, ``rediss://...``, or
             ``redis+sentinel://host:26379[,host:26380,...]/SERVICE[/db]`` (and
-            ``rediss+sentinel://``) for the primary Redis Sentinel names.
+            ``rediss+sentinel://``) for the primary Redis Sentinel names, or
+            ``redis+cluster://host:port[,host:port,...]`` (and ``rediss+cluster://``)
+            for a Redis Cluster.
         name: The queue's name; many named queues share one file or database.
         maxsize: Items allowed in the queue; ``<= 0`` means unbounded.  A durable queue
             stores its bound, shared by every process: ``None`` (the default) uses the
@@ -145,11 +148,6 @@ def _parse(url: object) -> urllib.parse.SplitResult:
     if not isinstance(url, str):
         raise TypeError(f"url must be a str such as 'sqlite:///jobs.db', not {url!r}")
     scheme = url.partition(":")[0].lower()
-    if scheme in _NOT_YET:
-        raise InvalidURLError(
-            f"{redacted(url)!r}: Redis Cluster is not supported yet; give the URL of one"
-            f" server (redis://) or of a Sentinel service; accepted: {_ACCEPTED}"
-        )
     several = False
     try:
         parts = urllib.parse.urlsplit(url)
@@ -166,7 +164,8 @@ def _parse(url: object) -> urllib.parse.SplitResult:
         raise InvalidURLError(
             f"{redacted(url)!r} names several hosts: a {scheme}:// URL names one server;"
             f" for a primary that Redis Sentinel watches, give"
-            f" {scheme}+sentinel://host:26379[,host:26380,...]/SERVICE[/db]"
+            f" {scheme}+sentinel://host:26379[,host:26380,...]/SERVICE[/db]; for a Redis"
+            f" Cluster, {scheme}+cluster://host:port[,host:port,...]"
         )
     if not parts.scheme or "://" not in url:
         raise InvalidURLError(f"queue URL {redacted(url)!r} has no scheme; accepted: {_ACCEPTED}")

@@ -50,8 +50,6 @@ RETRY = "retry_timeout=40"
         ("redis+sentinel://[::1]x:1/svc", "bad sentinel address"),
         ("redis://127.0.0.1:6379,127.0.0.1:6380/0", "redis+sentinel://host:26379"),
         ("rediss://127.0.0.1:6379,127.0.0.1:6380/0", "rediss+sentinel://host:26379"),
-        ("redis+cluster://127.0.0.1:7000,127.0.0.1:7001", "Cluster is not supported yet"),
-        ("rediss+cluster://127.0.0.1:7000", "Cluster is not supported yet"),
         ("redis+sentinel://127.0.0.1:26379/svc?durability=paper", "durability"),
         ("redis+sentinel://127.0.0.1:26379/svc?ssl_ca_certs=/ca.pem", "rediss+sentinel://"),
         ("redis://127.0.0.1:1/0?sentinel_password=x", "redis+sentinel:// URL only"),
@@ -71,7 +69,7 @@ async def test_bad_or_mixed_urls_are_refused_before_connecting(url: str, words: 
         "redis+sentinel://user:s3cret-pw@127.0.0.1:port/svc",
         "redis+sentinel://127.0.0.1:1/svc/x?sentinel_password=s3cret-pw",
         "redis+sentinel://127.0.0.1:1/svc?sentinel_password=s3cret-pw&durability=no",
-        "redis+cluster://:s3cret-pw@127.0.0.1:1",
+        "redis+cluster://:s3cret-pw@127.0.0.1:1/5",
         "redis://:s3cret-pw@127.0.0.1:1,127.0.0.1:2/0",
     ],
 )

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._base import DeadLetter, StoreCounts
-from ._connection import _Coalescer, _Script
+from ._connection import _Coalescer
 from ._replies import read_bound
 from ._runner import OperationContext
 from ._scripts import (
@@ -35,13 +35,13 @@ class QueueAdmin:
 
     def __init__(self, context: OperationContext) -> None:
         self._runner, self._identity, self._listener, keys = context
-        self._counts_script = _Script(_COUNTS)
-        self._shutdown_script = _Script(_SHUTDOWN)
-        self._resume_script = _Script(_RESUME)
-        self._bind_maxsize_script = _Script(_BIND_MAXSIZE)
-        self._set_maxsize_script = _Script(_SET_MAXSIZE)
-        self._dead_script = _Script(_DEAD_LETTERS)
-        self._requeue_script = _Script(_REQUEUE)
+        self._counts_script = self._runner.script(_COUNTS)
+        self._shutdown_script = self._runner.script(_SHUTDOWN)
+        self._resume_script = self._runner.script(_RESUME)
+        self._bind_maxsize_script = self._runner.script(_BIND_MAXSIZE)
+        self._set_maxsize_script = self._runner.script(_SET_MAXSIZE)
+        self._dead_script = self._runner.script(_DEAD_LETTERS)
+        self._requeue_script = self._runner.script(_REQUEUE)
         self._counts_keys = [
             *(
                 keys[role]

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..._exceptions import BackendError, QueueShutDown
 from .._base import Delivery
-from ._connection import _Coalescer, _Script
+from ._connection import _Coalescer
 from ._replies import read_deliveries
 from ._runner import OperationContext
 from ._scripts import _ACK, _CLAIM, _CLAIM_IDS, job_keys
@@ -54,9 +54,9 @@ class ItemClaims:
         self._release = give_back
         self._name = name
         self._where = where
-        self._claim_script = _Script(_CLAIM)
-        self._claim_ids_script = _Script(_CLAIM_IDS)
-        self._ack_script = _Script(_ACK)
+        self._claim_script = self._runner.script(_CLAIM)
+        self._claim_ids_script = self._runner.script(_CLAIM_IDS)
+        self._ack_script = self._runner.script(_ACK)
         self._claim_keys = [
             keys[role]
             for role in (

@@ -12,7 +12,7 @@ import sys
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import redis.asyncio as aioredis
 import redis.exceptions as rexc
@@ -22,6 +22,9 @@ from ..._exceptions import (
     BackendUnavailableError,
 )
 from ._wire import _pack, _Subscription, _Wire
+
+if TYPE_CHECKING:
+    from ._cluster import ClusterRouter
 
 # time.monotonic() at which the calling context's current Redis call runs out of time (its
 # retry_timeout plus one socket_timeout); inf outside a call.  A context variable, so that
@@ -56,6 +59,11 @@ class _Script:
     def __init__(self, source: str) -> None:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+
+# What a Redis Cluster node answers, instead of running a command, when the queue's slot
+# is elsewhere or not served right now: nothing ran, so the command is sent again.
+_REDIRECTIONS = (rexc.AskError, rexc.TryAgainError, rexc.ClusterDownError)
 
 
 class _Gap(Exception):  # noqa: N818 - a signal within the lane, never raised to callers
@@ -259,7 +267,11 @@ class RedisConnection:
     client's pool asks the sentinels for the primary as each connection is made, and a
     ``READONLY`` reply (a primary since demoted) drops the connection like a lost one, so
     the retry reaches the new primary.  With *replicas*, each change is followed by
-    ``WAIT`` on its connection.  A Cluster would need a layer that picks the node by slot.
+    ``WAIT`` on its connection.  In a Redis Cluster (*router*), connections go to the
+    primary of the queue's slot, wherever the router says it is; ``MOVED`` tells the
+    router where it went, ``ASK`` is followed for the one command, ``TRYAGAIN`` and
+    ``CLUSTERDOWN`` are retried like a lost connection (none of them ran anything), and
+    the scripts publish with ``SPUBLISH`` (see ``script()``).
 
     Args:
         client: The redis-py client whose connection pool makes the connections.
@@ -271,7 +283,8 @@ class RedisConnection:
         replicas: How many replicas must confirm each change (``WAIT``) before the call
             returns; 0 returns once the primary applied it.
         follow_failover: Whether a primary demoted to a replica is a lost connection
-            (behind Sentinel), rather than an error to raise.
+            (behind Sentinel, or in a Cluster), rather than an error to raise.
+        router: In a Redis Cluster, what knows which node serves the queue's slot.
     """
 
     def __init__(
@@ -285,8 +298,10 @@ class RedisConnection:
         reply_error: Callable[[rexc.ResponseError], Awaitable[BaseException]],
         replicas: int = 0,
         follow_failover: bool = False,
+        router: ClusterRouter | None = None,
     ) -> None:
         self._client = client
+        self._router = router
         self._replicas = replicas
         self._follow_failover = follow_failover
         self._name = name
@@ -312,6 +327,16 @@ class RedisConnection:
         idle += [lane.wire for lane in self._lanes if lane.wire is not None]
         for wire in idle:
             await wire.disconnect()
+
+    def script(self, source: str) -> _Script:
+        """Return the script of *source* as this server runs it.
+
+        In a Redis Cluster, scripts publish with ``SPUBLISH`` (sharded pub/sub: the
+        message stays on the nodes of the queue's slot, where its subscribers listen).
+        """
+        if self._router is not None:
+            source = source.replace("'PUBLISH'", "'SPUBLISH'")
+        return _Script(source)
 
     def lane(self) -> _Lane:
         """Return a new lane (see ``_Lane``), whose connection closes with this layer."""
@@ -357,6 +382,7 @@ class RedisConnection:
         pause = 0.02
         in_doubt = False
         unreplicated = False  # a change was applied and no replica confirmed it
+        moved = False  # a Cluster's slot moved once: the first retry goes at once
         while True:
             try:
                 return await operation()
@@ -366,6 +392,8 @@ class RedisConnection:
                     "(check the password in the URL)"
                 ) from exc
             except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
+                if self._router is not None:
+                    self._router.lost()  # the node may be gone: ask where the slot is
                 if _certificate_error(exc):
                     # Retrying cannot help: the server's certificate is not trusted.
                     raise BackendError(
@@ -392,6 +420,39 @@ class RedisConnection:
                     # What the durable layer checks, e.g. before a retract.
                     error.outcome_unknown = bool(doubt and in_doubt)
                     raise error from exc
+                await asyncio.sleep(min(pause, deadline - now))
+                pause = min(pause * 2, 0.5)
+            except _REDIRECTIONS as exc:
+                if self._router is None:
+                    if isinstance(exc, rexc.MovedError):
+                        raise BackendError(
+                            f"Redis at {self._where} is a node of a Redis Cluster (it"
+                            f" answered MOVED {exc}): give the cluster's nodes in a"
+                            " redis+cluster:// URL"
+                        ) from exc
+                    raise await self._reply_error(exc) from exc
+                now = time.monotonic()
+                if now >= deadline:
+                    outcome = ""
+                    if doubt:
+                        outcome = f"; {doubt}" if in_doubt else "; it was not applied"
+                    error = BackendUnavailableError(
+                        f"{self._where}: slot {self._router.slot} was not served:"
+                        f" {type(exc).__name__} {exc} (gave up after retrying for"
+                        f" {self._retry_timeout:g} s; the retry_timeout option sets this"
+                        f" budget){outcome}"
+                    )
+                    error.outcome_unknown = bool(doubt and in_doubt)
+                    raise error from exc
+                if isinstance(exc, rexc.MovedError):
+                    # The slot moved (a resharding, a replica promoted): go there now.
+                    self._router.moved(exc.host, exc.port)
+                    idle, self._idle = self._idle, []
+                    for wire in idle:
+                        wire.retire()
+                    if not moved:
+                        moved = True
+                        continue
                 await asyncio.sleep(min(pause, deadline - now))
                 pause = min(pause * 2, 0.5)
             except rexc.ResponseError as exc:
@@ -433,11 +494,17 @@ class RedisConnection:
             except rexc.NoScriptError:  # a new or restarted server: load, then run
                 await wire.reply(_pack("SCRIPT", "LOAD", script.source), self.time_left())
                 reply = await wire.reply(command, self.time_left())
+            except rexc.AskError as exc:
+                if isinstance(exc, rexc.MovedError) or self._router is None:
+                    raise
+                self._idle.append(wire)  # sound: its reply was read whole
+                wire = None
+                return await self._asking(exc, script, command)
             if _REPLICAS.get():
                 await self._replicated(wire)
         except rexc.ResponseError:
-            assert wire is not None  # only a reply raises it
-            self._idle.append(wire)  # the reply was read whole: the connection is sound
+            if wire is not None:  # None: the reply came from the node ASK named
+                self._idle.append(wire)  # the reply was read whole: the connection is sound
             raise
         except BaseException as exc:
             if wire is not None:
@@ -496,11 +563,23 @@ class RedisConnection:
                     return reply
                 except rexc.NoScriptError:  # a new or restarted server: load, go again
                     await wire.reply(_pack("SCRIPT", "LOAD", script.source), self.time_left())
+                except rexc.AskError as exc:
+                    # The slot is being migrated and the keys left: followed for this
+                    # batch alone, once every batch before it was answered (on another
+                    # connection, the order would be lost).
+                    if isinstance(exc, rexc.MovedError) or self._router is None:
+                        raise
+                    if not older:
+                        return await self._asking(exc, script, command)
+                    entry.sent_on = None
+                    await asyncio.wait_for(lane.changed(), self.time_left())
+                    continue
                 except rexc.ResponseError as exc:
                     if not str(exc).startswith("GAP"):
                         raise
                 entry.sent_on = None  # in turn again, behind what went before it
         except rexc.ResponseError:
+            entry.sent_on = None  # not on any connection now: those behind wait for it
             raise
         except BaseException as exc:
             if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
@@ -517,6 +596,32 @@ class RedisConnection:
             if exc is not sys.exc_info()[1]:
                 raise exc from None
             raise
+
+    async def _asking(self, ask: rexc.AskError, script: _Script, command: bytes) -> Any:
+        """Run *command* on the node an ``ASK`` names, once, on a connection of its own.
+
+        Raises:
+            redis.exceptions.ResponseError: The node's answer, ``TRYAGAIN`` among them
+                (the keys of the command are split between the two nodes for now).
+        """
+        wire = _Wire(await self._handshake((ask.host, ask.port)), demoted_is_lost=True)
+        asking: asyncio.Future[Any] | None = None
+        try:
+            for _ in range(2):
+                asking = wire.request(_pack("ASKING"))  # for the next command only
+                try:
+                    reply = await wire.reply(command, self.time_left())
+                except rexc.NoScriptError:
+                    await wire.reply(_pack("SCRIPT", "LOAD", script.source), self.time_left())
+                    continue
+                if _REPLICAS.get():
+                    await self._replicated(wire)
+                return reply
+            raise rexc.TryAgainError("the script was not loaded on the node ASK named")
+        finally:
+            if asking is not None and asking.done() and not asking.cancelled():
+                asking.exception()  # read, so that asyncio never reports it unread
+            await wire.disconnect()
 
     async def _replicated(self, wire: _Wire) -> None:
         """Wait until the replicas asked for have every change sent on *wire* so far.
@@ -541,9 +646,14 @@ class RedisConnection:
         return max(min(self._socket_timeout, _CUTOFF.get() - time.monotonic()), 0.001)
 
     async def subscription(self, heard: Callable[[Any], None]) -> _Subscription:
-        """Open a connection of its own for pub/sub, its messages handed to *heard*."""
+        """Open a connection of its own for pub/sub, its messages handed to *heard*.
+
+        In a Redis Cluster, to the primary of the queue's slot, sharded (see
+        ``_Subscription.subscribe``).
+        """
         conn = await self._handshake()
-        subscription = _Subscription(conn, heard)
+        redirected = self._redirected if self._router is not None else None
+        subscription = _Subscription(conn, heard, redirected)
         if self._follow_failover:
             self._wires.add(subscription)
         return subscription
@@ -557,6 +667,20 @@ class RedisConnection:
                 self._watch = asyncio.get_running_loop().create_task(watch(self._switched))
         return wire
 
+    def _redirected(self, error: rexc.ResponseError) -> None:
+        # A sharded subscription was refused where the router pointed: learn from it.
+        assert self._router is not None
+        if isinstance(error, rexc.MovedError):
+            self._router.moved(error.host, error.port)
+        else:
+            self._router.lost()
+
+    async def primaries(self) -> list[tuple[str, int] | None]:
+        """Return the nodes that hold keys: every primary of a Cluster, else ``[None]``."""
+        if self._router is None:
+            return [None]
+        return list(await self._router.primaries())
+
     def _switched(self) -> None:
         # A sentinel announced a new primary: the old one may still run and take writes
         # until Sentinel demotes it, seconds later, and those would be lost.  Every
@@ -564,10 +688,14 @@ class RedisConnection:
         for wire in list(self._wires):
             wire.abort("the primary moved (Sentinel announced a failover)")
 
-    async def _handshake(self) -> Any:
+    async def _handshake(self, address: tuple[str, int] | None = None) -> Any:
         # A stopped server accepts connections and never answers the handshake: bound the
         # whole of it by what is left of the call's budget, not by a timeout a step.
-        conn = self._client.connection_pool.make_connection()  # type: ignore[no-untyped-call]
+        conn: Any
+        if self._router is not None:
+            conn = self._router.connection(address)
+        else:
+            conn = self._client.connection_pool.make_connection()  # type: ignore[no-untyped-call]
         limit = self.time_left()
         conn.socket_timeout = limit  # for the handshake
         try:
@@ -583,8 +711,18 @@ class RedisConnection:
         # Handshake done: from now on this module reads the connection (see _Wire).
         return conn
 
-    async def command(self, *args: Any) -> Any:
-        """Run one plain command on a connection of this store's own, as ``eval`` does."""
+    async def command(self, *args: Any, node: tuple[str, int] | None = None) -> Any:
+        """Run one plain command on a connection of this store's own, as ``eval`` does.
+
+        With *node* (an address ``primaries()`` gave), on a connection to that node of a
+        Redis Cluster, made for the command and closed after it.
+        """
+        if node is not None:
+            once = _Wire(await self._handshake(node))
+            try:
+                return await once.reply(_pack(*args), self.time_left())
+            finally:
+                await once.disconnect()
         wire = self._idle.pop() if self._idle else None
         try:
             if wire is None or not wire.usable:

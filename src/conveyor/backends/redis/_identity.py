@@ -22,7 +22,7 @@ from ..._exceptions import (
     StoreResetError,
 )
 from .._base import StoreCounts, last_seen
-from ._connection import RedisConnection, _Script
+from ._connection import RedisConnection
 from ._replies import denied_command
 from ._scripts import _CHECK_FORMAT
 
@@ -62,7 +62,7 @@ class QueueIdentity:
         self._format_keys = [keys["meta"], keys["leased"], keys["probe"]]
         self._channel = keys["changed"]
         self._pattern = keys["meta"][: -len("meta")] + "*"
-        self._format_script = _Script(_CHECK_FORMAT)
+        self._format_script = self._link.script(_CHECK_FORMAT)
         # The queue's incarnation, a random epoch written with its keys; receipts name it.
         self._epoch = ""
         self._past_epochs: set[str] = set()
@@ -184,6 +184,36 @@ class QueueIdentity:
         if self._epoch != before:
             _log.warning("conveyor: %s", text)
         return StoreResetError(text)
+
+    async def check_version(self, minimum: tuple[int, int], needed_for: str) -> None:
+        """Refuse a server older than *minimum*, naming what needs it.
+
+        The version is read from ``INFO server``; a server that does not let this user
+        run ``INFO`` is let through (the first command that needs the newer server then
+        fails with the server's own words).
+
+        Raises:
+            BackendError: The server is older than *minimum*.
+        """
+
+        async def read() -> bytes | None:
+            try:
+                info: bytes = await self._link.command("INFO", "server")
+            except rexc.ResponseError:
+                return None
+            return info
+
+        info = await self._link.call(read)
+        for line in (info or b"").decode(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key != "redis_version":
+                continue
+            found = tuple(int(part) for part in value.strip().split(".")[:2] if part.isdigit())
+            if found < minimum:
+                raise BackendError(
+                    f"Redis at {self._where} is version {value.strip()}: {needed_for} needs"
+                    f" Redis {minimum[0]}.{minimum[1]} or newer"
+                )
 
     async def check_eviction(self) -> None:
         """Refuse a server that may evict any key under memory pressure (``allkeys-*``).

@@ -25,11 +25,11 @@ class LeaseChanges:
 
     def __init__(self, context: OperationContext) -> None:
         self._runner, self._identity, self._listener, keys = context
-        self._retry_script = _Script(_RETRY)
-        self._release_script = _Script(_RELEASE)
-        self._fail_script = _Script(_FAIL)
-        self._extend_script = _Script(_EXTEND)
-        self._extend_many_script = _Script(_EXTEND_MANY)
+        self._retry_script = self._runner.script(_RETRY)
+        self._release_script = self._runner.script(_RELEASE)
+        self._fail_script = self._runner.script(_FAIL)
+        self._extend_script = self._runner.script(_EXTEND)
+        self._extend_many_script = self._runner.script(_EXTEND_MANY)
         self._retry_keys = [
             keys[role] for role in ("meta", "ops", "ready", "delayed", "leased", "lease")
         ] + job_keys(keys)

@@ -11,7 +11,7 @@ import functools
 import re
 
 from .._base import PURGEABLE, PeekedItem, Purgeable, StoreTotals
-from ._connection import RedisConnection, _Script
+from ._connection import RedisConnection
 from ._runner import OperationContext
 from ._scripts import job_keys, lua_script
 
@@ -33,10 +33,10 @@ class QueueOperations:
     def __init__(self, context: OperationContext, link: RedisConnection) -> None:
         self._runner, self._identity, self._listener, keys = context
         self._link = link
-        self._peek_script = _Script(lua_script("peek"))
-        self._purge_script = _Script(lua_script("purge"))
-        self._totals_script = _Script(lua_script("totals"))
-        self._oldest_script = _Script(lua_script("oldest"))
+        self._peek_script = self._runner.script(lua_script("peek"))
+        self._purge_script = self._runner.script(lua_script("purge"))
+        self._totals_script = self._runner.script(lua_script("totals"))
+        self._oldest_script = self._runner.script(lua_script("oldest"))
         # The fresh list and its holes (never-claimed items, in a layout that keeps them
         # apart): named as every key of the queue is, read as empty where they do not exist.
         base = keys["meta"][: -len("meta")]
@@ -164,8 +164,9 @@ class QueueOperations:
     async def queue_names(self) -> list[str]:
         """Return the names of every queue under this queue's prefix, sorted.
 
-        ``SCAN`` walks the database's keyspace in steps, without blocking the server;
-        a queue made or wiped during the walk may or may not be listed.
+        ``SCAN`` walks the database's keyspace in steps, without blocking the server
+        (each primary's in turn, in a Redis Cluster); a queue made or wiped during the
+        walk may or may not be listed.
 
         Raises:
             BackendError: The store failed, or the user may not run ``SCAN``.
@@ -173,18 +174,28 @@ class QueueOperations:
         pattern = _GLOB_SPECIAL.sub(r"\\\1", self._prefix) + ":{*}:meta"
         start = len(self._prefix) + 2
         names: set[str] = set()
-        cursor: bytes | int = 0
-        while True:
-            scan = functools.partial(
-                self._link.command, "SCAN", cursor, "MATCH", pattern, "COUNT", _SCAN_COUNT
-            )
-            cursor, keys = await self._link.call(scan)
-            for key in keys:
-                escaped = bytes(key).decode("utf-8", "replace")[start : -len("}:meta")]
-                if "{" not in escaped and "}" not in escaped:
-                    names.add(_ESCAPED.sub(lambda m: _KEY_UNESCAPES[m.group()], escaped))
-            if int(cursor) == 0:
-                return sorted(names)
+        # A Redis Cluster's keys are spread over its primaries: each is walked in turn.
+        for node in await self._link.call(self._link.primaries):
+            cursor: bytes | int = 0
+            while True:
+                scan = functools.partial(
+                    self._link.command,
+                    "SCAN",
+                    cursor,
+                    "MATCH",
+                    pattern,
+                    "COUNT",
+                    _SCAN_COUNT,
+                    node=node,
+                )
+                cursor, keys = await self._link.call(scan)
+                for key in keys:
+                    escaped = bytes(key).decode("utf-8", "replace")[start : -len("}:meta")]
+                    if "{" not in escaped and "}" not in escaped:
+                        names.add(_ESCAPED.sub(lambda m: _KEY_UNESCAPES[m.group()], escaped))
+                if int(cursor) == 0:
+                    break
+        return sorted(names)
 
     async def _check_epoch(self, found: bytes | str) -> None:
         epoch = found.decode() if isinstance(found, bytes) else found

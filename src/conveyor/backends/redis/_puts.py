@@ -12,7 +12,7 @@ from typing import Any
 
 from ..._exceptions import QueueShutDown
 from .._base import PutOptions
-from ._connection import _Coalescer, _Script
+from ._connection import _Coalescer
 from ._runner import OperationContext
 from ._scripts import _PUT, _PUT_JOBS, _RETRACT, job_keys
 from ._wire import _pack_args
@@ -27,13 +27,13 @@ class ItemPuts:
 
     def __init__(self, context: OperationContext) -> None:
         self._runner, self._identity, self._listener, keys = context
-        self._put_script = _Script(_PUT)
-        self._retract_script = _Script(_RETRACT)
+        self._put_script = self._runner.script(_PUT)
+        self._retract_script = self._runner.script(_RETRACT)
         self._retract_keys = [
             keys[role]
             for role in ("meta", "ops", "fresh", "holes", "items", "attempts", "ready", "delayed")
         ] + job_keys(keys)
-        self._put_jobs_script = _Script(_PUT_JOBS)
+        self._put_jobs_script = self._runner.script(_PUT_JOBS)
         self._put_jobs_keys = [
             keys[role]
             for role in ("meta", "ops", "fresh", "holes", "ready", "delayed", "items", "putat")

@@ -54,6 +54,10 @@ class ScriptRunner:
         """Whether a batch may have written this client's ops key, so it is worth deleting."""
         return self._used_ops
 
+    def script(self, source: str) -> _Script:
+        """Return the script of *source* as this server runs it (``RedisConnection.script``)."""
+        return self._link.script(source)
+
     def lane(self) -> _Lane:
         """Return a new lane of the connection layer (see ``_Lane``)."""
         return self._link.lane()

@@ -43,6 +43,7 @@ from redis.backoff import NoBackoff
 
 from ..._exceptions import InvalidURLError
 from ..._urls import redacted
+from ._hosts import parse_hosts
 
 SCHEMES = ("redis+sentinel", "rediss+sentinel")
 """The schemes of a service behind Sentinel, plain and TLS."""
@@ -77,16 +78,13 @@ def parse_sentinel_url(url: urllib.parse.SplitResult) -> SentinelAddress:
             ``/SERVICE`` or ``/SERVICE/db``; the message shows the accepted form.
     """
     shown = redacted(url.geturl())
-    hosts = url.netloc.rpartition("@")[2]
-    sentinels: list[tuple[str, int]] = []
-    for text in hosts.split(","):
-        host, port = _host_port(text)
-        if not host or port is None:
-            raise InvalidURLError(
-                f"bad sentinel address {text!r} in {shown!r}: give host[:port] for each"
-                f" sentinel, separated by commas; accepted: {_FORMS}"
-            )
-        sentinels.append((host, port))
+    try:
+        sentinels = parse_hosts(url, _DEFAULT_PORT)
+    except ValueError as exc:
+        raise InvalidURLError(
+            f"bad sentinel address {str(exc)!r} in {shown!r}: give host[:port] for each"
+            f" sentinel, separated by commas; accepted: {_FORMS}"
+        ) from None
     segments = urllib.parse.unquote(url.path).strip("/").split("/")
     service = segments[0]
     if not service or len(segments) > 2 or (len(segments) == 2 and not segments[1].isdigit()):
@@ -96,22 +94,6 @@ def parse_sentinel_url(url: urllib.parse.SplitResult) -> SentinelAddress:
         )
     db = int(segments[1]) if len(segments) == 2 else 0
     return SentinelAddress(sentinels, service, db)
-
-
-def _host_port(text: str) -> tuple[str, int | None]:
-    """Split ``host[:port]`` (an IPv6 host in brackets); the port is None when bad."""
-    if text.startswith("["):
-        host, bracket, rest = text[1:].partition("]")
-        if not bracket or (rest and not rest.startswith(":")):
-            return "", None
-        port_text = rest[1:]
-    else:
-        host, _, port_text = text.partition(":")
-    if not port_text:
-        return host, _DEFAULT_PORT
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        return host, None
-    return host, int(port_text)
 
 
 class _NewestSentinel(Sentinel):

@@ -144,6 +144,7 @@ from .._base import (
 )
 from ._admin import QueueAdmin
 from ._claims import ItemClaims
+from ._cluster import ClusterRouter
 from ._connection import RedisConnection
 from ._identity import QueueIdentity
 from ._leases import LeaseChanges
@@ -185,8 +186,10 @@ class RedisStore(Store):
         user: str | None = None,
         replicas: int = 0,
         follow_failover: bool = False,
+        router: ClusterRouter | None = None,
     ) -> None:
         self._client = client
+        self._router = router
         self._socket_timeout = socket_timeout
         keys = queue_keys(prefix, name, client=uuid.uuid4().hex)
         self._ops = keys["ops"]
@@ -199,7 +202,8 @@ class RedisStore(Store):
             socket_timeout=socket_timeout,
             reply_error=self._reply_error,
             replicas=replicas,
-            follow_failover=follow_failover,
+            follow_failover=follow_failover or router is not None,
+            router=router,
         )
         self._identity = QueueIdentity(self._link, keys, name=name, where=where, user=user)
         self._listener = ChangeListener(
@@ -239,6 +243,13 @@ class RedisStore(Store):
     async def check_format(self) -> list[str]:
         """Check the queue's key layout and take its epoch (``QueueIdentity.check_format()``)."""
         return await self._identity.check_format()
+
+    async def check_version(self) -> None:
+        """In a Redis Cluster, refuse a node older than 7 (``QueueIdentity.check_version()``)."""
+        if self._router is not None:
+            await self._identity.check_version(
+                (7, 0), "a queue in a Redis Cluster (sharded pub/sub)"
+            )
 
     async def check_eviction(self) -> None:
         """Refuse an ``allkeys-*`` eviction policy (``QueueIdentity.check_eviction()``)."""
@@ -390,6 +401,10 @@ class RedisStore(Store):
         """Return why the server refused the subscription, if it did (e.g. ``NOPERM``)."""
         return self._listener.subscribe_error()
 
+    async def _forget_client(self) -> None:
+        await self._link.command("HDEL", self._waiters, self._inbox)
+        await self._link.command("DEL", self._ops)
+
     async def aclose(self) -> None:
         """Release the connections and stop listening for changes.  Idempotent."""
         if self._closed:
@@ -401,11 +416,8 @@ class RedisStore(Store):
             # replay record goes (else it expires on its own).  Bounded, so that closing a
             # queue on a stopped server (or one that failed to open) takes one
             # socket_timeout at most.
-            pipe = self._client.pipeline(transaction=False)
-            pipe.execute_command("HDEL", self._waiters, self._inbox)  # typed alike everywhere
-            pipe.delete(self._ops)
             with contextlib.suppress(rexc.RedisError, OSError, asyncio.TimeoutError, TimeoutError):
-                await asyncio.wait_for(pipe.execute(), self._socket_timeout)
+                await asyncio.wait_for(self._forget_client(), self._socket_timeout)
         await self._listener.aclose()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._claims.aclose(), self._socket_timeout)

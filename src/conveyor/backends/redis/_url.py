@@ -17,8 +17,11 @@ from ..._exceptions import (
 )
 from ..._urls import redacted
 from .._base import Store
+from ._cluster import SCHEMES as _CLUSTER_SCHEMES
+from ._cluster import ClusterRouter, cluster_client, parse_cluster_url
 from ._connection import _CUTOFF
 from ._replies import denied_command
+from ._scripts import queue_keys
 from ._sentinel import SCHEMES as _SENTINEL_SCHEMES
 from ._sentinel import parse_sentinel_url, sentinel_client
 from ._store import RedisStore
@@ -45,7 +48,7 @@ _OPTIONS = {"prefix", "durability", "sentinel_password", *_SECONDS_OPTIONS, *_TL
 _DURABILITY = {"primary": 0, "replicated": 1}
 
 
-_TLS_SCHEMES = ("rediss", "rediss+sentinel")
+_TLS_SCHEMES = ("rediss", "rediss+sentinel", "rediss+cluster")
 
 
 _CERT_REQS = ("none", "optional", "required")
@@ -64,6 +67,9 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
             ``redis+sentinel://[[user]:password@]host:26379[,host:26380,...]/SERVICE[/db]``
             (``rediss+sentinel://`` for TLS) reaches the primary that the sentinels name
             for SERVICE, and follows a failover (see ``_sentinel.py``).
+            ``redis+cluster://[[user]:password@]host:port[,host:port,...]``
+            (``rediss+cluster://`` for TLS) names seed nodes of a Redis Cluster (7 or
+            newer): the queue lives on the primary of its slot (see ``_cluster.py``).
         name: The queue's name; many queues share one database.
         options: ``prefix`` (key prefix, default ``"conveyor"``), ``retry_timeout``
             (seconds to keep retrying a lost connection, default 10), ``socket_timeout``
@@ -151,12 +157,13 @@ def _new_store(
             f"unknown option(s) for a Redis queue: {', '.join(sorted(unknown))}"
             f" (known: {', '.join(sorted(_OPTIONS))})"
         )
-    if url.scheme not in ("redis", "rediss", *_SENTINEL_SCHEMES):
+    if url.scheme not in ("redis", "rediss", *_SENTINEL_SCHEMES, *_CLUSTER_SCHEMES):
         raise InvalidURLError(f"not a Redis URL: {redacted(url.geturl())!r}")
     if not isinstance(name, str) or not name:
         raise ValueError(f"a queue name must be a non-empty string, not {name!r}")
     sentinel = parse_sentinel_url(url) if url.scheme in _SENTINEL_SCHEMES else None
-    if sentinel is None:
+    cluster = parse_cluster_url(url) if url.scheme in _CLUSTER_SCHEMES else None
+    if sentinel is None and cluster is None:
         host, port, db = _host_port_db(url)
     in_url = _url_options(url)
     twice = set(in_url) & set(options)
@@ -187,7 +194,7 @@ def _new_store(
         # would be worse than refusing.
         raise ValueError(
             f"TLS options ({', '.join(k for k in _TLS_OPTIONS if k in options)}) need a"
-            f" {'rediss+sentinel' if sentinel else 'rediss'}:// URL, not {url.scheme}://"
+            f" {url.scheme.replace('redis', 'rediss', 1)}:// URL, not {url.scheme}://"
         )
     durability = options.get("durability", "primary")
     if durability not in _DURABILITY:
@@ -205,8 +212,23 @@ def _new_store(
     connect_timeout = _seconds(options, "connect_timeout", 5.0)
     user = urllib.parse.unquote(url.username) if url.username else None
     password = urllib.parse.unquote(url.password) if url.password is not None else None
+    prefix = str(options.get("prefix", "conveyor"))
     client: aioredis.Redis
-    if sentinel is not None:
+    router: ClusterRouter | None = None
+    if cluster is not None:
+        where = cluster.where
+        client = cluster_client(
+            cluster,
+            queue_keys(prefix, name)["meta"],
+            username=user,
+            password=password,
+            socket_timeout=socket_timeout,
+            connect_timeout=connect_timeout,
+            tls=tls,
+        )
+        router = client.router  # type: ignore[attr-defined]
+        where = f"{where} (slot {router.slot})"
+    elif sentinel is not None:
         where = sentinel.where
         client = sentinel_client(
             sentinel,
@@ -236,12 +258,13 @@ def _new_store(
         client,
         name,
         where=where,
-        prefix=str(options.get("prefix", "conveyor")),
+        prefix=prefix,
         retry_timeout=retry_timeout,
         socket_timeout=socket_timeout,
         user=user,
         replicas=_DURABILITY[durability],
         follow_failover=sentinel is not None,
+        router=router,
     )
     return store, retry_timeout, socket_timeout
 
@@ -275,6 +298,8 @@ def _location(url: urllib.parse.SplitResult) -> str:
     if url.scheme in _SENTINEL_SCHEMES:
         address = parse_sentinel_url(url)
         return f"{address.where} (database {address.db})"
+    if url.scheme in _CLUSTER_SCHEMES:
+        return parse_cluster_url(url).where
     host, port, db = _host_port_db(url)
     return f"{host}:{port} (database {db})"
 
@@ -284,6 +309,7 @@ async def _check_at_open(store: RedisStore, retry_timeout: float, socket_timeout
     # One budget for all the steps: opening takes retry_timeout + socket_timeout at most.
     budget = _CUTOFF.set(time.monotonic() + retry_timeout + socket_timeout)
     try:
+        await store.check_version()
         await store.check_eviction()
         missing = await store.check_format()
         await store.listen(wait=True)

@@ -164,7 +164,7 @@ class ChangeListener:
         if not isinstance(message, list) or len(message) < 3:
             return
         kind, channel, data = message[0], message[1], message[2]
-        if kind == b"message":
+        if kind == b"message" or kind == b"smessage":  # smessage: sharded, in a Cluster
             if data == self._ops_bytes:
                 return  # this store's own change woke its waiters already (wake_soon)
             if channel == self._inbox_bytes and self.handed is not None:
@@ -172,7 +172,7 @@ class ChangeListener:
                     self.handed(data)
                 except Exception:  # a note it cannot read: the lease expires, never lost
                     _log.exception("conveyor: unreadable item handed over on %r", channel)
-        elif kind == b"subscribe":
+        elif kind == b"subscribe" or kind == b"ssubscribe":
             self._refused = None
             self._subscribed.set()
             self._pause = 0.02

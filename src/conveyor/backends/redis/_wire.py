@@ -47,6 +47,13 @@ def _demoted(error: rexc.RedisError) -> bool:
     return isinstance(error, rexc.ReadOnlyError) or str(error).startswith(("READONLY", "UNBLOCKED"))
 
 
+def _moved_away(reply: Any) -> bool:
+    """Whether a sharded subscription's *reply* says its slot is served elsewhere."""
+    if isinstance(reply, list):
+        return bool(reply) and reply[0] == b"sunsubscribe"
+    return isinstance(reply, (rexc.AskError, rexc.TryAgainError, rexc.ClusterDownError))
+
+
 class _IncompleteError(Exception):
     """The buffer ends before the reply does."""
 
@@ -139,12 +146,24 @@ class _Wire(asyncio.Protocol):
         self._buffer = bytearray()
         self._waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
         self._lost: BaseException | None = None
+        self._retired = False
         self.transport.set_protocol(self)
 
     @property
     def usable(self) -> bool:
         """Whether commands may still be written to it."""
-        return self._lost is None and not self.transport.is_closing()
+        return self._lost is None and not self._retired and not self.transport.is_closing()
+
+    def retire(self) -> None:
+        """Write nothing more on it; close it once the replies still due are read.
+
+        For a connection to a node that no longer serves the queue's slot (``MOVED``):
+        the commands sent behind the one redirected get their own replies (redirected
+        too, never run), and none is cut off, which would leave its outcome in doubt.
+        """
+        self._retired = True
+        if not self._waiting:
+            self.abort("the slot moved to another node")
 
     def request(self, command: bytes) -> asyncio.Future[Any]:
         """Write *command* and return the future of its reply (an exception for an error)."""
@@ -173,6 +192,8 @@ class _Wire(asyncio.Protocol):
         # An error reply is the exception redis-py's parser makes of it: a ResponseError,
         # or (by redis-py version) an AuthenticationError for NOAUTH and the like.
         if isinstance(reply, rexc.RedisError):
+            if isinstance(reply, rexc.MovedError):
+                self.retire()  # a Cluster's slot moved: the next connection goes there
             if self._demoted_is_lost and _demoted(reply):
                 # Behind Sentinel: the primary became a replica in a failover.  Lost, like
                 # a dropped connection, so that the next one asks the sentinels again;
@@ -202,6 +223,9 @@ class _Wire(asyncio.Protocol):
                 future = waiting.popleft()
                 if not future.done():
                     future.set_result(reply)
+                if self._retired and not waiting:
+                    self.abort("the slot moved to another node")
+                    return
         except Exception as exc:  # unreadable: nothing after it can be trusted
             self._fail(rexc.ConnectionError(f"unreadable reply from Redis: {exc!r}"))
             self.transport.abort()
@@ -247,16 +271,31 @@ class _Subscription(_Wire):
     its bytes arrive.  ``lost`` completes when the connection ends.
     """
 
-    def __init__(self, conn: Any, heard: Callable[[Any], None]) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        heard: Callable[[Any], None],
+        redirected: Callable[[rexc.ResponseError], None] | None = None,
+    ) -> None:
         self._heard = heard
+        self._redirected = redirected
         self.lost: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
         super().__init__(conn)
 
     def subscribe(self, *channels: str) -> None:
-        """Ask for the messages of *channels*; the confirmations come to *heard*."""
+        """Ask for the messages of *channels*; the confirmations come to *heard*.
+
+        In a Redis Cluster (*redirected* given), the subscription is sharded
+        (``SSUBSCRIBE``): its messages are those published with ``SPUBLISH`` on the
+        primary of the channels' slot, which this connection must reach.  A redirection
+        (the slot is elsewhere) goes to *redirected*, and ``sunsubscribe`` (the slot
+        moved away) ends the subscription, both as a lost connection: the listener
+        subscribes again, where the slot is then.
+        """
         if not self.usable:
             raise rexc.ConnectionError(f"Connection closed: {self._lost or 'closing'}")
-        self.transport.write(_pack("SUBSCRIBE", *channels))
+        command = "SSUBSCRIBE" if self._redirected is not None else "SUBSCRIBE"
+        self.transport.write(_pack(command, *channels))
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer
@@ -268,6 +307,11 @@ class _Subscription(_Wire):
                     reply, pos = _parse(buffer, pos)
                 except _IncompleteError:
                     break
+                if self._redirected is not None and _moved_away(reply):
+                    if isinstance(reply, rexc.ResponseError):
+                        self._redirected(reply)
+                    self.abort(f"the subscription's slot is elsewhere now: {reply!r}")
+                    return
                 self._heard(reply)
         except Exception as exc:
             self._fail(rexc.ConnectionError(f"unreadable message from Redis: {exc!r}"))
