@@ -15,10 +15,12 @@ its own:
 * ``_scripts.py`` and ``lua/``: the Lua scripts, one a file, and the queue's key names;
 * ``_connection.py``: how the store reaches the server (connections, deadlines, retries,
   outcome-unknown errors, batching of concurrent calls, following a Sentinel failover,
-  ``WAIT`` for replicas): a Cluster connection would replace this part;
+  ``WAIT`` for replicas, redirections in a Redis Cluster);
 * ``_url.py``: the URL, its options and the checks made when a queue is opened;
 * ``_sentinel.py``: ``redis+sentinel://`` URLs and the client whose connections go to
-  the primary the sentinels name.
+  the primary the sentinels name;
+* ``_cluster.py``: ``redis+cluster://`` URLs and the router that knows which primary
+  serves the queue's slot (``_hosts.py``: the host lists both kinds of URL give).
 """
 
 from ._scripts import lua_script, queue_keys

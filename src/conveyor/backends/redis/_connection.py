@@ -328,6 +328,11 @@ class RedisConnection:
         for wire in idle:
             await wire.disconnect()
 
+    @property
+    def sharded(self) -> bool:
+        """Whether wake-ups use sharded pub/sub (``SSUBSCRIBE``, ``SPUBLISH``): in a Cluster."""
+        return self._router is not None
+
     def script(self, source: str) -> _Script:
         """Return the script of *source* as this server runs it.
 

@@ -269,9 +269,10 @@ class QueueIdentity:
         """Return the error that names the permissions the user lacks for this queue."""
         user = self._user or "default"
         grants = " ".join(f"+{command}" for command in missing)
+        pubsub = "+spublish and +ssubscribe" if self._link.sharded else "+publish and +subscribe"
         return BackendError(
             f"Redis at {self._where}: user {user!r} may not run {', '.join(missing)}, which"
             f" queue {self._name!r} needs{detail} (grant it: ACL SETUSER {user} {grants};"
-            " a queue needs +evalsha +script|load, the commands its scripts run, +publish and"
-            f" +subscribe, on keys ~{self._pattern} and channels &{self._pattern})"
+            " a queue needs +evalsha +script|load, the commands its scripts run,"
+            f" {pubsub}, on keys ~{self._pattern} and channels &{self._pattern})"
         )

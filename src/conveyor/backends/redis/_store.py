@@ -3,7 +3,8 @@
 ``open_queue("redis://[user:password@]host:port/db", name=...)`` (``rediss://`` for TLS)
 lands here through ``open_store()``.  The queue named *name* lives in these keys, e.g.
 ``conveyor:{jobs}:ready`` for the queue "jobs": the braces are literal, a hash tag that
-would keep all of a queue's keys in one slot of a Redis Cluster.  In prefix and name,
+keeps all of a queue's keys in one slot of a Redis Cluster (``redis+cluster://``: the
+queue lives on that slot's primary, and its scripts run there whole).  In prefix and name,
 ``%``, ``{`` and ``}`` are written ``%25``, ``%7B`` and ``%7D`` (``queue_keys()``), so
 that no two (prefix, name) pairs share a key and the hash tag is always the name; names
 and prefixes without those characters keep the keys they always had::

@@ -101,7 +101,7 @@ async def open_store(url: urllib.parse.SplitResult, name: str, **options: Any) -
         IncompatibleStoreError: The keys are not a conveyor queue of a readable layout.
     """
     store, retry_timeout, socket_timeout = _new_store(url, name, options)
-    await _check_at_open(store, retry_timeout, socket_timeout)
+    await _check_at_open(store, retry_timeout, socket_timeout, url.scheme in _CLUSTER_SCHEMES)
     return store
 
 
@@ -126,7 +126,7 @@ async def open_existing_store(url: urllib.parse.SplitResult, name: str, **option
     except BaseException:
         await store.aclose()
         raise
-    await _check_at_open(store, retry_timeout, socket_timeout)
+    await _check_at_open(store, retry_timeout, socket_timeout, url.scheme in _CLUSTER_SCHEMES)
     return store
 
 
@@ -304,7 +304,9 @@ def _location(url: urllib.parse.SplitResult) -> str:
     return f"{host}:{port} (database {db})"
 
 
-async def _check_at_open(store: RedisStore, retry_timeout: float, socket_timeout: float) -> None:
+async def _check_at_open(
+    store: RedisStore, retry_timeout: float, socket_timeout: float, cluster: bool = False
+) -> None:
     """Make the checks of ``open_store()`` on *store*; close it and raise if one fails."""
     # One budget for all the steps: opening takes retry_timeout + socket_timeout at most.
     budget = _CUTOFF.set(time.monotonic() + retry_timeout + socket_timeout)
@@ -315,8 +317,9 @@ async def _check_at_open(store: RedisStore, retry_timeout: float, socket_timeout
         await store.listen(wait=True)
         refused = store.subscribe_error()
         if refused is not None:
-            denied = denied_command(refused) or "subscribe"
-            missing.append(denied if denied in ("subscribe", "ssubscribe") else "subscribe")
+            subscribe = "ssubscribe" if cluster else "subscribe"
+            denied = denied_command(refused) or subscribe
+            missing.append(denied if denied in ("subscribe", "ssubscribe") else subscribe)
         if missing:
             raise store.permission_error(missing)
     except BaseException:
