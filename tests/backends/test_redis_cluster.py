@@ -15,7 +15,7 @@ import urllib.parse
 import pytest
 
 import conveyor
-from conveyor.backends.redis import open_store
+from conveyor.backends.redis import RedisStore, open_store
 from tests.backends.redis_backend import RedisServer, redis_server
 
 __all__ = ["redis_server"]  # fixtures, used by name
@@ -53,7 +53,8 @@ async def test_unreachable_nodes_are_named_without_the_password() -> None:
         await conveyor.open_queue(url, name="q")
     message = str(caught.value)
     assert "Redis Cluster 127.0.0.1:1,127.0.0.1:2" in message
-    assert "127.0.0.1:1: " in message and "127.0.0.1:2: " in message  # what each said
+    assert "127.0.0.1:1: " in message  # what each node said
+    assert "127.0.0.1:2: " in message
     chain: BaseException | None = caught.value
     while chain is not None:
         assert "s3cret" not in str(chain) + repr(chain)
@@ -74,6 +75,7 @@ async def test_an_old_server_is_refused_naming_its_version(redis_server: RedisSe
     # No Redis older than 7 is installed here: the check itself, asked for a version
     # this server is not, refuses it as it would refuse a 6.2 node of a cluster.
     store = await open_store(urllib.parse.urlsplit(redis_server.url), "versions")
+    assert isinstance(store, RedisStore)
     try:
         with pytest.raises(conveyor.BackendError, match=r"is version \d+\.\d+.*needs Redis 99"):
             await store._identity.check_version((99, 0), "this check")

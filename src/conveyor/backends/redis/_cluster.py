@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import urllib.parse
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import redis.asyncio as aioredis
 import redis.exceptions as rexc
@@ -68,17 +68,11 @@ def parse_cluster_url(url: urllib.parse.SplitResult) -> ClusterAddress:
         InvalidURLError: No node, a bad port, or a path other than none or ``/0`` (a
             cluster has database 0 only); the message shows the accepted form.
     """
-    shown = redacted(url.geturl())
-    try:
-        seeds = parse_hosts(url, _DEFAULT_PORT)
-    except ValueError as exc:
-        raise InvalidURLError(
-            f"bad node address {str(exc)!r} in {shown!r}: give host[:port] for each seed"
-            f" node of the cluster, separated by commas; accepted: {_FORMS}"
-        ) from None
+    seeds = parse_hosts(url, _DEFAULT_PORT, each="node", forms=_FORMS)
     if url.path.strip("/") not in ("", "0"):
         raise InvalidURLError(
-            f"a Redis Cluster has database 0 only: {shown!r} names another; accepted: {_FORMS}"
+            f"a Redis Cluster has database 0 only: {redacted(url.geturl())!r} names another;"
+            f" accepted: {_FORMS}"
         )
     return ClusterAddress(seeds)
 
@@ -270,16 +264,13 @@ class ClusterRouter:
         return parse_nodes(text, node)
 
 
-async def _routed_connect(conn: Connection, router: ClusterRouter, connect: Any) -> None:
-    conn.host, conn.port = await router.primary()
-    try:
-        await connect()
-    except (rexc.ConnectionError, rexc.TimeoutError, OSError):
-        router.lost()
-        raise
+if TYPE_CHECKING:
+    _Base = Connection
+else:
+    _Base = object
 
 
-class _RoutedConnection(Connection):
+class _Routed(_Base):
     """A connection to the slot's primary, wherever the router says it is as it connects."""
 
     def __init__(self, router: ClusterRouter, **kwargs: Any) -> None:
@@ -287,18 +278,20 @@ class _RoutedConnection(Connection):
         self.router = router
 
     async def connect(self) -> None:
-        await _routed_connect(self, self.router, super().connect)
+        self.host, self.port = await self.router.primary()
+        try:
+            await super().connect()  # type: ignore[no-untyped-call,unused-ignore]
+        except (rexc.ConnectionError, rexc.TimeoutError, OSError):
+            self.router.lost()
+            raise
 
 
-class _RoutedSSLConnection(SSLConnection):
-    """``_RoutedConnection`` over TLS."""
+class _RoutedConnection(_Routed, Connection):
+    """``_Routed`` in plain text."""
 
-    def __init__(self, router: ClusterRouter, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.router = router
 
-    async def connect(self) -> None:
-        await _routed_connect(self, self.router, super().connect)
+class _RoutedSSLConnection(_Routed, SSLConnection):
+    """``_Routed`` over TLS."""
 
 
 class _ClusterRedis(aioredis.Redis):

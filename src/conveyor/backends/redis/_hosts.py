@@ -4,23 +4,36 @@ from __future__ import annotations
 
 import urllib.parse
 
+from ..._exceptions import InvalidURLError
+from ..._urls import redacted
 
-def parse_hosts(url: urllib.parse.SplitResult, default_port: int) -> list[tuple[str, int]]:
+
+def parse_hosts(
+    url: urllib.parse.SplitResult, default_port: int, *, each: str, forms: str
+) -> list[tuple[str, int]]:
     """Return the ``(host, port)`` pairs of *url*'s comma-separated host list, in order.
 
     An IPv6 host is written in brackets (``[::1]:7000``); a host without a port takes
     *default_port*.
 
+    Args:
+        url: The URL.
+        default_port: The port of a host given without one.
+        each: What each host is, for the message (``"sentinel"``, ``"node"``).
+        forms: The URL's accepted forms, for the message.
+
     Raises:
-        ValueError: One entry is not ``host[:port]`` with a port from 1 to 65535; the
-            message is that entry (the caller adds the URL's accepted forms).
+        InvalidURLError: One entry is not ``host[:port]`` with a port from 1 to 65535.
     """
     hosts = url.netloc.rpartition("@")[2]
     found: list[tuple[str, int]] = []
     for text in hosts.split(","):
         host, port = _host_port(text, default_port)
         if not host or port is None:
-            raise ValueError(text)
+            raise InvalidURLError(
+                f"bad {each} address {text!r} in {redacted(url.geturl())!r}: give"
+                f" host[:port] for each {each}, separated by commas; accepted: {forms}"
+            )
         found.append((host, port))
     return found
 

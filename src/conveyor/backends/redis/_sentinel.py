@@ -78,13 +78,7 @@ def parse_sentinel_url(url: urllib.parse.SplitResult) -> SentinelAddress:
             ``/SERVICE`` or ``/SERVICE/db``; the message shows the accepted form.
     """
     shown = redacted(url.geturl())
-    try:
-        sentinels = parse_hosts(url, _DEFAULT_PORT)
-    except ValueError as exc:
-        raise InvalidURLError(
-            f"bad sentinel address {str(exc)!r} in {shown!r}: give host[:port] for each"
-            f" sentinel, separated by commas; accepted: {_FORMS}"
-        ) from None
+    sentinels = parse_hosts(url, _DEFAULT_PORT, each="sentinel", forms=_FORMS)
     segments = urllib.parse.unquote(url.path).strip("/").split("/")
     service = segments[0]
     if not service or len(segments) > 2 or (len(segments) == 2 and not segments[1].isdigit()):
