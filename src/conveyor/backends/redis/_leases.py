@@ -8,7 +8,7 @@ another queue raises before anything is sent.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._connection import _Script
@@ -80,20 +80,11 @@ class LeaseChanges:
             StoreResetError: The queue's keys vanished since (see ``_store``'s docstring).
             BackendError: The store failed.
         """
-        self._listener.touch()
-        if not receipts:
-            return []
-        pairs = [self._identity.lease_of(receipt) for receipt in receipts]
-        current = [pair for pair in pairs if pair]
-        if not current:
-            return [False] * len(pairs)
-        args: list[Any] = self._runner.head()
-        for pair in current:
-            args += pair
-        reply = await self._runner.change(
+        pairs, reply = await self._change_leases(
             self._release_script,
             self._release_keys,
-            args,
+            self._runner.head,
+            receipts,
             "the leases may or may not have been given back (those kept expire)",
         )
         flags = iter(reply)
@@ -170,25 +161,41 @@ class LeaseChanges:
             StoreResetError: The queue's keys vanished since (see ``_store``'s docstring).
             BackendError: The store failed.
         """
-        self._listener.touch()
-        if not receipts:
-            return []
-        pairs = [self._identity.lease_of(receipt) for receipt in receipts]
-        current = [pair for pair in pairs if pair]
-        if not current:
-            return [None] * len(pairs)
-        args: list[Any] = [*self._runner.head("extend"), repr(float(lease_timeout))]
-        for pair in current:
-            args += pair
-        reply = await self._runner.change(
+        pairs, reply = await self._change_leases(
             self._extend_many_script,
             self._extend_keys,
-            args,
+            lambda: [*self._runner.head("extend"), repr(float(lease_timeout))],
+            receipts,
             "the leases may or may not have been extended",
         )
         deadline = time.time() + float(lease_timeout)
-        flags = iter(reply[0])
+        flags = iter(reply[0] if reply else ())
         return [deadline if pair and next(flags) == 49 else None for pair in pairs]  # b"1"
+
+    async def _change_leases(
+        self,
+        script: _Script,
+        keys: list[str],
+        head: Callable[[], list[str]],
+        receipts: Sequence[str],
+        doubt: str,
+    ) -> tuple[list[list[str]], Any]:
+        """Run *script* on the current leases *receipts* name, after *head()*'s arguments.
+
+        Returns:
+            The lease each receipt names (empty for one of an earlier incarnation),
+            and the script's reply, or an empty list when no lease is current (nothing
+            is sent, and *head* is not called: it may draw a token).
+        """
+        self._listener.touch()
+        pairs = [self._identity.lease_of(receipt) for receipt in receipts]
+        current = [pair for pair in pairs if pair]
+        if not current:
+            return pairs, []
+        args: list[Any] = head()
+        for pair in current:
+            args += pair
+        return pairs, await self._runner.change(script, keys, args, doubt)
 
     async def _change_lease(
         self, script: _Script, keys: list[str], receipt: str, last: str, doubt: str
