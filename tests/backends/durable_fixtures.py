@@ -42,10 +42,18 @@ def _sentinel_url(request: pytest.FixtureRequest) -> str:
     return shared_setup(request.config).url()
 
 
+def _cluster_url(request: pytest.FixtureRequest) -> str:
+    # The session's Redis Cluster, healthy (skips, or fails under CI=true, without Redis).
+    from tests.backends.cluster_backend import shared_setup
+
+    return shared_setup(request.config).url()
+
+
 DURABLE_BACKENDS: dict[str, UrlFactory] = {
     "sqlite": _sqlite_url,
     "redis": _redis_url,
     "sentinel": _sentinel_url,
+    "cluster": _cluster_url,
 }
 
 

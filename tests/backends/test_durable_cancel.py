@@ -35,21 +35,29 @@ async def _commits_held(url: str) -> AsyncIterator[None]:
     holds scripts that write).  A cancellation inside the block therefore lands while
     the commit is surely under way.
     """
+    servers = [url]
     if url.startswith("redis+sentinel:"):
         from tests.backends.sentinel_backend import primary_url
 
-        url = primary_url()  # the pause is the primary's own
-    if url.startswith("redis:"):
-        client: Any = aioredis.Redis.from_url(url)
+        servers = [primary_url()]  # the pause is the primary's own
+    elif url.startswith("redis+cluster:"):
+        from tests.backends.cluster_backend import primary_urls
+
+        servers = primary_urls()  # each primary's: the queue's slot is on one of them
+    if servers[0].startswith("redis:"):
+        clients: list[Any] = [aioredis.Redis.from_url(server) for server in servers]
         try:
             # The pause ends by itself after 10 s should the test die within it.
-            await client.client_pause(10_000, all=False)
+            for client in clients:
+                await client.client_pause(10_000, all=False)
             try:
                 yield
             finally:
-                await client.client_unpause()
+                for client in clients:
+                    await client.client_unpause()
         finally:
-            await client.aclose()
+            for client in clients:
+                await client.aclose()
         return
     blocker = sqlite3.connect(url[len("sqlite:///") :], isolation_level=None, timeout=5)
     try:

@@ -125,6 +125,7 @@ class TLSRedisServer(RedisServer):
             "--save", "",
             "--daemonize", "no",
             "--logfile", str(log),
+            *self.extra_args,
         ]  # fmt: skip
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + START_LIMIT

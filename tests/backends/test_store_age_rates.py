@@ -154,6 +154,10 @@ async def _age_snapshots(store: Store, url: str, name: str, seconds: float) -> N
         from tests.backends.sentinel_backend import primary_url
 
         url = primary_url()  # written to the primary itself
+    elif url.startswith("redis+cluster:"):
+        from tests.backends.cluster_backend import owner_url
+
+        url = owner_url(name)  # written to the primary of the queue's slot
     client: Any = redis.Redis.from_url(url)
     try:
         meta = queue_keys("conveyor", name)["meta"]
