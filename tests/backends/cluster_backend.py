@@ -206,6 +206,9 @@ class ClusterSetup:
             client.close()
         self._clients.clear()
         for node in self.nodes:
+            if node.process is not None and node.process.poll() is None:
+                node.process.terminate()  # all at once; stop() then waits for each
+        for node in self.nodes:
             node.stop()
 
     def _cli(self, *args: str) -> str:
@@ -312,10 +315,16 @@ class ClusterSetup:
 
     @classmethod
     def name_for_slot(cls, slot: int, stem: str, prefix: str = "conveyor") -> str:
-        """The first queue name ``f"{stem}-{n}"`` whose keys live in *slot*."""
+        """The first queue name ``f"{stem}-{n}"`` whose keys live in *slot*.
+
+        About 16384 names are tried: each by the hash of its tag alone, the escaped stem
+        (taken from a key of the stem's queue: a tag holds no braces) then ``-n``.
+        """
+        tag = queue_keys(prefix, stem)["meta"].split("{", 1)[1].split("}", 1)[0]
         for n in itertools.count():
-            name = f"{stem}-{n}"
-            if cls.slot_of(name, prefix) == slot:
+            if key_slot(f"{tag}-{n}".encode()) == slot:
+                name = f"{stem}-{n}"
+                assert cls.slot_of(name, prefix) == slot
                 return name
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -411,16 +420,26 @@ class ClusterSetup:
 
     # -- faults and moves -----------------------------------------------------------------
 
-    def kill_primary_of(self, slot: int) -> tuple[RedisServer, RedisServer]:
+    def kill_primary_of(
+        self, slot: int, *, forced: bool = False
+    ) -> tuple[RedisServer, RedisServer]:
         """SIGKILL the primary serving *slot*; return it and its replica once promoted.
+
+        The replica takes over once the cluster has seen the primary fail: after the
+        node timeout, then Redis's election delay (0.5-1 s), about 1.8 s in all.  With
+        *forced*, the replica is told ``CLUSTER FAILOVER FORCE`` right after the kill and
+        takes over in about 0.1 s, before anyone saw the failure: what a test of the
+        client's side of a crash needs, in a tenth of the time.
 
         Returns once the five others say ``cluster_state:ok`` and agree that the promoted
         replica serves the slot.  ``wait_healthy()`` starts the killed node again.
         """
         killed = self.owner_of(slot)
         killed_id = self.ids[killed.port]
-        self.replica_of(killed)  # LookupError without one: nobody would take over
+        replica = self.replica_of(killed)  # LookupError without one: nobody would take over
         killed.kill()
+        if forced:
+            self.client(replica).execute_command("CLUSTER", "FAILOVER", "FORCE")
         survivors = [node for node in self.nodes if node is not killed]
         promoted: list[RedisServer] = []
 

@@ -118,13 +118,13 @@ def test_a_slow_migration_shows_ask_and_tryagain_until_it_ends(
     source, target = setup.primaries()[1:]
     name = setup.name_in_slot_of(source, "migrated")
     slot = setup.slot_of(name)
-    keys = list(queue_keys("conveyor", name).values())[:3]
+    keys = list(queue_keys("conveyor", name).values())[:2]
     for key in keys:
         cluster_client.set(key, key)
     plain = setup.client(source)
     seen: set[str] = set()
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        moving = pool.submit(setup.migrate_slot_slowly, slot, target, 0.3)
+        moving = pool.submit(setup.migrate_slot_slowly, slot, target, 0.2)
         deadline = time.monotonic() + 10
         while len(seen) < 2 and not moving.done() and time.monotonic() < deadline:
             left = plain.execute_command("CLUSTER", "GETKEYSINSLOT", slot, len(keys))
@@ -153,8 +153,9 @@ def test_a_slow_migration_shows_ask_and_tryagain_until_it_ends(
     assert [cluster_client.get(key) for key in keys] == keys
 
 
+@pytest.mark.parametrize("forced", [False, True], ids=["detected", "forced"])
 def test_a_killed_primary_comes_back_as_the_replica_of_its_replica(
-    healthy_cluster: ClusterSetup,
+    healthy_cluster: ClusterSetup, forced: bool
 ) -> None:
     setup = healthy_cluster
     primary = setup.primaries()[2]
@@ -164,7 +165,7 @@ def test_a_killed_primary_comes_back_as_the_replica_of_its_replica(
     setup.client(primary).set(key, "kept")
     assert setup.client(primary).execute_command("WAIT", 1, 5000) == 1
 
-    killed, promoted = setup.kill_primary_of(setup.slot_of(name))
+    killed, promoted = setup.kill_primary_of(setup.slot_of(name), forced=forced)
 
     assert (killed, promoted) == (primary, replica)
     assert setup.owner_of(setup.slot_of(name)) is promoted
