@@ -6,9 +6,15 @@ directory where it keeps its ``nodes.conf`` and its AOF, and join them with ``re
 --cluster create``, once per session: every Cluster test shares it, and a fault test
 leaves it healthy again (every slot served, every primary with one synced replica, every
 node agreeing) before the next one runs (``ClusterSetup.wait_healthy()``).  A killed node
-started again rejoins as the replica of the node promoted in its place.  Failovers are
-made quick with a small ``cluster-node-timeout``.  Without ``redis-server`` the tests
-skip with a reason, except under ``CI=true``, where they fail.
+started again rejoins as the replica of the node promoted in its place.  Without
+``redis-server`` the tests skip with a reason, except under ``CI=true``, where they fail.
+
+Everything is as quick as Redis allows, measured on 2 cores: the cluster is up in about
+2.1 s (a new primary stays ``cluster_state:fail`` for 2 s after it starts: Redis's
+``CLUSTER_WRITABLE_DELAY``); a killed primary's replica takes over in about 1.8 s (a
+500 ms ``cluster-node-timeout``, stable with the CPUs and the disk saturated, then
+Redis's 0.5-1 s election delay), or 0.1 s when forced; ``wait_healthy()`` brings the
+killed node back in about 0.1 s; a graceful failover takes 0.3 s, a reshard 0.03 s.
 
 Which primary serves a queue is chosen by its name: every key of a queue hashes to the
 slot of its escaped name (``slot_of``), and ``name_for_slot``/``name_in_slot_of`` find a
@@ -632,5 +638,7 @@ async def make(request: pytest.FixtureRequest, maxsize: float, kind: str) -> Any
 
 # The same queues as the redis backend's, spread over a cluster: the same differences.
 # Named without "redis" so that CI's extra run against the oldest redis-py (-k redis) does
-# not run the whole suite a second time through the cluster.
+# not run the whole suite a second time through the cluster.  -k "not (conformance and
+# cluster)" leaves out exactly the conformance runs on this backend ("not cluster" would
+# also drop this fixture's own tests and some URL tests of test_redis_sentinel.py).
 register(Backend("cluster", make, differences=dict(BACKENDS["redis"].differences), reports="redis"))
