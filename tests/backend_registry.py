@@ -45,6 +45,7 @@ BACKEND_MODULES = [
     "tests.backends.sqlite_backend",
     "tests.backends.redis_backend",
     "tests.backends.sentinel_backend",
+    "tests.backends.cluster_backend",
 ]
 
 
