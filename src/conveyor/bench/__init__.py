@@ -1,7 +1,7 @@
 """The side-by-side benchmark behind ``conveyor bench`` (needs the ``bench`` extra).
 
-Each group module (``memory``, ``thread``, ``sqlite``, ``redis``) describes scenarios
-(see ``_scenario.py``).  The runner measures every contender of a scenario in the same
+Each group module (``memory``, ``thread``, ``sqlite``, ``redis``, ``cluster``) describes
+scenarios (see ``_scenario.py``).  The runner measures every contender of a scenario in the same
 process, in alternating rounds whose order rotates, so that noise from the machine
 falls on all of them alike.  It reports each contender's median throughput and, for
 every other contender, the median over rounds of the per-round ratio conveyor/other.
@@ -45,7 +45,7 @@ __all__ = [
     "write_json",
 ]
 
-GROUPS = ("memory", "thread", "sqlite", "redis")
+GROUPS = ("memory", "thread", "sqlite", "redis", "cluster")
 ROUNDS = 7
 QUICK_ROUNDS = 3
 QUICK_SCALE = 0.1
@@ -239,6 +239,15 @@ def private_redis(workdir: Path, timeout: float = 10.0) -> Iterator[str | None]:
 # -- the command ------------------------------------------------------------------------
 
 
+def _cluster_refused(url: str) -> str | None:
+    # Why --cluster URL cannot be used, if it cannot: said before anything runs.
+    try:
+        from ._cluster_nodes import refused
+    except ImportError as exc:  # redis-py missing: the group would be left out anyway
+        return f"--cluster needs redis-py: {exc}"
+    return refused(url)
+
+
 def _load_group(group: str, notes: list[str]) -> ModuleType | None:
     name = f"{__name__}.{group}"
     if importlib.util.find_spec(name) is None:
@@ -257,6 +266,7 @@ def run_benchmarks(
     loops: Sequence[str] = ("asyncio",),
     quick: bool = False,
     redis_url: str | None = None,
+    cluster_url: str | None = None,
     markdown: str | os.PathLike[str] | None = None,
     rounds: int | None = None,
     scale: float = 1.0,
@@ -274,6 +284,8 @@ def run_benchmarks(
         quick: Fewer rounds and a tenth of the items.
         redis_url: A Redis server for the ``redis`` group; ``None`` starts a private
             ``redis-server`` if one is installed, else leaves the group out.
+        cluster_url: A Redis Cluster, ``redis+cluster://host:port[,host:port,...]``, for
+            the ``cluster`` group; ``None`` leaves the group out.
         markdown: A file to also write the table to, as Markdown.
         rounds: Timed rounds per scenario (default 7, or 3 when *quick*).
         scale: Multiplies every scenario's item count (on top of *quick*).
@@ -288,7 +300,8 @@ def run_benchmarks(
 
     Returns:
         The exit status: 0, or 2 for bad usage (an unknown group or loop, a results
-        file that cannot be read).
+        file that cannot be read, a *cluster_url* that is not a ``redis+cluster://``
+        URL).
     """
     out = out if out is not None else sys.stdout
     for option, path in (("--markdown", markdown), ("--json", json_file)):
@@ -299,6 +312,9 @@ def run_benchmarks(
                 file=sys.stderr,
             )
             return 2
+    if cluster_url is not None and (why := _cluster_refused(cluster_url)) is not None:
+        print(f"conveyor bench: {why}", file=sys.stderr)
+        return 2
     if from_json is not None:
         try:
             report = read_json(from_json)
@@ -335,6 +351,7 @@ def run_benchmarks(
             loops=loops,
             scale=scale * (QUICK_SCALE if quick else 1.0),
             redis_url=redis_url,
+            cluster_url=cluster_url,
             out=out,
             json_file=json_file,
         )
@@ -349,6 +366,7 @@ def _run(
     loops: Sequence[str],
     scale: float,
     redis_url: str | None,
+    cluster_url: str | None,
     out: TextIO,
     json_file: str | os.PathLike[str] | None,
 ) -> None:
@@ -374,6 +392,12 @@ def _run(
                 notes.append("redis left out: no --redis-url given and no redis-server installed")
             else:
                 notes.append("redis: a private redis-server was started for this run")
+        if "cluster" in modules and cluster_url is None:
+            del modules["cluster"]
+            notes.append(
+                "cluster left out: it needs --cluster URL, the redis+cluster:// URL of a"
+                " Redis Cluster (7 or newer) with 3 primaries or more"
+            )
         for loop in usable_loops:
             print(
                 f"\nconveyor bench: event loop {loop}, {report.rounds} rounds, scale {scale:g}\n",
@@ -384,7 +408,11 @@ def _run(
                 loop_dir = workdir / f"{loop}-{group}"
                 loop_dir.mkdir(exist_ok=True)
                 options = BenchOptions(
-                    loop=loop, scale=scale, workdir=loop_dir, redis_url=redis_url
+                    loop=loop,
+                    scale=scale,
+                    workdir=loop_dir,
+                    redis_url=redis_url,
+                    cluster_url=cluster_url,
                 )
                 try:
                     found: list[Scenario] = module.scenarios(options)
@@ -396,6 +424,8 @@ def _run(
                     result = measure(scenario, n, report.rounds, loop)
                     _print_rows(result, out)
                     report.rows.extend(result)
+                    if scenario.remarks is not None:
+                        notes.extend(scenario.remarks())
                     if json_file is not None:
                         write_json(report, json_file)
 

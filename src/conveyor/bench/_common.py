@@ -9,12 +9,13 @@ written once here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import itertools
 import multiprocessing
 import queue
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from ._scenario import BenchOptions, Contender, Scenario
@@ -27,6 +28,7 @@ __all__ = [
     "new_loop",
     "put_workload",
     "run_in_loop",
+    "run_processes",
     "scenario",
     "split",
 ]
@@ -227,24 +229,54 @@ def time_processes(target: Callable[..., None], args: tuple[Any, ...], count: in
     Each child puts one message on ``out`` once ready, waits for ``go``, then puts
     ``(anything, start, end)`` when done: all start at once, and the span is from the
     first start to the last end, in seconds.  A child still alive after its work is
-    killed.
+    killed, and all of them when one failed.
+    """
+    spans = run_processes(target, [args] * count)
+    return float(max(end for _, _, end in spans) - min(start for _, start, _ in spans))
+
+
+def run_processes(
+    target: Callable[..., None],
+    each: Sequence[tuple[Any, ...]],
+    around: Callable[[], contextlib.AbstractContextManager[object]] | None = None,
+) -> list[Any]:
+    """Run one process of ``target(*args, go, out)`` for each *args* of *each*, together.
+
+    As ``time_processes()``, with arguments of its own for each child: each puts one
+    message on ``out`` once ready, waits for ``go``, then puts its last message when done.
+
+    Args:
+        target: What each child runs.
+        each: One child's arguments, for each child.
+        around: A context entered just before ``go`` is set and left once every child
+            sent its last message (e.g. to read the servers' CPU time around the work).
+
+    Returns:
+        The last message of each child, in the order they came.
     """
     context = process_context()
     go, out = context.Event(), context.Queue()
-    children = [context.Process(target=target, args=(*args, go, out)) for _ in range(count)]
+    children = [context.Process(target=target, args=(*args, go, out)) for args in each]
     for child in children:
         child.start()
     try:
         for _ in children:
             _receive(out, children, 60)
-        go.set()
-        spans = [_receive(out, children, 300) for _ in children]
+        with around() if around is not None else contextlib.nullcontext():
+            go.set()
+            return [_receive(out, children, 300) for _ in children]
+    except BaseException:
+        # A failed child, or a failed *around*: the others are not waited for (those
+        # still waiting for go would never end).
+        for child in children:
+            if child.is_alive():
+                child.kill()
+        raise
     finally:
         for child in children:
             child.join(timeout=30)
             if child.is_alive():
                 child.kill()
-    return float(max(end for _, _, end in spans) - min(start for _, start, _ in spans))
 
 
 def _receive(out: Any, children: list[Any], timeout: float) -> Any:

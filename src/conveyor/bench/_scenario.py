@@ -1,9 +1,10 @@
 """What a benchmark scenario is: one workload, run by conveyor and by what users pick instead.
 
-Scenario modules (``memory``, ``thread``, ``sqlite``, ``redis`` in this package) each expose
-``scenarios(options: BenchOptions) -> list[Scenario]``.  The runner alternates the
-contenders of a scenario round by round in one process, so that machine noise hits all
-of them alike, and reports the median throughput ratio of conveyor to each other one.
+Scenario modules (``memory``, ``thread``, ``sqlite``, ``redis``, ``cluster`` in this
+package) each expose ``scenarios(options: BenchOptions) -> list[Scenario]``.  The runner
+alternates the contenders of a scenario round by round in one process, so that machine
+noise hits all of them alike, and reports the median throughput ratio of conveyor to each
+other one.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ class BenchOptions:
         scale: Multiplies every scenario's item count (``< 1`` for a quick run).
         workdir: A fresh directory for database files.
         redis_url: A Redis server to use, or ``None`` to leave Redis scenarios out.
+        cluster_url: A Redis Cluster (``redis+cluster://``) to use, or ``None`` to leave
+            the cluster scenarios out.
     """
 
     loop: str = "asyncio"
     scale: float = 1.0
     workdir: Path = Path(".")
     redis_url: str | None = None
+    cluster_url: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +56,7 @@ class Scenario:
     """One workload and its contenders; the first contender is conveyor's.
 
     Attributes:
-        group: ``"memory"``, ``"thread"``, ``"sqlite"`` or ``"redis"``.
+        group: ``"memory"``, ``"thread"``, ``"sqlite"``, ``"redis"`` or ``"cluster"``.
         name: What is measured, e.g. ``"put_nowait + get_nowait"``.
         n: Items per round before ``BenchOptions.scale`` is applied.
         contenders: conveyor first, then the alternatives that are installed.
@@ -63,6 +67,8 @@ class Scenario:
             ``"items/s"`` as it is; ``"latency"``, whose ``run`` returns a latency times
             ``n``, as milliseconds; ``"memory"``, whose ``run`` returns ``n`` times the
             bytes per item / 1e6, as bytes per item.
+        remarks: Called once the scenario was measured: lines for the run's notes about
+            what the rows alone do not show (e.g. the CPU each server used meanwhile).
     """
 
     group: str
@@ -72,3 +78,4 @@ class Scenario:
     goals: Mapping[str, float] = dataclasses.field(default_factory=dict)
     missing: Mapping[str, str] = dataclasses.field(default_factory=dict)
     unit: str = "items/s"
+    remarks: Callable[[], list[str]] | None = None

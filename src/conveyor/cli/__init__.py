@@ -109,15 +109,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--group",
-        default="memory,thread,sqlite,redis",
+        default="memory,thread,sqlite,redis,cluster",
         metavar="GROUPS",
-        help="comma-separated groups to run (default: memory,thread,sqlite,redis)",
+        help="comma-separated groups to run (default: memory,thread,sqlite,redis,cluster;"
+        " cluster runs only with --cluster)",
     )
     bench.add_argument(
         "--redis-url",
         metavar="URL",
         default=None,
         help="a Redis server to use (default: start a private redis-server if installed)",
+    )
+    bench.add_argument(
+        "--cluster",
+        metavar="URL",
+        default=None,
+        help="a Redis Cluster for the cluster group (queues on 3 primaries against 1):"
+        " redis+cluster://host:port[,host:port,...]; without it the group is left out",
     )
     bench.add_argument(
         "--markdown", metavar="FILE", default=None, help="also write the table as Markdown"
@@ -353,13 +361,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             loops=loops,
             quick=args.quick,
             redis_url=args.redis_url,
+            cluster_url=args.cluster,
             markdown=args.markdown,
             json_file=args.json,
             plot_dir=args.plot,
             from_json=args.from_json,
             rounds=args.rounds,
             scale=args.scale,
-            # Quoted in the Markdown file: --redis-url may carry a password.
+            # Quoted in the Markdown file: --redis-url and --cluster may carry a password.
             command=" ".join(["conveyor", *map(redacted, sys.argv[1:] if argv is None else argv)]),
         )
     if args.command == "watch":
