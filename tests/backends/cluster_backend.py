@@ -642,3 +642,14 @@ async def make(request: pytest.FixtureRequest, maxsize: float, kind: str) -> Any
 # cluster)" leaves out exactly the conformance runs on this backend ("not cluster" would
 # also drop this fixture's own tests and some URL tests of test_redis_sentinel.py).
 register(Backend("cluster", make, differences=dict(BACKENDS["redis"].differences), reports="redis"))
+
+
+def primary_urls() -> list[str]:
+    """The ``redis://`` URL of each primary of the session's cluster now."""
+    return [node.url for node in _SHARED["setup"].primaries()]
+
+
+def owner_url(name: str, prefix: str = "conveyor") -> str:
+    """The ``redis://`` URL of the primary serving queue *name*'s slot now."""
+    setup = _SHARED["setup"]
+    return setup.owner_of(setup.slot_of(name, prefix)).url

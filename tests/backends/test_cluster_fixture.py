@@ -24,6 +24,11 @@ from tests.backends.cluster_backend import SLOTS, ClusterSetup, cluster_setup, h
 
 __all__ = ["cluster_setup", "healthy_cluster"]  # fixtures, used by name
 
+# The keys these tests write are plain strings, not queues: under a prefix of their own,
+# so that the operating commands' tests, listing the queues of the shared cluster, never
+# meet them.
+PREFIX = "fixture"
+
 
 def _cluster_client(setup: ClusterSetup) -> Any:
     """A redis-py cluster client (Any: redis-py's sync types are unions with async ones)."""
@@ -82,8 +87,8 @@ def test_names_can_be_chosen_by_slot_and_by_primary(
             slot
         )
     for primary in setup.primaries():
-        name = setup.name_in_slot_of(primary, "placed")
-        key = queue_keys("conveyor", name)["meta"]
+        name = setup.name_in_slot_of(primary, "placed", PREFIX)
+        key = queue_keys(PREFIX, name)["meta"]
         cluster_client.set(key, "here")
         assert setup.client(primary).get(key) == "here"  # no MOVED: the primary serves it
 
@@ -94,7 +99,7 @@ def test_reshard_moves_the_lowest_slot_of_a_primary_with_its_keys(
     setup = healthy_cluster
     source, target = setup.primaries()[:2]
     slot = setup.lowest_slot(source)
-    keys = queue_keys("conveyor", setup.name_for_slot(slot, "resharded"))
+    keys = queue_keys(PREFIX, setup.name_for_slot(slot, "resharded", PREFIX))
     for key in keys.values():
         cluster_client.set(key, key)
     with pytest.raises(ValueError, match="lowest slot"):
@@ -116,9 +121,9 @@ def test_a_slow_migration_shows_ask_and_tryagain_until_it_ends(
 ) -> None:
     setup = healthy_cluster
     source, target = setup.primaries()[1:]
-    name = setup.name_in_slot_of(source, "migrated")
+    name = setup.name_in_slot_of(source, "migrated", PREFIX)
     slot = setup.slot_of(name)
-    keys = list(queue_keys("conveyor", name).values())[:2]
+    keys = list(queue_keys(PREFIX, name).values())[:2]
     for key in keys:
         cluster_client.set(key, key)
     plain = setup.client(source)
@@ -160,8 +165,8 @@ def test_a_killed_primary_comes_back_as_the_replica_of_its_replica(
     setup = healthy_cluster
     primary = setup.primaries()[2]
     replica = setup.replica_of(primary)
-    name = setup.name_in_slot_of(primary, "killed")
-    key = queue_keys("conveyor", name)["meta"]
+    name = setup.name_in_slot_of(primary, "killed", PREFIX)
+    key = queue_keys(PREFIX, name)["meta"]
     setup.client(primary).set(key, "kept")
     assert setup.client(primary).execute_command("WAIT", 1, 5000) == 1
 
@@ -192,5 +197,6 @@ def test_a_graceful_failover_swaps_a_primary_and_its_replica(
 
     assert setup.owner_of(slot) is replica
     assert setup.replica_of(replica) is primary
+    name = setup.name_for_slot(slot, "x", PREFIX)
     with pytest.raises(MovedError):
-        setup.client(primary).get(queue_keys("conveyor", setup.name_for_slot(slot, "x"))["meta"])
+        setup.client(primary).get(queue_keys(PREFIX, name)["meta"])

@@ -14,6 +14,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -106,8 +107,14 @@ def tls_cluster_url(tmp_path: Path) -> Iterator[str]:
     ]  # fmt: skip
     server.start()
     try:
-        context = {"ssl": True, "ssl_ca_certs": str(server.ca), "ssl_check_hostname": False}
-        client = redis.Redis(port=server.port, socket_timeout=5.0, **context)
+        # Any: redis-py's sync return types are unions of the sync and async ones.
+        client: Any = redis.Redis(
+            port=server.port,
+            socket_timeout=5.0,
+            ssl=True,
+            ssl_ca_certs=str(server.ca),
+            ssl_check_hostname=False,
+        )
         try:
             client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
             deadline = time.monotonic() + 10

@@ -458,6 +458,9 @@ class RedisConnection:
                     if not moved:
                         moved = True
                         continue
+                    # Redirected again: the nodes may not agree yet (a move or a failover
+                    # under way); the next connection asks them all, the newest view wins.
+                    self._router.lost()
                 await asyncio.sleep(min(pause, deadline - now))
                 pause = min(pause * 2, 0.5)
             except rexc.ResponseError as exc:
