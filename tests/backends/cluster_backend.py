@@ -188,11 +188,11 @@ class ClusterSetup:
                 socket_timeout=5.0,
                 socket_connect_timeout=1.0,
                 decode_responses=True,
-                retry=Retry(NoBackoff(), 0),
+                retry=Retry(NoBackoff(), 0),  # type: ignore[no-untyped-call,unused-ignore]
             )
             client = self._clients.setdefault(node.port, made)  # one, across threads
             if client is not made:
-                made.close()
+                made.close()  # type: ignore[no-untyped-call,unused-ignore]
         return client
 
     def start(self) -> None:
@@ -552,7 +552,11 @@ class ClusterSetup:
         self.client(source).execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", to_id)
         moved = 0
         # Keys as bytes: a key needs not be UTF-8.
-        raw: Any = redis.Redis(port=source.port, socket_timeout=30.0, retry=Retry(NoBackoff(), 0))
+        raw: Any = redis.Redis(
+            port=source.port,
+            socket_timeout=30.0,
+            retry=Retry(NoBackoff(), 0),  # type: ignore[no-untyped-call,unused-ignore]
+        )
         try:
             while True:
                 time.sleep(pause)

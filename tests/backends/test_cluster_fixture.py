@@ -32,7 +32,9 @@ PREFIX = "fixture"
 
 def _cluster_client(setup: ClusterSetup) -> Any:
     """A redis-py cluster client (Any: redis-py's sync types are unions with async ones)."""
-    return RedisCluster(host="127.0.0.1", port=setup.nodes[0].port, decode_responses=True)
+    return RedisCluster(  # type: ignore[abstract,unused-ignore]
+        host="127.0.0.1", port=setup.nodes[0].port, decode_responses=True
+    )
 
 
 @pytest.fixture

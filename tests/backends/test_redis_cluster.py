@@ -9,6 +9,7 @@ resharding of a busy queue and the failovers with processes mid-run are in
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 import urllib.parse
@@ -22,6 +23,7 @@ import redis
 import conveyor
 from conveyor._stores import list_queues
 from conveyor.backends.redis import RedisStore, open_store, queue_keys
+from conveyor.backends.redis._cluster import parse_nodes, pick_owner
 from tests.backends.cluster_backend import ClusterSetup, cluster_setup, healthy_cluster
 from tests.backends.redis_backend import RedisServer, free_port, redis_server
 from tests.backends.test_redis_tls import TLSRedisServer
@@ -241,11 +243,16 @@ async def test_a_wiped_primary_is_a_new_incarnation_not_a_failover(
 async def test_blocked_getters_and_putters_wake_across_a_resharding(
     healthy_cluster: ClusterSetup, how: str
 ) -> None:
-    source = healthy_cluster.primaries()[0]
-    slot = healthy_cluster.lowest_slot(source)  # what redis-cli --cluster reshard moves
-    name = healthy_cluster.name_for_slot(slot, "reshard")
-    target = healthy_cluster.primaries()[1]
-    url = healthy_cluster.url()
+    source, target = healthy_cluster.primaries()[0], healthy_cluster.primaries()[1]
+    if how == "redis-cli":
+        slot = healthy_cluster.lowest_slot(source)  # what redis-cli --cluster reshard moves
+        name = healthy_cluster.name_for_slot(slot, "reshard")
+    else:
+        # A slot of the queue's own: moved key by key, it is its keys that take the time
+        # (a queue's scripts wait from its first key's move until the slot is handed over).
+        name = healthy_cluster.name_in_slot_of(source, f"reshard-{os.urandom(3).hex()}")
+        slot = healthy_cluster.slot_of(name)
+    url = healthy_cluster.url(query="retry_timeout=30")
     async with (
         conveyor.open_queue(url, name=name, maxsize=2) as queue,
         conveyor.open_queue(url, name=name) as other,
@@ -315,3 +322,33 @@ async def test_ask_is_followed_while_the_slot_is_half_moved(healthy_cluster: Clu
 def _asking_calls(setup: ClusterSetup, node: RedisServer) -> int:
     stats = setup.client(node).info("commandstats")
     return int(stats.get("cmdstat_asking", {}).get("calls", 0))
+
+
+# -- which primary the router believes ----------------------------------------------------
+
+
+def test_the_router_believes_the_newest_epoch_then_a_node_s_word_of_itself() -> None:
+    # Slot 42 was just moved by hand from bb to aa, which took epoch 7 for it; cc has not
+    # heard yet and still lists bb (epoch 7 too, for a moment) as the slot's primary.
+    told_by_cc = (
+        "bb 127.0.0.1:7002@17002 master - 0 0 7 connected 0-5460\n"
+        "cc 127.0.0.1:7003@17003 myself,master - 0 0 5 connected 5461-16383\n"
+        "ee 127.0.0.1:7005@17005 master,fail - 0 0 9 connected 0-5460\n"
+    )
+    told_by_aa = (
+        "aa :7001@17001 myself,master - 0 0 7 connected 42 [43->-bb]\n"
+        "dd 127.0.0.1:7004@17004 slave aa 0 0 7 connected\n"
+    )
+    nodes = parse_nodes(told_by_cc, ("127.0.0.1", 7003))
+    nodes += parse_nodes(told_by_aa, ("127.0.0.2", 7001))
+    assert [n.address for n in nodes if n.own] == [("127.0.0.1", 7003), ("127.0.0.2", 7001)]
+    assert nodes[2].failed  # a failed node serves nothing, whatever its epoch
+    assert nodes[3].slots == [(42, 42)]  # a migration marker is not a slot
+    assert not nodes[4].primary
+    for ordered in (nodes, nodes[::-1]):
+        owner = pick_owner(ordered, 42)
+        assert owner is not None
+        assert owner.address == ("127.0.0.2", 7001)  # ":7001": the host that was asked
+        assert pick_owner(ordered, 1000).address == ("127.0.0.1", 7002)  # type: ignore[union-attr]
+        assert pick_owner(ordered, 6000).address == ("127.0.0.1", 7003)  # type: ignore[union-attr]
+    assert pick_owner([nodes[2]], 42) is None

@@ -85,6 +85,8 @@ class _Node(NamedTuple):
     failed: bool
     epoch: int
     slots: list[tuple[int, int]]
+    own: bool
+    """Whether this is the answering node's line of itself: what it says first-hand."""
 
 
 def parse_nodes(text: str, asked: tuple[str, int]) -> list[_Node]:
@@ -118,9 +120,29 @@ def parse_nodes(text: str, asked: tuple[str, int]) -> list[_Node]:
                 bool(flags & {"fail", "fail?"}),
                 int(fields[6]),
                 slots,
+                "myself" in flags,
             )
         )
     return nodes
+
+
+def pick_owner(nodes: list[_Node], slot: int) -> _Node | None:
+    """Return the live primary that serves *slot* in the newest view among *nodes*.
+
+    *nodes* are the lines of every node asked, each node's view of all.  The newest
+    configuration epoch wins (a failover or a resharding raises it); between equals (two
+    nodes may share one for a moment after a slot was moved by hand), a node's word of
+    itself wins over another's word of it.
+    """
+    best: _Node | None = None
+    for node in nodes:
+        if not node.primary or node.failed:
+            continue
+        if any(first <= slot <= last for first, last in node.slots) and (
+            best is None or (node.epoch, node.own) > (best.epoch, best.own)
+        ):
+            best = node
+    return best
 
 
 class ClusterRouter:
@@ -208,9 +230,8 @@ class ClusterRouter:
         """
         known = list(self._known)
         answers = await asyncio.gather(*(self._ask(node) for node in known), return_exceptions=True)
-        best: _Node | None = None
         errors = []
-        primaries: dict[tuple[str, int], int] = {}
+        heard: list[_Node] = []
         for asked, answer in zip(known, answers, strict=True):
             if isinstance(answer, rexc.AuthenticationError):
                 raise BackendError(
@@ -230,23 +251,20 @@ class ClusterRouter:
                     raise answer
                 errors.append(f"{asked[0]}:{asked[1]}: {answer or type(answer).__name__}")
                 continue
+            heard += answer
             for node in answer:
                 if node.address not in self._known:
                     self._known.append(node.address)
-                if not node.primary or node.failed or not node.slots:
-                    continue
-                primaries[node.address] = max(node.epoch, primaries.get(node.address, -1))
-                if any(first <= self.slot <= last for first, last in node.slots) and (
-                    best is None or node.epoch > best.epoch
-                ):
-                    best = node
+        best = pick_owner(heard, self.slot)
         if best is None:
             detail = f" ({'; '.join(errors)})" if errors else ""
             raise rexc.ConnectionError(
                 f"no node of {self.where} names a live primary for slot {self.slot}{detail}"
             )
         self._primary = best.address
-        self._primaries = sorted(primaries)
+        self._primaries = sorted(
+            {node.address for node in heard if node.primary and not node.failed and node.slots}
+        )
         self._stale = False
 
     async def _ask(self, node: tuple[str, int]) -> list[_Node]:

@@ -458,9 +458,6 @@ class RedisConnection:
                     if not moved:
                         moved = True
                         continue
-                    # Redirected again: the nodes may not agree yet (a move or a failover
-                    # under way); the next connection asks them all, the newest view wins.
-                    self._router.lost()
                 await asyncio.sleep(min(pause, deadline - now))
                 pause = min(pause * 2, 0.5)
             except rexc.ResponseError as exc:
@@ -625,7 +622,7 @@ class RedisConnection:
                 if _REPLICAS.get():
                     await self._replicated(wire)
                 return reply
-            raise rexc.TryAgainError("the script was not loaded on the node ASK named")
+            raise rexc.TryAgainError("the script was not loaded on the node ASK named")  # type: ignore[no-untyped-call,unused-ignore]
         finally:
             if asking is not None and asking.done() and not asking.cancelled():
                 asking.exception()  # read, so that asyncio never reports it unread
@@ -677,11 +674,12 @@ class RedisConnection:
 
     def _redirected(self, error: rexc.ResponseError) -> None:
         # A sharded subscription was refused where the router pointed: learn from it.
+        # (ASK and TRYAGAIN: the slot is being moved from there, which is still right.)
         assert self._router is not None
         if isinstance(error, rexc.MovedError):
             self._router.moved(error.host, error.port)
-        else:
-            self._router.lost()
+        elif isinstance(error, rexc.ClusterDownError):
+            self._router.lost()  # nobody serves the slot: ask again who does, later
 
     async def primaries(self) -> list[tuple[str, int] | None]:
         """Return the nodes that hold keys: every primary of a Cluster, else ``[None]``."""

@@ -58,7 +58,30 @@ class _IncompleteError(Exception):
     """The buffer ends before the reply does."""
 
 
-_ERROR: Callable[[str], rexc.ResponseError] = BaseParser.parse_error  # type: ignore[no-untyped-call,unused-ignore]
+_PARSE_ERROR: Callable[[str], rexc.ResponseError] = BaseParser.parse_error  # type: ignore[no-untyped-call,unused-ignore]
+
+# A Redis Cluster's redirections, as the exceptions redis-py has for them (its parser
+# makes them itself only from 5.1 on; before, its cluster client did).
+_CLUSTER_ERRORS: dict[str, type[rexc.ResponseError]] = {
+    "MOVED": rexc.MovedError,
+    "ASK": rexc.AskError,
+    "TRYAGAIN": rexc.TryAgainError,
+    "CLUSTERDOWN": rexc.ClusterDownError,
+}
+
+
+def _error(text: str) -> rexc.ResponseError:
+    """The exception redis-py raises for the error reply *text*."""
+    code, _, rest = text.partition(" ")
+    kind = _CLUSTER_ERRORS.get(code)
+    if kind is None:
+        return _PARSE_ERROR(text)
+    try:
+        error = kind(rest)
+    except ValueError:  # not "slot host:port" after MOVED or ASK
+        return rexc.ResponseError(text)
+    error.args = (rest,)  # TryAgainError of redis-py 5.0 keeps no message
+    return error
 
 
 def _parse(buf: bytearray, pos: int) -> tuple[Any, int]:
@@ -106,7 +129,7 @@ def _parse(buf: bytearray, pos: int) -> tuple[Any, int]:
             text, after = bytes(buf[end + 2 : end + 2 + n]), end + 4 + n
         else:
             text, after = bytes(buf[pos + 1 : end]), end + 2
-        return _ERROR(text.decode("utf-8", "replace")), after
+        return _error(text.decode("utf-8", "replace")), after
     if kind == 95:  # "_" null
         return None, end + 2
     if kind == 44:  # "," double
