@@ -29,7 +29,6 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,7 +46,8 @@ from tests.backend_registry import BACKENDS, Backend, register
 from tests.backends.redis_backend import (
     RedisServer,
     free_port,
-    require_redis_server,
+    session_setup,
+    shared,
     unique_name,
 )
 
@@ -592,31 +592,9 @@ class ClusterSetup:
         self._wait(f"slot {slot} did not move to {to.port}", check)
 
 
-_SHARED: dict[str, ClusterSetup] = {}
-
-
 def shared_setup(config: pytest.Config) -> ClusterSetup:
     """Return the session's cluster, healthy, starting it on first use."""
-    setup = _SHARED.get("setup")
-    if setup is None:
-        require_redis_server()
-        workdir = Path(tempfile.mkdtemp(prefix="conveyor-cluster-"))
-        try:
-            setup = ClusterSetup(workdir)
-            setup.start()
-        except BaseException:
-            if setup is not None:
-                setup.stop()
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise
-        _SHARED["setup"] = setup
-
-        def cleanup() -> None:
-            setup.stop()
-            shutil.rmtree(workdir, ignore_errors=True)
-
-        config.add_cleanup(cleanup)
-    return setup
+    return session_setup(config, "cluster", ClusterSetup)
 
 
 @pytest.fixture(scope="session")
@@ -650,10 +628,11 @@ register(Backend("cluster", make, differences=dict(BACKENDS["redis"].differences
 
 def primary_urls() -> list[str]:
     """The ``redis://`` URL of each primary of the session's cluster now."""
-    return [node.url for node in _SHARED["setup"].primaries()]
+    setup: ClusterSetup = shared("cluster")
+    return [node.url for node in setup.primaries()]
 
 
 def owner_url(name: str, prefix: str = "conveyor") -> str:
     """The ``redis://`` URL of the primary serving queue *name*'s slot now."""
-    setup = _SHARED["setup"]
+    setup: ClusterSetup = shared("cluster")
     return setup.owner_of(setup.slot_of(name, prefix)).url

@@ -19,7 +19,7 @@ import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pytest
 
@@ -158,28 +158,68 @@ class RedisServer:
         )
 
 
-_SHARED: dict[str, RedisServer] = {}
+class Startable(Protocol):
+    """What a session's shared servers are: started once, stopped at the session's end."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Startable)
+
+_SHARED: dict[str, Any] = {}
+
+
+def session_setup(
+    config: pytest.Config,
+    key: str,
+    build: Callable[[Path], S],
+    usable: Callable[[S], bool] = lambda setup: True,
+) -> S:
+    """Return the session's setup *key*, built in a new temporary directory on first use.
+
+    It is started here, and stopped (its directory removed) when the session ends, or at
+    once if it fails to start.  One that is no longer *usable* is replaced.  A plain
+    function as well as the fixtures, because backend modules are imported by
+    ``conftest.py`` rather than loaded as pytest plugins.
+    """
+    found: S | None = _SHARED.get(key)
+    if found is not None and usable(found):
+        return found
+    workdir = Path(tempfile.mkdtemp(prefix=f"conveyor-{key}-"))
+    setup: S | None = None
+    try:
+        setup = build(workdir)
+        setup.start()
+    except BaseException:
+        if setup is not None:
+            setup.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    _SHARED[key] = made = setup
+
+    def cleanup() -> None:
+        made.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    config.add_cleanup(cleanup)
+    return made
+
+
+def shared(key: str) -> Any:
+    """The session's setup *key*, started already (``session_setup``)."""
+    return _SHARED[key]
 
 
 def shared_server(config: pytest.Config) -> RedisServer:
-    """Return the session's shared server, starting it on first use.
-
-    A plain function as well as the ``redis_server`` fixture, because backend modules
-    are imported by ``conftest.py`` rather than loaded as pytest plugins.
-    """
-    server = _SHARED.get("server")
-    if server is None or server.process is None or server.process.poll() is not None:
-        workdir = Path(tempfile.mkdtemp(prefix="conveyor-redis-"))
-        server = RedisServer(workdir)
-        server.start()
-        _SHARED["server"] = server
-
-        def cleanup() -> None:
-            server.stop()
-            shutil.rmtree(workdir, ignore_errors=True)
-
-        config.add_cleanup(cleanup)
-    return server
+    """Return the session's shared server, starting it (again, if it died) on first use."""
+    return session_setup(
+        config,
+        "redis",
+        RedisServer,
+        lambda server: server.process is not None and server.process.poll() is None,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,7 @@ skip with a reason, except under ``CI=true``, where they fail.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,8 @@ from tests.backends.redis_backend import (
     RedisServer,
     free_port,
     require_redis_server,
+    session_setup,
+    shared,
     unique_name,
 )
 
@@ -208,35 +208,15 @@ class SentinelSetup:
         raise AssertionError(f"no sentinel named a new primary within {timeout:g} s")
 
 
-_SHARED: dict[str, SentinelSetup] = {}
-
-
 def shared_setup(config: pytest.Config) -> SentinelSetup:
     """Return the session's Sentinel setup, healthy, starting it on first use."""
-    setup = _SHARED.get("setup")
-    if setup is None:
-        require_redis_server()
-        workdir = Path(tempfile.mkdtemp(prefix="conveyor-sentinel-"))
-        setup = SentinelSetup(workdir)
-        try:
-            setup.start()
-        except BaseException:
-            setup.stop()
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise
-        _SHARED["setup"] = setup
-
-        def cleanup() -> None:
-            setup.stop()
-            shutil.rmtree(workdir, ignore_errors=True)
-
-        config.add_cleanup(cleanup)
-    return setup
+    return session_setup(config, "sentinel", SentinelSetup)
 
 
 def primary_url() -> str:
     """The ``redis://`` URL of the session's primary now, for what talks to it directly."""
-    return _SHARED["setup"].primary().url
+    setup: SentinelSetup = shared("sentinel")
+    return setup.primary().url
 
 
 @pytest.fixture(scope="session")

@@ -18,11 +18,10 @@ redis-py (``-k redis``) skips these slow tests; the same code paths run there in
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 import pytest
 
-from tests.backends._processes import Worker
+from tests.backends._faults import DURABILITIES, run_with_fault
 from tests.backends.cluster_backend import ClusterSetup, cluster_setup, healthy_cluster
 
 __all__ = ["cluster_setup", "healthy_cluster"]  # fixtures, used by name
@@ -30,61 +29,16 @@ __all__ = ["cluster_setup", "healthy_cluster"]  # fixtures, used by name
 # Room for a failover (about 2 s) and for the killed node's return as a replica, during
 # which a replicated change has no replica to wait on.
 RETRY = "retry_timeout=40"
-LEASE = 1.0
-ITEMS = 600
-DURABILITIES = ("primary", "replicated")
 
 
-def _at_least(n: int, tag: str) -> Callable[[list[str]], bool]:
-    return lambda lines: sum(line.startswith(tag + " ") for line in lines) >= n
-
-
-def _run_with_fault(
-    setup: ClusterSetup, names: dict[str, str], fault: Callable[[], object], lossless: bool
-) -> None:
-    """Put ITEMS into a queue of each durability, get them elsewhere, *fault* mid-run.
-
-    Args:
-        names: The queue of each durability (in the slot *fault* acts on).
-        lossless: Whether the default durability must lose nothing either.
-    """
-    runs: dict[str, tuple[str, str, Worker, Worker]] = {}
-    for durability, name in names.items():
-        url = setup.url(query=f"durability={durability}&{RETRY}")
-        producer = Worker("produce", url, name, "--count", str(ITEMS))
-        # The consumer stops on its own once idle, its acknowledgements written: what it
-        # got twice was delivered twice, not left unacknowledged by the test.
-        consumer = Worker(
-            "consume", url, name, "--lease", str(LEASE), "--work", "0.002", "--idle", "3"
-        )
-        runs[durability] = (url, name, producer, consumer)
-    for _, _, producer, consumer in runs.values():
-        producer.wait_for(_at_least(ITEMS // 4, "put"))
-        consumer.wait_for(_at_least(10, "got"))
-    fault()
-    failures = []
-    for durability, (url, name, producer, consumer) in runs.items():
-        producer.finish(timeout=120)
-        consumer.finish(timeout=120)
-        drain = Worker("consume", url, name, "--lease", str(LEASE), "--idle", "3")
-        drain.finish(timeout=120)
-        confirmed = set(producer.values("put"))
-        got = consumer.values("got") + drain.values("got")
-        lost = confirmed - set(got)
-        figures = (
-            f"durability={durability}: {len(confirmed)} puts returned, {len(lost)} lost,"
-            f" {len(got) - len(set(got))} got twice"
-        )
-        print(figures)
-        assert len(confirmed) == ITEMS
-        if lost and (lossless or durability == "replicated"):
-            failures.append(f"{figures}: {sorted(lost)[:10]}")
-    assert not failures
-
-
-def _names_on(setup: ClusterSetup, slot: int) -> dict[str, str]:
+def _queues_in(setup: ClusterSetup, slot: int) -> dict[str, tuple[str, str]]:
+    """Two queues in *slot*, one of each durability: their URLs and names."""
     stem = os.urandom(3).hex()
-    return {d: setup.name_for_slot(slot, f"fault-{d}-{stem}") for d in DURABILITIES}
+    queues = {}
+    for durability in DURABILITIES:
+        url = setup.url(query=f"durability={durability}&{RETRY}")
+        queues[durability] = (url, setup.name_for_slot(slot, f"fault-{durability}-{stem}"))
+    return queues
 
 
 @pytest.mark.parametrize("forced", [False, True], ids=["detected", "forced"])
@@ -100,19 +54,18 @@ def test_primary_killed_mid_run(healthy_cluster: ClusterSetup, forced: bool) -> 
         # primary's replica; until then a replicated change has nothing to wait on.
         killed.start()
 
-    _run_with_fault(healthy_cluster, _names_on(healthy_cluster, slot), kill_primary, False)
+    run_with_fault(_queues_in(healthy_cluster, slot), kill_primary)
 
 
 def test_cluster_failover_mid_run(healthy_cluster: ClusterSetup) -> None:
     # A manual failover waits until the replica caught up, then switches: nothing lost.
     slot = healthy_cluster.lowest_slot(healthy_cluster.primaries()[1])
-    names = _names_on(healthy_cluster, slot)
-    _run_with_fault(healthy_cluster, names, lambda: healthy_cluster.failover(slot), True)
+    run_with_fault(_queues_in(healthy_cluster, slot), lambda: healthy_cluster.failover(slot), True)
 
 
 def test_busy_slot_resharded_mid_run(healthy_cluster: ClusterSetup) -> None:
     source, target = healthy_cluster.primaries()[2], healthy_cluster.primaries()[0]
     slot = healthy_cluster.lowest_slot(source)  # what redis-cli --cluster reshard moves
-    names = _names_on(healthy_cluster, slot)
-    _run_with_fault(healthy_cluster, names, lambda: healthy_cluster.reshard(slot, target), True)
+    moved = lambda: healthy_cluster.reshard(slot, target)  # noqa: E731
+    run_with_fault(_queues_in(healthy_cluster, slot), moved, True)
     assert healthy_cluster.owner_of(slot) is target

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from tests.backends._processes import Worker
+from tests.backends._faults import DURABILITIES, run_with_fault
 from tests.backends.sentinel_backend import SentinelSetup, healthy_setup, sentinel_setup
 
 __all__ = ["healthy_setup", "sentinel_setup"]  # fixtures, used by name
@@ -25,50 +25,15 @@ __all__ = ["healthy_setup", "sentinel_setup"]  # fixtures, used by name
 # Long enough to outlast a failover and Sentinel's reconfiguration of the old primary
 # (about 8 s after the switch), during which a replicated change has no replica to wait on.
 RETRY = "retry_timeout=40"
-LEASE = 1.0
-ITEMS = 600
-DURABILITIES = ("primary", "replicated")
-
-
-def _at_least(n: int, tag: str) -> Callable[[list[str]], bool]:
-    return lambda lines: sum(line.startswith(tag + " ") for line in lines) >= n
 
 
 def _run_with_fault(setup: SentinelSetup, fault: Callable[[], object]) -> None:
-    """Put ITEMS into a queue of each durability, get them elsewhere, *fault* mid-run."""
-    runs: dict[str, tuple[str, str, Worker, Worker]] = {}
-    for durability in DURABILITIES:
-        name = f"fault-{durability}-{os.urandom(4).hex()}"
-        url = setup.url(query=f"durability={durability}&{RETRY}")
-        producer = Worker("produce", url, name, "--count", str(ITEMS))
-        # The consumer stops on its own once idle, its acknowledgements written: what it
-        # got twice was delivered twice, not left unacknowledged by the test.
-        consumer = Worker(
-            "consume", url, name, "--lease", str(LEASE), "--work", "0.002", "--idle", "3"
-        )
-        runs[durability] = (url, name, producer, consumer)
-    for _, _, producer, consumer in runs.values():
-        producer.wait_for(_at_least(ITEMS // 4, "put"))
-        consumer.wait_for(_at_least(10, "got"))
-    fault()
-    failures = []
-    for durability, (url, name, producer, consumer) in runs.items():
-        producer.finish(timeout=120)
-        consumer.finish(timeout=120)
-        drain = Worker("consume", url, name, "--lease", str(LEASE), "--idle", "3")
-        drain.finish(timeout=120)
-        confirmed = set(producer.values("put"))
-        got = consumer.values("got") + drain.values("got")
-        lost = confirmed - set(got)
-        figures = (
-            f"durability={durability}: {len(confirmed)} puts returned, {len(lost)} lost,"
-            f" {len(got) - len(set(got))} got twice"
-        )
-        print(figures)
-        assert len(confirmed) == ITEMS
-        if durability == "replicated" and lost:
-            failures.append(f"{figures}: {sorted(lost)[:10]}")
-    assert not failures
+    """Two busy queues of the service, one of each durability, *fault* mid-run."""
+    stem = os.urandom(4).hex()
+    queues = {
+        d: (setup.url(query=f"durability={d}&{RETRY}"), f"fault-{d}-{stem}") for d in DURABILITIES
+    }
+    run_with_fault(queues, fault)
 
 
 def test_sentinel_failover_mid_run(healthy_setup: SentinelSetup) -> None:
