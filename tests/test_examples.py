@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import importlib
 import itertools
 import os
 import socket
 import subprocess
 import sys
-import urllib.parse
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import pytest
 
 import conveyor
 from conveyor._durable import DurableQueue
+from conveyor._stores import _backend
 from conveyor.backends._base import Store
 from conveyor.examples import EXAMPLES, find
 from conveyor.examples._stage import Stage
@@ -59,12 +59,21 @@ def _redis_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"redis://127.0.0.1:{server.port}/{database}"
 
 
+def _cluster_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    # The session's Redis Cluster; a key prefix of the test's own keeps the programs'
+    # fixed queue names apart (a cluster has database 0 only).
+    from tests.backends.cluster_backend import shared_setup
+
+    return shared_setup(request.config).url(query=f"prefix=lesson-{uuid.uuid4().hex[:12]}")
+
+
 EXAMPLE_BACKENDS: dict[str, UrlFactory] = {
     "memory": lambda request, tmp_path: "memory://",
     "sqlite": _sqlite_url,
     "redis": _redis_url,
+    "cluster": _cluster_url,
 }
-DURABLE = frozenset({"sqlite", "redis"})
+DURABLE = frozenset({"sqlite", "redis", "cluster"})
 
 SPEED = 100.0
 """Every sleep of the lesson divided by this: a program takes a few tenths of a second."""
@@ -371,8 +380,7 @@ def test_producers_and_consumer_in_separate_processes(
 
 async def _watch_sizes(url: str, name: str, processes: list[subprocess.Popen[str]]) -> list[int]:
     """Read the shared queue's ready and delayed count until every process has exited."""
-    parts = urllib.parse.urlsplit(url)
-    backend = importlib.import_module(f"conveyor.backends.{parts.scheme}")
+    backend, parts = _backend(url)  # the module of the URL's scheme, as open_queue picks it
     # The store itself, not a queue: a queue's qsize() is capped at maxsize.
     store: Store = await backend.open_store(parts, name)
     sizes = [0]

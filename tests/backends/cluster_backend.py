@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
 import shutil
 import socket
 import subprocess
@@ -46,6 +45,7 @@ from tests.backend_registry import BACKENDS, Backend, register
 from tests.backends.redis_backend import (
     RedisServer,
     free_port,
+    require_binary,
     session_setup,
     shared,
     unique_name,
@@ -72,12 +72,7 @@ NODE_ARGS = [
 
 def require_redis_cli() -> str:
     """Return the ``redis-cli`` binary, or skip (fail under ``CI=true``) without it."""
-    if os.path.exists(REDIS_CLI):
-        return REDIS_CLI
-    reason = "redis-cli is not installed (apt install redis-tools)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason}; CI must run the Redis Cluster tests")
-    pytest.skip(reason)
+    return require_binary(REDIS_CLI, "redis-tools", "Redis Cluster tests")
 
 
 def _port_free(port: int) -> bool:

@@ -39,14 +39,25 @@ def free_port() -> int:
         return port
 
 
+def require_binary(path: str, package: str, tests: str) -> str:
+    """Return *path*, or skip (fail under ``CI=true``) without it.
+
+    Args:
+        path: The program's path.
+        package: The Debian package that installs it, for the message.
+        tests: Which tests need it, for the message.
+    """
+    if os.path.exists(path):
+        return path
+    reason = f"{os.path.basename(path)} is not installed (apt install {package})"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}; CI must run the {tests}")
+    pytest.skip(reason)
+
+
 def require_redis_server() -> str:
     """Return the ``redis-server`` binary, or skip (fail under ``CI=true``) without it."""
-    if os.path.exists(REDIS_SERVER):
-        return REDIS_SERVER
-    reason = "redis-server is not installed (apt install redis-server)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason}; CI must run the Redis tests")
-    pytest.skip(reason)
+    return require_binary(REDIS_SERVER, "redis-server", "Redis tests")
 
 
 class RedisServer:
