@@ -10,7 +10,7 @@ import collections
 import multiprocessing
 import re
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 import redis
@@ -18,15 +18,11 @@ import redis
 from conveyor.bench import cluster, read_json
 from conveyor.bench._cluster_nodes import pick_names, read_topology, slot_of
 from conveyor.cli import main
-from tests.backends.cluster_backend import cluster_setup
+from tests.backends.cluster_backend import ClusterSetup, cluster_setup
 
 pytestmark = pytest.mark.timeout(120)
 
 __all__ = ["cluster_setup"]
-
-
-class _Cluster(Protocol):
-    def url(self) -> str: ...
 
 
 def _leftovers(url: str) -> list[str]:
@@ -42,7 +38,7 @@ def _leftovers(url: str) -> list[str]:
 
 
 def test_the_cluster_group_compares_3_primaries_with_1_and_cleans_up(
-    cluster_setup: _Cluster, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    cluster_setup: ClusterSetup, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     url = cluster_setup.url()
     status = main(
@@ -86,7 +82,7 @@ def test_the_cluster_group_compares_3_primaries_with_1_and_cleans_up(
 
 
 def test_the_layouts_put_each_queue_on_the_primary_it_was_picked_for(
-    cluster_setup: _Cluster,
+    cluster_setup: ClusterSetup,
 ) -> None:
     topology = read_topology(cluster_setup.url())
     first, *others = topology.primaries

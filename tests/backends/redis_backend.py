@@ -39,6 +39,14 @@ def free_port() -> int:
         return port
 
 
+def assert_never_shown(secret: str, error: BaseException) -> None:
+    """Check that *secret* is in no message or repr of *error* and the errors behind it."""
+    chain: BaseException | None = error
+    while chain is not None:
+        assert secret not in str(chain) + repr(chain)
+        chain = chain.__cause__ or chain.__context__
+
+
 def require_binary(path: str, package: str, tests: str) -> str:
     """Return *path*, or skip (fail under ``CI=true``) without it.
 

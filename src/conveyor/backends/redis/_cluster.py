@@ -312,13 +312,9 @@ class _RoutedSSLConnection(_Routed, SSLConnection):
     """``_Routed`` over TLS."""
 
 
-class _ClusterRedis(aioredis.Redis):
-    """The client of one slot's primary; its pool's connections go where the router says."""
-
-    router: ClusterRouter
-
-
 class _SlotPool(aioredis.ConnectionPool):
+    """A pool whose connections go to the slot's primary, wherever the router says."""
+
     def __init__(self, router: ClusterRouter) -> None:
         super().__init__()
         self.router = router
@@ -336,8 +332,8 @@ def cluster_client(
     socket_timeout: float,
     connect_timeout: float,
     tls: dict[str, Any],
-) -> aioredis.Redis:
-    """Return a client whose pool makes connections to the primary of *key*'s slot.
+) -> tuple[aioredis.Redis, ClusterRouter]:
+    """Return a client whose connections go to the primary of *key*'s slot, and its router.
 
     Nothing is reached yet: the first connection asks the nodes where the slot is.
 
@@ -364,6 +360,4 @@ def cluster_client(
         tls=bool(tls),
         where=address.where,
     )
-    client = _ClusterRedis(connection_pool=_SlotPool(router))
-    client.router = router
-    return client
+    return aioredis.Redis(connection_pool=_SlotPool(router)), router

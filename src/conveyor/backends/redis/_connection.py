@@ -21,7 +21,7 @@ from ..._exceptions import (
     BackendError,
     BackendUnavailableError,
 )
-from ._wire import _pack, _Subscription, _Wire
+from ._wire import REDIRECTIONS, _pack, _Subscription, _Wire
 
 if TYPE_CHECKING:
     from ._cluster import ClusterRouter
@@ -59,11 +59,6 @@ class _Script:
     def __init__(self, source: str) -> None:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
-
-
-# What a Redis Cluster node answers, instead of running a command, when the queue's slot
-# is elsewhere or not served right now: nothing ran, so the command is sent again.
-_REDIRECTIONS = (rexc.AskError, rexc.TryAgainError, rexc.ClusterDownError)
 
 
 class _Gap(Exception):  # noqa: N818 - a signal within the lane, never raised to callers
@@ -427,7 +422,7 @@ class RedisConnection:
                     raise error from exc
                 await asyncio.sleep(min(pause, deadline - now))
                 pause = min(pause * 2, 0.5)
-            except _REDIRECTIONS as exc:
+            except REDIRECTIONS as exc:
                 if self._router is None:
                     if isinstance(exc, rexc.MovedError):
                         raise BackendError(
@@ -697,8 +692,11 @@ class RedisConnection:
     async def _handshake(self, address: tuple[str, int] | None = None) -> Any:
         # A stopped server accepts connections and never answers the handshake: bound the
         # whole of it by what is left of the call's budget, not by a timeout a step.
+        # The client's pool makes connections to the primary (in a Cluster, to the slot's:
+        # see _cluster.py); a node an ASK named is reached by its address.
         conn: Any
-        if self._router is not None:
+        if address is not None:
+            assert self._router is not None  # addresses come from a Cluster's replies
             conn = self._router.connection(address)
         else:
             conn = self._client.connection_pool.make_connection()  # type: ignore[no-untyped-call]

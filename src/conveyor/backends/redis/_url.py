@@ -217,7 +217,7 @@ def _new_store(
     router: ClusterRouter | None = None
     if cluster is not None:
         where = cluster.where
-        client = cluster_client(
+        client, router = cluster_client(
             cluster,
             queue_keys(prefix, name)["meta"],
             username=user,
@@ -226,7 +226,6 @@ def _new_store(
             connect_timeout=connect_timeout,
             tls=tls,
         )
-        router = client.router  # type: ignore[attr-defined]
         where = f"{where} (slot {router.slot})"
     elif sentinel is not None:
         where = sentinel.where

@@ -51,7 +51,7 @@ def _moved_away(reply: Any) -> bool:
     """Whether a sharded subscription's *reply* says its slot is served elsewhere."""
     if isinstance(reply, list):
         return bool(reply) and reply[0] == b"sunsubscribe"
-    return isinstance(reply, (rexc.AskError, rexc.TryAgainError, rexc.ClusterDownError))
+    return isinstance(reply, REDIRECTIONS)
 
 
 class _IncompleteError(Exception):
@@ -68,6 +68,10 @@ _CLUSTER_ERRORS: dict[str, type[rexc.ResponseError]] = {
     "TRYAGAIN": rexc.TryAgainError,
     "CLUSTERDOWN": rexc.ClusterDownError,
 }
+
+REDIRECTIONS = tuple(_CLUSTER_ERRORS.values())
+"""What a Cluster node answers instead of running a command whose slot is elsewhere or
+not served right now: nothing ran, so the command may be sent again."""
 
 
 def _error(text: str) -> rexc.ResponseError:
